@@ -1,0 +1,115 @@
+"""The ports the runner works through. Adapters live outside ``pipeline``.
+
+``SalesforceGateway`` is implemented by :mod:`salesforce` (the aiohttp client, real org or
+emulator) and by small hand-written fakes in unit tests. Every failure a gateway reports is a
+:class:`GatewayError`; its class attributes decide what the engine does with it:
+
+GatewayError                 retriable?  meaning
+├── (permanent subclasses)   no          validation, duplicates, not found … → dead letter
+├── (transient subclasses)   yes         5xx, timeouts, UNABLE_TO_LOCK_ROW … → retry
+└── (budget subclasses)      yes, and ``throttle`` → pause consumption, do not burn attempts
+
+``ambiguous`` marks a failure after which the write may or may not have happened (a timeout on
+a POST): only idempotent writes (upserts by external id) may be retried after one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+
+class GatewayError(Exception):
+    """A Salesforce call failed. Subclasses set the class flags; instances carry the details."""
+
+    retriable: ClassVar[bool] = False
+    throttle: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        error_code: str | None = None,
+        status: int | None = None,
+        fields: Sequence[str] = (),
+        ambiguous: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.error_code = error_code
+        self.status = status
+        self.fields = tuple(fields)
+        self.ambiguous = ambiguous
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertResult:
+    id: str
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LeadConversion:
+    """One lead to convert. ``converted_status`` must be a LeadStatus with IsConverted=true."""
+
+    lead_id: str
+    account_id: str | None = None
+    contact_id: str | None = None
+    converted_status: str | None = None  # None: the gateway uses the org's default converted status
+    opportunity_name: str | None = None
+    do_not_create_opportunity: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ConversionResult:
+    lead_id: str
+    account_id: str | None
+    contact_id: str | None
+    opportunity_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordWrite:
+    """One record of a batched write (sObject Collections). ``id`` is set for updates."""
+
+    sobject: str
+    fields: Mapping[str, Any]
+    id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordOutcome:
+    """Per-record result of a batched write: an id, or the error that failed only this record."""
+
+    id: str | None
+    error: GatewayError | None = None
+    created: bool = field(default=False)
+
+
+class SalesforceGateway(Protocol):
+    """What a flow step may ask of Salesforce. One connection (org) per gateway instance."""
+
+    async def create(self, sobject: str, fields: Mapping[str, Any]) -> str:
+        """Create one record and return its 18-character id. Not idempotent."""
+        ...
+
+    async def upsert(
+        self, sobject: str, external_id_field: str, external_id: str, fields: Mapping[str, Any]
+    ) -> UpsertResult:
+        """Create or update the record whose external id field equals ``external_id``."""
+        ...
+
+    async def update(self, sobject: str, record_id: str, fields: Mapping[str, Any]) -> None: ...
+
+    async def delete(self, sobject: str, record_id: str) -> None: ...
+
+    async def get(self, sobject: str, record_id: str, fields: Sequence[str]) -> dict[str, Any]: ...
+
+    async def query(self, soql: str) -> list[dict[str, Any]]:
+        """Run SOQL and return every record, following ``nextRecordsUrl``."""
+        ...
+
+    async def convert_lead(self, conversion: LeadConversion) -> ConversionResult: ...

@@ -1,0 +1,47 @@
+# The README's two commands are `make run` and `make test`; both set everything up from nothing.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+KAFKA_VERSION ?= 4.4.0
+KAFKA3_VERSION ?= 3.9.1
+export ACTIONFLOWS_KAFKA_VERSION ?= $(KAFKA_VERSION)
+
+.PHONY: install jars run test test-kafka3 lint format bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "actionflows needs Python >= 3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	@touch $@
+
+# The broker's jars, resolved by Maven once per Kafka version and cached (~/.cache/actionflows).
+jars: install
+	$(PY) -m localkafka $(ACTIONFLOWS_KAFKA_VERSION)
+
+run: jars
+	$(PY) -m agents.cli run
+
+test: jars
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The same suite on the Kafka 3.9 line.
+test-kafka3:
+	$(MAKE) test ACTIONFLOWS_KAFKA_VERSION=$(KAFKA3_VERSION)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: jars
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info localkafka/target

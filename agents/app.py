@@ -1,0 +1,25 @@
+"""Builds the faust application from settings. No agents here: :mod:`agents.worker` adds them."""
+
+from __future__ import annotations
+
+import faust
+
+from agents.settings import WorkerSettings
+
+
+def create_app(settings: WorkerSettings) -> faust.App:
+    return faust.App(
+        settings.app_id,
+        broker=f"kafka://{settings.bootstrap_servers}",
+        store="memory://",
+        web_enabled=settings.web_enabled,
+        web_port=settings.web_port,
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=1,
+        producer_acks=-1,
+        # Offsets are committed on a timer after the producer is flushed (faust's consumer),
+        # which is what makes "commit only after the outputs are durable" hold.
+        broker_commit_interval=1.0,
+        consumer_auto_offset_reset="earliest",
+        **settings.extra,
+    )

@@ -1,0 +1,72 @@
+"""Plain aiokafka helpers for integration tests: create topics, produce, and read with a deadline."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+
+async def create_topics(bootstrap: str, names: Iterable[str], partitions: int = 1) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics(
+            [NewTopic(name, num_partitions=partitions, replication_factor=1) for name in names]
+        )
+    finally:
+        await admin.close()
+
+
+async def produce(
+    bootstrap: str, topic: str, messages: Iterable[tuple[bytes | None, bytes]]
+) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        for key, value in messages:
+            await producer.send(topic, value, key=key)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def read(
+    bootstrap: str, topic: str, count: int, *, timeout_s: float = 30.0
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Read ``count`` records from the start of ``topic``; fail clearly if they do not arrive."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    records: list[ConsumerRecord[bytes, bytes]] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(records) < count:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(
+                    f"expected {count} records on {topic!r} within {timeout_s}s, got "
+                    f"{len(records)}: {[r.value for r in records][:5]}"
+                )
+            batch = await consumer.getmany(timeout_ms=int(min(remaining, 1.0) * 1000))
+            for partition_records in batch.values():
+                records.extend(partition_records)
+    finally:
+        await consumer.stop()
+    return records
+
+
+async def wait_for(predicate, *, timeout_s: float = 30.0, what: str = "condition"):  # type: ignore[no-untyped-def]
+    """Poll an async predicate until it returns a truthy value or the deadline passes."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = await predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+        await asyncio.sleep(0.05)  # polling interval of a bounded wait

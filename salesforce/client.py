@@ -1,0 +1,605 @@
+"""The aiohttp Salesforce client: one org, one integration user, one shared session.
+
+:class:`SalesforceClient` implements :class:`pipeline.ports.SalesforceGateway` and adds batched
+writes (sObject Collections), describe, limits, identity and versions. Every call has a deadline,
+runs under a concurrency bound, re-authenticates at most once on INVALID_SESSION_ID, and retries
+only what is safe to repeat:
+
+=============================  =================================  ==========================
+failure                        idempotent (GET, PATCH, DELETE,    POST create, SOAP convert
+                               upsert by external id, query)
+=============================  =================================  ==========================
+UNABLE_TO_LOCK_ROW             retry                              retry (nothing was applied)
+concurrent-request limit       retry                              retry (nothing was applied)
+connection refused             retry                              retry (nothing was sent)
+5xx, timeout, reset            retry                              raise, ``ambiguous=True``
+daily API limit                raise (``throttle``: pause)        raise
+anything else                  raise                              raise
+=============================  =================================  ==========================
+
+URLs are built from the ``instance_url`` of the token response; responses are read with orjson.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import ssl
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import aiohttp
+import orjson
+
+from pipeline.ports import (
+    ConversionResult,
+    LeadConversion,
+    RecordOutcome,
+    RecordWrite,
+    UpsertResult,
+)
+from salesforce import soap
+from salesforce.auth import AuthFlow, Token, TokenCache, TokenRequest, flow_for
+from salesforce.errors import (
+    ConnectionLostError,
+    NotFoundError,
+    QueryError,
+    RequestTimeoutError,
+    SalesforceError,
+    SessionExpiredError,
+    TlsError,
+    TransportError,
+    error_from_record,
+    error_from_response,
+)
+from salesforce.limits import ApiUsage, parse_limit_info
+from salesforce.settings import ConnectionSettings
+
+COLLECTION_SIZE = 200  # sObject Collections: at most 200 records per call
+COLLECTION_TYPE_RUNS = 10  # … and at most 10 runs of one sObject type ("chunks")
+USER_AGENT = "actionflows"
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+BodyFor = Callable[[Token], bytes]
+
+
+def backoff_delay(attempt: int, *, base: float, cap: float, rng: random.Random) -> float:
+    """Full-jitter exponential backoff before retry number ``attempt`` (1 = the first retry)."""
+    return rng.uniform(0.0, min(cap, base * 2.0 ** (attempt - 1)))
+
+
+def strip_attributes(value: Any) -> Any:
+    """A record without Salesforce's ``attributes`` blocks, at every level of nesting."""
+    if isinstance(value, dict):
+        return {k: strip_attributes(v) for k, v in value.items() if k != "attributes"}
+    if isinstance(value, list):
+        return [strip_attributes(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    status: int
+    body: bytes
+    content_type: str
+    limit_info: str | None
+
+    def json(self) -> Any:
+        return orjson.loads(self.body) if self.body else None
+
+
+class SalesforceClient:
+    """A :class:`~pipeline.ports.SalesforceGateway` for one connection. Use as a context manager.
+
+    ``clock``, ``sleep`` and ``rng`` are injectable so tests control time and jitter;
+    ``session`` lets several clients share one aiohttp session (the caller then closes it).
+    """
+
+    def __init__(
+        self,
+        settings: ConnectionSettings,
+        *,
+        session: aiohttp.ClientSession | None = None,
+        flow: AuthFlow | None = None,
+        clock: Clock = time.time,
+        sleep: Sleep = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self._session = session
+        self._owns_session = session is None
+        self._clock = clock
+        self._sleep = sleep
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self._semaphore = asyncio.Semaphore(settings.max_concurrency)
+        self._tokens = TokenCache(
+            flow or flow_for(settings),
+            self._send_token_request,
+            clock=clock,
+            max_age_s=settings.token_max_age_s,
+        )
+        self._usage: ApiUsage | None = None
+        self._converted_status: str | None = None
+        self.api_calls = 0  # REST/SOAP requests sent, token requests excluded
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    async def __aenter__(self) -> SalesforceClient:
+        self._http()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._tokens.aclose()
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _ssl(self) -> ssl.SSLContext | bool:
+        if not self.settings.verify_tls:
+            return False
+        if self.settings.ca_file is not None:
+            return ssl.create_default_context(cafile=str(self.settings.ca_file))
+        return True
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            timeout = aiohttp.ClientTimeout(
+                total=self.settings.timeout_s, connect=self.settings.connect_timeout_s
+            )
+            connector = aiohttp.TCPConnector(ssl=self._ssl(), limit=self.settings.max_concurrency)
+            self._session = aiohttp.ClientSession(timeout=timeout, connector=connector)
+        return self._session
+
+    # --- what the client has learnt -----------------------------------------------------------
+
+    @property
+    def api_usage(self) -> ApiUsage | None:
+        """The latest ``Sforce-Limit-Info`` seen, or ``None`` before the first API call."""
+        return self._usage
+
+    @property
+    def token(self) -> Token | None:
+        return self._tokens.token
+
+    @property
+    def token_requests(self) -> int:
+        return self._tokens.requests
+
+    async def connect(self) -> Token:
+        """Authenticate now (otherwise the first call does) and return the token."""
+        return await self._tokens.get()
+
+    def _data(self, token: Token) -> str:
+        return f"{token.instance_url}/services/data/v{self.settings.api_version}"
+
+    # --- transport ----------------------------------------------------------------------------
+
+    async def _send(
+        self, method: str, url: str, *, body: bytes | None, headers: Mapping[str, str]
+    ) -> Response:
+        """One HTTP exchange; every failure to get a response becomes a TransportError."""
+        write = method != "GET"
+        where = f"{method} {urlsplit(url).path}"
+        try:
+            async with (
+                self._semaphore,
+                self._http().request(method, url, data=body, headers=headers) as resp,
+            ):
+                payload = await resp.read()
+                return Response(
+                    resp.status,
+                    payload,
+                    resp.headers.get("Content-Type", ""),
+                    resp.headers.get("Sforce-Limit-Info"),
+                )
+        except TimeoutError:
+            raise RequestTimeoutError(
+                f"{where} got no answer within {self.settings.timeout_s:g} s", ambiguous=write
+            ) from None
+        except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError) as exc:
+            raise TlsError(f"{where}: TLS failure: {exc}") from exc
+        except aiohttp.ClientConnectorError as exc:  # never connected: nothing was sent
+            raise ConnectionLostError(f"{where}: cannot connect: {exc}") from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise ConnectionLostError(
+                f"{where}: {type(exc).__name__}: {exc}", ambiguous=write
+            ) from exc
+
+    def _observe(self, response: Response) -> None:
+        self.api_calls += 1
+        usage = parse_limit_info(response.limit_info, observed_at=self._clock())
+        if usage is not None:
+            self._usage = usage
+
+    def _retry(self, error: SalesforceError, idempotent: bool) -> bool:
+        """Retry what failed transiently and either was not applied or is safe to apply twice."""
+        return error.retriable and not error.throttle and (idempotent or not error.ambiguous)
+
+    async def _pause(self, attempt: int) -> None:
+        base, cap = self.settings.backoff_base_s, self.settings.backoff_max_s
+        await self._sleep(backoff_delay(attempt, base=base, cap=cap, rng=self._rng))
+
+    async def _request(
+        self,
+        method: str,
+        target: str | Callable[[Token], str],
+        *,
+        body: bytes | BodyFor | None = None,
+        idempotent: bool,
+        headers: Mapping[str, str] | None = None,
+    ) -> Response:
+        """Send with auth, one re-authentication on INVALID_SESSION_ID, and the retry policy.
+
+        ``target`` is a path under ``/services/data/vXX.X`` or a function of the token giving
+        the full URL. ``body`` may depend on the token too (SOAP carries it in the envelope).
+        """
+        attempt = 0
+        reauthenticated = False
+        while True:
+            attempt += 1
+            token = await self._tokens.get()
+            url = target(token) if callable(target) else self._data(token) + target
+            data = body(token) if callable(body) else body
+            all_headers = {
+                "Authorization": token.authorization(),
+                "Accept": "application/json",
+                "Sforce-Call-Options": f"client={USER_AGENT}",
+                **({"Content-Type": "application/json"} if data is not None else {}),
+                **(headers or {}),
+            }
+            try:
+                response = await self._send(method, url, body=data, headers=all_headers)
+            except TransportError as exc:
+                error: SalesforceError = exc
+            else:
+                self._observe(response)
+                if 200 <= response.status < 300:
+                    return response
+                error = error_from_response(
+                    response.status,
+                    response.body,
+                    response.content_type,
+                    ambiguous=method != "GET" and response.status >= 500,
+                )
+                if type(error) is SessionExpiredError:
+                    if not reauthenticated:
+                        reauthenticated = True
+                        attempt -= 1  # re-authenticating does not use up an attempt
+                        await self._tokens.refresh(token)
+                        continue
+                    error.message = f"{error.message} (still invalid after re-authenticating)"
+            if attempt < self.settings.max_attempts and self._retry(error, idempotent):
+                await self._pause(attempt)
+                continue
+            raise error
+
+    async def _send_token_request(self, request: TokenRequest) -> tuple[int, bytes, str]:
+        """POST to the token endpoint, retrying transport failures and 5xx (no write happens)."""
+        attempt = 0
+        while True:
+            attempt += 1
+            headers = {"Accept": "application/json", **request.headers}
+            form = "&".join(
+                f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in request.form.items()
+            )
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            try:
+                response = await self._send(
+                    "POST", request.url, body=form.encode(), headers=headers
+                )
+            except TransportError as exc:
+                if exc.retriable and attempt < self.settings.max_attempts:
+                    await self._pause(attempt)
+                    continue
+                raise
+            if response.status >= 500 and attempt < self.settings.max_attempts:
+                await self._pause(attempt)
+                continue
+            return response.status, response.body, response.content_type
+
+    # --- single records (the gateway port) ----------------------------------------------------
+
+    async def create(self, sobject: str, fields: Mapping[str, Any]) -> str:
+        response = await self._request(
+            "POST", f"/sobjects/{sobject}/", body=orjson.dumps(dict(fields)), idempotent=False
+        )
+        return str(response.json()["id"])
+
+    async def upsert(
+        self, sobject: str, external_id_field: str, external_id: str, fields: Mapping[str, Any]
+    ) -> UpsertResult:
+        # The body may carry neither the external id field nor Id (Salesforce rejects both).
+        body = {k: v for k, v in fields.items() if k not in (external_id_field, "Id")}
+        path = f"/sobjects/{sobject}/{external_id_field}/{quote(external_id, safe='')}"
+        response = await self._request("PATCH", path, body=orjson.dumps(body), idempotent=True)
+        if response.status == 204:  # API versions before 46.0 answer an update with no body
+            record = await self._get_path(f"{path}?fields=Id")
+            return UpsertResult(id=str(record["Id"]), created=False)
+        data = response.json()
+        return UpsertResult(
+            id=str(data["id"]), created=bool(data.get("created", response.status == 201))
+        )
+
+    async def update(self, sobject: str, record_id: str, fields: Mapping[str, Any]) -> None:
+        body = {k: v for k, v in fields.items() if k != "Id"}
+        await self._request(
+            "PATCH", f"/sobjects/{sobject}/{record_id}", body=orjson.dumps(body), idempotent=True
+        )
+
+    async def delete(self, sobject: str, record_id: str) -> None:
+        """Delete one record. A record already in the recycle bin counts as deleted."""
+        try:
+            await self._request("DELETE", f"/sobjects/{sobject}/{record_id}", idempotent=True)
+        except NotFoundError as exc:
+            if exc.error_code != "ENTITY_IS_DELETED":
+                raise
+
+    async def get(self, sobject: str, record_id: str, fields: Sequence[str]) -> dict[str, Any]:
+        path = f"/sobjects/{sobject}/{record_id}"
+        if fields:
+            path += "?fields=" + quote(",".join(fields), safe=",")
+        return await self._get_path(path)
+
+    async def _get_path(self, path: str) -> dict[str, Any]:
+        response = await self._request("GET", path, idempotent=True)
+        return dict(strip_attributes(response.json()))
+
+    async def query(self, soql: str, *, include_deleted: bool = False) -> list[dict[str, Any]]:
+        """Every record of a SOQL query, following ``nextRecordsUrl``, without ``attributes``."""
+        return [record async for record in self.iter_query(soql, include_deleted=include_deleted)]
+
+    async def iter_query(
+        self, soql: str, *, include_deleted: bool = False
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Records one page at a time, so a large result never sits in memory whole."""
+        resource = "queryAll" if include_deleted else "query"
+        path: str | None = f"/{resource}?q={quote(soql, safe='')}"
+        first = True
+        while path is not None:
+            target = path if first else _on_instance(path)
+            response = await self._request("GET", target, idempotent=True)
+            first = False
+            page = response.json()
+            for record in page.get("records") or ():
+                yield strip_attributes(record)
+            path = None if page.get("done", True) else page.get("nextRecordsUrl")
+            if path is None and not page.get("done", True):
+                raise QueryError("query page is not done but has no nextRecordsUrl")
+
+    async def count(self, soql: str) -> int:
+        """``totalSize`` of a ``SELECT COUNT() …`` query."""
+        response = await self._request("GET", f"/query?q={quote(soql, safe='')}", idempotent=True)
+        return int(response.json()["totalSize"])
+
+    # --- lead conversion (SOAP) ---------------------------------------------------------------
+
+    async def default_converted_status(self) -> str:
+        """The org's first converted LeadStatus (statuses are org-configurable), cached."""
+        if self._converted_status is None:
+            rows = await self.query(
+                "SELECT MasterLabel FROM LeadStatus WHERE IsConverted = true "
+                "ORDER BY SortOrder LIMIT 1"
+            )
+            if not rows:
+                raise QueryError("the org has no LeadStatus with IsConverted = true")
+            self._converted_status = str(rows[0]["MasterLabel"])
+        return self._converted_status
+
+    async def convert_lead(self, conversion: LeadConversion) -> ConversionResult:
+        [result] = await self.convert_leads([conversion])
+        if isinstance(result, SalesforceError):
+            raise result
+        return result
+
+    async def convert_leads(
+        self, conversions: Sequence[LeadConversion]
+    ) -> list[ConversionResult | SalesforceError]:
+        """Convert up to 200 leads in one SOAP call; one result or error per lead, in order."""
+        if not 0 < len(conversions) <= COLLECTION_SIZE:
+            raise ValueError(f"convert_leads takes 1 to {COLLECTION_SIZE} conversions")
+        pairs = []
+        for conversion in conversions:
+            status = conversion.converted_status or await self.default_converted_status()
+            pairs.append((conversion, status))
+        version = self.settings.api_version
+        response = await self._request(
+            "POST",
+            lambda token: token.instance_url + soap.SOAP_PATH.format(version=version),
+            body=lambda token: soap.convert_lead_envelope(
+                token.access_token.get_secret_value(), pairs
+            ),
+            headers=soap.SOAP_HEADERS,
+            idempotent=False,
+        )
+        usage = soap.parse_limit_info_header(response.body)
+        if usage is not None and self._usage is None:
+            self._usage = usage
+        results = soap.parse_convert_lead_response(response.body)
+        if len(results) != len(conversions):
+            raise SalesforceError(
+                f"convertLead returned {len(results)} results for {len(conversions)} leads"
+            )
+        return results
+
+    # --- batched writes (sObject Collections) -------------------------------------------------
+
+    async def create_many(
+        self, records: Sequence[RecordWrite], *, all_or_none: bool = False
+    ) -> list[RecordOutcome]:
+        """Create records, 200 per call; one outcome per record, in order. Not idempotent."""
+        payloads = [{"attributes": {"type": r.sobject}, **r.fields} for r in records]
+        return await self._collections(
+            "POST", "/composite/sobjects", payloads, all_or_none, idempotent=False, created=True
+        )
+
+    async def update_many(
+        self, records: Sequence[RecordWrite], *, all_or_none: bool = False
+    ) -> list[RecordOutcome]:
+        """Update records by id, 200 per call; one outcome per record, in order."""
+        if any(r.id is None for r in records):
+            raise ValueError("update_many needs an id on every RecordWrite")
+        payloads = [{"attributes": {"type": r.sobject}, **r.fields, "id": r.id} for r in records]
+        return await self._collections(
+            "PATCH", "/composite/sobjects", payloads, all_or_none, idempotent=True, created=False
+        )
+
+    async def upsert_many(
+        self,
+        sobject: str,
+        external_id_field: str,
+        records: Sequence[Mapping[str, Any]],
+        *,
+        all_or_none: bool = False,
+    ) -> list[RecordOutcome]:
+        """Upsert by external id (each record carries the field), 200 per call; idempotent."""
+        if any(not r.get(external_id_field) for r in records):
+            raise ValueError(f"upsert_many needs {external_id_field} on every record")
+        payloads = [{"attributes": {"type": sobject}, **r} for r in records]
+        path = f"/composite/sobjects/{sobject}/{external_id_field}"
+        return await self._collections(
+            "PATCH", path, payloads, all_or_none, idempotent=True, created=None
+        )
+
+    async def _collections(
+        self,
+        method: str,
+        path: str,
+        payloads: list[dict[str, Any]],
+        all_or_none: bool,
+        *,
+        idempotent: bool,
+        created: bool | None,
+    ) -> list[RecordOutcome]:
+        outcomes: list[RecordOutcome | None] = [None] * len(payloads)
+        for chunk in _chunks(payloads):
+            await self._collection_chunk(
+                method, path, payloads, chunk, outcomes, all_or_none, idempotent, created
+            )
+        return [
+            o if o is not None else RecordOutcome(None, SalesforceError("no result"))
+            for o in outcomes
+        ]
+
+    async def _collection_chunk(
+        self,
+        method: str,
+        path: str,
+        payloads: list[dict[str, Any]],
+        chunk: list[int],
+        outcomes: list[RecordOutcome | None],
+        all_or_none: bool,
+        idempotent: bool,
+        created: bool | None,
+    ) -> None:
+        """One ≤200-record call, then again for the records that failed only on a row lock.
+
+        With allOrNone false, a record failing with UNABLE_TO_LOCK_ROW was not written, so it
+        may be sent again even by a create. A failure of the whole call fails each record.
+        """
+        pending = chunk
+        for attempt in range(1, self.settings.max_attempts + 1):
+            body = orjson.dumps(
+                {"allOrNone": all_or_none, "records": [payloads[i] for i in pending]}
+            )
+            try:
+                response = await self._request(method, path, body=body, idempotent=idempotent)
+                results = response.json()
+                if not isinstance(results, list) or len(results) != len(pending):
+                    raise SalesforceError("sObject Collections returned a mismatched result list")
+            except SalesforceError as exc:
+                for i in pending:
+                    outcomes[i] = RecordOutcome(None, exc)
+                return
+            retry: list[int] = []
+            for i, result in zip(pending, results, strict=True):
+                outcome = _outcome(result, created)
+                last = attempt == self.settings.max_attempts
+                if (
+                    outcome.error is not None
+                    and outcome.error.retriable
+                    and not outcome.error.throttle
+                    and not all_or_none
+                    and not last
+                ):
+                    retry.append(i)
+                outcomes[i] = outcome
+            if not retry:
+                return
+            pending = retry
+            await self._pause(attempt)
+
+    # --- metadata and org information ---------------------------------------------------------
+
+    async def describe(self, sobject: str) -> dict[str, Any]:
+        response = await self._request("GET", f"/sobjects/{sobject}/describe", idempotent=True)
+        return dict(response.json())
+
+    async def describe_global(self) -> dict[str, Any]:
+        response = await self._request("GET", "/sobjects/", idempotent=True)
+        return dict(response.json())
+
+    async def limits(self) -> dict[str, Any]:
+        """``/limits`` (needs "View Setup and Configuration"); accurate to about 5 minutes."""
+        response = await self._request("GET", "/limits", idempotent=True)
+        return dict(response.json())
+
+    async def identity(self) -> dict[str, Any]:
+        """The identity URL from the token response: org, user, username, display name, urls."""
+        response = await self._request("GET", lambda token: token.id_url, idempotent=True)
+        return dict(response.json())
+
+    async def versions(self) -> list[dict[str, Any]]:
+        """``GET /services/data/``: the API versions the org serves. Needs no token, costs no call."""
+        token = self._tokens.token
+        base = token.instance_url if token is not None else self.settings.login_url
+        url = f"{base}/services/data/"
+        response = await self._send("GET", url, body=None, headers={"Accept": "application/json"})
+        if response.status != 200:
+            raise error_from_response(response.status, response.body, response.content_type)
+        return list(response.json())
+
+
+def _on_instance(path: str) -> Callable[[Token], str]:
+    """A target for a path Salesforce gave us relative to the instance (``nextRecordsUrl``)."""
+    return lambda token: token.instance_url + path
+
+
+def _outcome(result: Mapping[str, Any], created: bool | None) -> RecordOutcome:
+    record_id = result.get("id")
+    if result.get("success"):
+        was_created = bool(result.get("created")) if created is None else created
+        return RecordOutcome(str(record_id), None, created=was_created)
+    errors = result.get("errors") or [{"message": "record failed without an error"}]
+    return RecordOutcome(str(record_id) if record_id else None, error_from_record(errors[0]))
+
+
+def _chunks(payloads: Sequence[Mapping[str, Any]]) -> list[list[int]]:
+    """Indices split into calls of ≤200 records and ≤10 runs of one sObject type each."""
+    chunks: list[list[int]] = []
+    current: list[int] = []
+    runs = 0
+    previous: str | None = None
+    for index, payload in enumerate(payloads):
+        kind = str(payload["attributes"]["type"])
+        new_run = kind != previous
+        if current and (
+            len(current) == COLLECTION_SIZE or (new_run and runs == COLLECTION_TYPE_RUNS)
+        ):
+            chunks.append(current)
+            current, runs, new_run = [], 0, True
+        current.append(index)
+        runs += new_run
+        previous = kind
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+__all__ = ["Response", "SalesforceClient", "backoff_delay", "strip_attributes"]

@@ -25,12 +25,15 @@ SCAN_LIMIT = 200
 
 @dataclass(frozen=True, slots=True)
 class _Step:
-    """What every executor needs: the spec, its object's model, the input, and today."""
+    """What every executor needs: the spec, its object's model, the input, the caller's date."""
 
     spec: ActionSpec
     model: ObjectModel
     action: ActionInput
-    today: date
+    given_today: date | None
+
+    def today(self) -> date:
+        return opts.today(self.action.options, self.given_today)
 
     def where(self) -> str:
         return f"{self.spec.kind} on {self.spec.object}"
@@ -123,7 +126,7 @@ def _with_defaults(step: _Step, fields: dict[str, Any]) -> dict[str, Any]:
                 f"{step.where()}: Salesforce requires {step.model.sobject}.{required.field}; "
                 f"give {source}extra_fields.{required.field} or options.defaults.{required.field}"
             )
-        fields[required.field] = required.default(step.today)
+        fields[required.field] = required.default(step.today())
     return fields
 
 
@@ -218,11 +221,11 @@ def _describe(criteria: list[tuple[str, str, str]]) -> str:
 
 async def _convert(step: _Step, gateway: SalesforceGateway) -> ActionResult:
     lead_id = step.record_id("lead_id")
+    default_status = opts.converted_status(step.action.options)
     conversion = LeadConversion(
         lead_id=lead_id,
         account_id=step.text("account_id"),
-        converted_status=step.text("converted_status")
-        or opts.converted_status(step.action.options),
+        converted_status=step.text("converted_status") or default_status,
         opportunity_name=step.text("opportunity_name"),
     )
     result = await gateway.convert_lead(conversion)
@@ -256,5 +259,5 @@ async def execute(
     """
     spec = get_action(action.kind, action.object or None)
     _check_shape(spec, action)
-    step = _Step(spec, MODELS[spec.object], action, opts.today(action.options, today))
+    step = _Step(spec, MODELS[spec.object], action, today)
     return await _EXECUTORS[spec.kind](step, gateway)

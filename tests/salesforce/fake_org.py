@@ -137,6 +137,10 @@ class FakeOrg:
                 self.token_script.pop(0) if len(self.token_script) > 1 else self.token_script[0]
             )
             return await handler(request)
+        return await self.issue_token(request)
+
+    async def issue_token(self, request: web.Request) -> web.Response:
+        """The token endpoint's success answer (usable in ``token_script``)."""
         token = f"00D!token{next(self._counter)}"
         self.valid_tokens.add(token)
         return json_response(

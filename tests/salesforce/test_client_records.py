@@ -199,14 +199,13 @@ async def test_api_usage_is_read_from_every_response(
     org.on("GET", f"{DATA}/limits", reply(200, {}))
     assert client.api_usage is None
     await client.limits()
-    assert client.api_usage is not None and client.api_usage.api is not None
+    assert client.api_usage is not None
+    assert client.api_usage.api is not None
     assert (client.api_usage.api.used, client.api_usage.api.limit) == (10018, 15000)
     assert client.api_usage.api.remaining == 4982
 
 
-async def test_error_lists_become_typed_errors(
-    org: FakeOrg, client: SalesforceClient
-) -> None:
+async def test_error_lists_become_typed_errors(org: FakeOrg, client: SalesforceClient) -> None:
     """A REST error list becomes the class of its errorCode, with message, status and fields."""
     org.on(
         "POST",
@@ -218,5 +217,7 @@ async def test_error_lists_become_typed_errors(
     with pytest.raises(ValidationError) as caught:
         await client.create("Lead", {"Company": "Acme"})
     error = caught.value
-    assert error.fields == ("LastName",) and error.status == 400 and not error.retriable
+    assert error.fields == ("LastName",)
+    assert error.status == 400
+    assert not error.retriable
     assert len(org.calls("POST", f"{DATA}/sobjects/Lead/")) == 1

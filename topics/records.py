@@ -1,0 +1,155 @@
+"""The records the service publishes: step outputs, run results and dead letters.
+
+Step outputs and run results are JSON (orjson) with a ``schema`` field naming their version;
+they are keyed by ticket id, like the inputs, so a ticket's history reads in order. Step
+inputs, outputs and error details are redacted when serialised (:func:`topics.redaction.redact`),
+so a caller cannot forget to.
+
+A dead letter's value is the original record's bytes, unchanged (as Kafka Connect does):
+whatever tool can read the input topic can read and redrive the dead letter. Its context
+travels in ``actionflows.errors.*`` headers (:mod:`topics.headers`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import orjson
+
+from topics.headers import ERRORS, DeadLetterContext, Headers, dead_letter_headers, without_prefix
+from topics.redaction import DEFAULT_REDACT_KEYS, redact
+
+STEP_OUTPUT_SCHEMA = "actionflows.step-output/1"
+RUN_RESULT_SCHEMA = "actionflows.run-result/1"
+
+_JSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
+
+
+class StepStatus(StrEnum):
+    SUCCEEDED = "succeeded"
+    SKIPPED = "skipped"  # condition false, or already done according to the ledger
+    RETRY_SCHEDULED = "retry_scheduled"
+    FAILED = "failed"  # dead-lettered
+    DRY_RUN = "dry_run"  # replay dry run: the write that would have been made
+
+
+class RunStatus(StrEnum):
+    SUCCEEDED = "succeeded"
+    RETRY_SCHEDULED = "retry_scheduled"
+    FAILED = "failed"
+    NO_MATCH = "no_match"  # no flow matched the event
+
+
+def _redacted(value: Mapping[str, Any] | None, keys: frozenset[str]) -> dict[str, Any] | None:
+    return None if value is None else redact(value, keys)
+
+
+@dataclass(frozen=True, slots=True)
+class StepOutputRecord:
+    """What one step did for one event."""
+
+    flow: str
+    flow_version: str
+    run_id: str
+    event_id: str
+    ticket_id: str
+    step: str
+    action: str  # e.g. "salesforce.create_record"
+    object: str | None  # e.g. "lead"; None for steps that are not about one sObject
+    inputs: Mapping[str, Any]
+    outputs: Mapping[str, Any]
+    status: StepStatus
+    attempt: int
+    duration_ms: float
+    at: datetime
+    salesforce_id: str | None = None
+    error: Mapping[str, Any] | None = None  # {"errorCode", "message", "fields"} when failed
+
+    @property
+    def key(self) -> bytes:
+        return self.ticket_id.encode("utf-8")
+
+    def to_dict(self, redact_keys: frozenset[str] = DEFAULT_REDACT_KEYS) -> dict[str, Any]:
+        return {
+            "schema": STEP_OUTPUT_SCHEMA,
+            "flow": self.flow, "flow_version": self.flow_version, "run_id": self.run_id,
+            "event_id": self.event_id, "ticket_id": self.ticket_id, "step": self.step,
+            "action": self.action, "object": self.object,
+            "inputs": redact(self.inputs, redact_keys),
+            "outputs": redact(self.outputs, redact_keys),
+            "status": self.status.value, "attempt": self.attempt,
+            "duration_ms": self.duration_ms, "salesforce_id": self.salesforce_id,
+            "error": _redacted(self.error, redact_keys), "at": self.at,
+        }
+
+    def to_bytes(self, redact_keys: frozenset[str] = DEFAULT_REDACT_KEYS) -> bytes:
+        return orjson.dumps(self.to_dict(redact_keys), option=_JSON_OPTIONS)
+
+
+@dataclass(frozen=True, slots=True)
+class StepSummary:
+    step: str
+    status: StepStatus
+    salesforce_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunResultRecord:
+    """How one flow run over one event ended."""
+
+    flow: str
+    version: str
+    run_id: str
+    event_id: str
+    ticket_id: str
+    status: RunStatus
+    steps: Sequence[StepSummary]
+    duration_ms: float
+    attempts: int
+    at: datetime
+    failed_step: str | None = None
+
+    @property
+    def key(self) -> bytes:
+        return self.ticket_id.encode("utf-8")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": RUN_RESULT_SCHEMA,
+            "flow": self.flow, "version": self.version, "run_id": self.run_id,
+            "event_id": self.event_id, "ticket_id": self.ticket_id,
+            "status": self.status.value,
+            "steps": [
+                {"step": s.step, "status": s.status.value, "salesforce_id": s.salesforce_id}
+                for s in self.steps
+            ],
+            "failed_step": self.failed_step, "duration_ms": self.duration_ms,
+            "attempts": self.attempts, "at": self.at,
+        }
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(self.to_dict(), option=_JSON_OPTIONS)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterRecord:
+    """The original record, parked: same key, same value, original headers plus context."""
+
+    key: bytes | None
+    value: bytes
+    context: DeadLetterContext
+    original_headers: tuple[tuple[str, bytes], ...] = field(default=())
+
+    def to_bytes(self) -> bytes:
+        """The original payload, byte for byte."""
+        return self.value
+
+    @property
+    def headers(self) -> Headers:
+        """Original headers (trace context included), any ``actionflows.errors.*`` left from an
+        earlier dead-lettering replaced by this context."""
+        return without_prefix(self.original_headers, ERRORS) + dead_letter_headers(self.context)

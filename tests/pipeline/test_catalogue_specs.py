@@ -175,3 +175,18 @@ def test_every_catalogue_error_is_permanent() -> None:
     errors = [c for c in classes if isinstance(c, type) and issubclass(c, CatalogueError)]
     assert len(errors) == 7
     assert all(error.retriable is False for error in errors)
+
+
+def test_docs_list_every_find_output_and_default() -> None:
+    """docs/actions.md has a row for every find output and names every built-in default."""
+    from pathlib import Path
+
+    from pipeline.catalogue.objects import MODELS
+
+    docs = (Path(__file__).parents[2] / "docs" / "actions.md").read_text()
+    for model in MODELS.values():
+        for column in model.find_columns:
+            assert f"| `{column.output}` | `{column.field}` | {column.type} |" in docs
+        for required in model.required:
+            assert f"`{required.field}`" in docs
+            assert required.default_doc in docs

@@ -515,3 +515,9 @@ async def test_not_found_from_salesforce_is_not_rewritten(sf: FakeSalesforce) ->
     """Updating a record that does not exist surfaces the gateway's own error."""
     with pytest.raises(FakeNotFound):
         await execute(step(UPDATE, "lead", object_id="00Q000000000009AAA", name="x"), sf)
+
+
+async def test_null_required_extra_field_still_gets_its_default(sf: FakeSalesforce) -> None:
+    """A templated extra field that came out null counts as absent and is defaulted."""
+    await execute(step(CREATE, "lead", {"Company": None}, name="Ada"), sf)
+    assert sf.calls[0][2]["Company"] == "[not provided]"

@@ -166,42 +166,69 @@ def _same_text(stored: Any, wanted: str) -> bool:
     return isinstance(stored, str) and stored.strip().casefold() == wanted.casefold()
 
 
-async def _find(step: _Step, gateway: SalesforceGateway) -> ActionResult:
+_Criterion = tuple[str, str, str]  # (input name, Salesforce field, value)
+
+
+def _criteria(step: _Step) -> tuple[list[_Criterion], list[_Criterion]]:
+    """The inputs given, split into SOQL conditions and comparisons made after the query."""
     model = step.model
-    no_match = opts.on_no_match(step.action.options)
-    many = opts.on_many_matches(step.action.options)
-    criteria = [
+    given = [
         (name, field, value)
         for name, field in model.find_filters.items()
         if (value := step.text(name)) is not None
     ]
-    if not criteria:
+    if not given:
         raise MissingInput(f"{step.where()} needs at least one of: {', '.join(model.find_filters)}")
-    in_query = [
-        (field, value) for name, field, value in criteria if name not in model.find_after_query
-    ]
-    after = [(field, value) for name, field, value in criteria if name in model.find_after_query]
+    in_query = [c for c in given if c[0] not in model.find_after_query]
+    after = [c for c in given if c[0] in model.find_after_query]
     if after and not in_query:
+        queryable = [n for n in model.find_filters if n not in model.find_after_query]
         raise MissingInput(
             f"{step.where()}: Salesforce cannot filter on "
-            f"{', '.join(f'{model.sobject}.{f}' for f, _ in after)} (a long text area); "
-            f"give one of {', '.join(n for n in model.find_filters if n not in model.find_after_query)}"
-            " too"
+            f"{', '.join(f'{model.sobject}.{field}' for _, field, _ in after)} "
+            f"(a long text area); give one of {', '.join(queryable)} too"
         )
+    return in_query, after
+
+
+def _refine(
+    step: _Step,
+    records: list[dict[str, Any]],
+    after: list[_Criterion],
+    many: opts.ManyMatchesPolicy,
+) -> list[dict[str, Any]]:
+    """Keep the scanned candidates that equal every after-query criterion.
+
+    Candidates come oldest first, so a match among the first SCAN_LIMIT is the oldest match
+    overall; past the limit, "none" or "only one" cannot be known and the find refuses.
+    """
+    truncated = len(records) > SCAN_LIMIT
+    matches = [
+        r
+        for r in records[:SCAN_LIMIT]
+        if all(_same_text(r.get(field), value) for _, field, value in after)
+    ]
+    if truncated and (not matches or many == "fail"):
+        raise AmbiguousMatch(
+            f"{step.where()}: more than {SCAN_LIMIT} records match the other inputs; "
+            "narrow the find"
+        )
+    return matches
+
+
+async def _find(step: _Step, gateway: SalesforceGateway) -> ActionResult:
+    model = step.model
+    no_match = opts.on_no_match(step.action.options)
+    many = opts.on_many_matches(step.action.options)
+    in_query, after = _criteria(step)
     columns = [c.field for c in model.find_columns]
-    columns += [field for field, _ in after if field not in columns]
-    limit = SCAN_LIMIT + 1 if after else 2
-    records = await gateway.query(select_query(model.sobject, columns, in_query, limit))
+    columns += [field for _, field, _ in after if field not in columns]
+    where = [(field, value) for _, field, value in in_query]
+    soql = select_query(model.sobject, columns, where, SCAN_LIMIT + 1 if after else 2)
+    records = await gateway.query(soql)
     if after:
-        truncated = len(records) > SCAN_LIMIT
-        records = [
-            r for r in records[:SCAN_LIMIT] if all(_same_text(r.get(f), v) for f, v in after)
-        ]
-        if truncated and (not records or many == "fail"):
-            raise AmbiguousMatch(
-                f"{step.where()}: more than {SCAN_LIMIT} records match "
-                f"{', '.join(f for f, _ in in_query)}; narrow the find"
-            )
+        records = _refine(step, records, after, many)
+    criteria = in_query + after
     if not records:
         if no_match == "fail":
             raise NoMatch(f"{step.where()}: no {model.sobject} matches {_describe(criteria)}")
@@ -210,12 +237,11 @@ async def _find(step: _Step, gateway: SalesforceGateway) -> ActionResult:
         raise AmbiguousMatch(
             f"{step.where()}: more than one {model.sobject} matches {_describe(criteria)}"
         )
-    record = records[0]
-    outputs = {column.output: record.get(column.field) for column in model.find_columns}
+    outputs = {column.output: records[0].get(column.field) for column in model.find_columns}
     return ActionResult(outputs=outputs, salesforce_id=outputs["id"])
 
 
-def _describe(criteria: list[tuple[str, str, str]]) -> str:
+def _describe(criteria: list[_Criterion]) -> str:
     return " and ".join(f"{name}={value!r}" for name, _, value in criteria)
 
 

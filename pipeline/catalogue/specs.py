@@ -11,7 +11,7 @@ from types import MappingProxyType
 
 from pipeline.actions import OBJECTS, ActionSpec, FieldSpec
 from pipeline.catalogue.errors import UnknownAction, UnsupportedObject
-from pipeline.catalogue.objects import MODELS, ObjectModel
+from pipeline.catalogue.objects import MODELS, Column, ObjectModel
 
 CREATE = "salesforce.create_record"
 UPDATE = "salesforce.update_record"
@@ -96,6 +96,11 @@ def _delete(model: ObjectModel) -> ActionSpec:
     )
 
 
+def _column_doc(model: ObjectModel, column: Column) -> str:
+    note = f" ({column.description})" if column.description else ""
+    return f"{model.sobject}.{column.field}{note}; null when nothing matched"
+
+
 def _find(model: ObjectModel) -> ActionSpec:
     inputs = _fields(
         *(
@@ -105,7 +110,7 @@ def _find(model: ObjectModel) -> ActionSpec:
     )
     outputs = _fields(
         *(
-            FieldSpec(c.output, c.type, description=f"{c.field}; {c.description}".rstrip("; "))
+            FieldSpec(c.output, c.type, description=_column_doc(model, c))
             for c in model.find_columns
         )
     )

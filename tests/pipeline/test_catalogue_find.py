@@ -283,7 +283,9 @@ async def test_too_many_candidates_for_description_is_ambiguous(sf: FakeSalesfor
     """Past the scan limit, a find that found nothing in the scanned rows cannot say 'none'."""
     for _ in range(SCAN_LIMIT + 1):
         sf.add("Account", Name="Acme", Description="other")
-    with pytest.raises(AmbiguousMatch, match=f"more than {SCAN_LIMIT} records match Name"):
+    with pytest.raises(
+        AmbiguousMatch, match=f"more than {SCAN_LIMIT} records match the other inputs"
+    ):
         await execute(find("account", name="Acme", description="East"), sf)
 
 

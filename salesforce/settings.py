@@ -41,7 +41,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 PREFIX = "ACTIONFLOWS_SF_"
 SECRET_FIELDS = ("private_key", "client_secret", "refresh_token", "password")
@@ -227,16 +235,19 @@ def load_settings(
     raw: dict[str, dict[str, Any]] = {
         str(name): dict(values) for name, values in (data.get("connections") or {}).items()
     }
-    for name in _names_from_env(env):
+    for name in dict.fromkeys([*raw, *_names_from_env(env)]):
         raw.setdefault(name, {}).update(_raw_from_env(name, env))
     connections: dict[str, ConnectionSettings] = {}
     for name, values in raw.items():
         try:
             connections[name] = ConnectionSettings(name=name, **_resolve_secrets(name, values, env))
-        except ValueError as exc:  # pydantic's ValidationError is a ValueError
-            if isinstance(exc, SettingsError):
-                raise
-            raise SettingsError(f"Salesforce connection {name!r}: {exc}") from exc
+        except ValidationError as exc:
+            # Rebuilt from the error list without the input, which would show the secrets.
+            problems = "; ".join(
+                f"{'.'.join(map(str, err['loc'])) or 'settings'}: {err['msg']}"
+                for err in exc.errors(include_input=False, include_url=False)
+            )
+            raise SettingsError(f"Salesforce connection {name!r}: {problems}") from None
     default = env.get(f"{PREFIX}DEFAULT_CONNECTION") or data.get("default")
     if default is not None and default not in connections:
         raise SettingsError(f"default Salesforce connection {default!r} is not configured")

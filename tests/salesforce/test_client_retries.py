@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from salesforce.client import SalesforceClient, backoff_delay
 from salesforce.errors import (
@@ -161,10 +163,10 @@ async def test_refused_connection_is_retried_even_for_create(
     assert len(no_sleep.delays) == 1
 
 
-@pytest.mark.parametrize("seed", range(20))
-def test_backoff_is_full_jitter_within_bounds(seed: int) -> None:
-    """Each delay lies in [0, min(cap, base·2^(n-1))]."""
-    rng = random.Random(seed)
-    for attempt in range(1, 12):
-        delay = backoff_delay(attempt, base=0.5, cap=10.0, rng=rng)
-        assert 0.0 <= delay <= min(10.0, 0.5 * 2 ** (attempt - 1))
+@given(st.integers(1, 40), st.floats(0, 5), st.floats(0, 60), st.integers(0, 2**32))
+def test_backoff_is_full_jitter_within_bounds(
+    attempt: int, base: float, cap: float, seed: int
+) -> None:
+    """Each delay lies in [0, min(cap, base·2^(attempt-1))]."""
+    delay = backoff_delay(attempt, base=base, cap=cap, rng=random.Random(seed))
+    assert 0.0 <= delay <= min(cap, base * 2.0 ** (attempt - 1))

@@ -16,6 +16,7 @@ from pipeline.catalogue import (
     InvalidInput,
     MissingInput,
     NoMatch,
+    UnknownAction,
     UnsupportedObject,
     execute,
 )
@@ -521,3 +522,12 @@ async def test_null_required_extra_field_still_gets_its_default(sf: FakeSalesfor
     """A templated extra field that came out null counts as absent and is defaulted."""
     await execute(step(CREATE, "lead", {"Company": None}, name="Ada"), sf)
     assert sf.calls[0][2]["Company"] == "[not provided]"
+
+
+async def test_execute_refuses_an_unknown_kind_before_any_call(sf: FakeSalesforce) -> None:
+    """An action the catalogue does not know never reaches the gateway."""
+    with pytest.raises(UnknownAction):
+        await execute(step("salesforce.merge_records", "lead", object_id="x"), sf)
+    with pytest.raises(UnsupportedObject, match="'widget'"):
+        await execute(step(CREATE, "widget", name="x"), sf)
+    assert sf.calls == []

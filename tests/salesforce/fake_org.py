@@ -22,6 +22,15 @@ DATA = f"/services/data/v{VERSION}"
 ORG_ID = "00D000000000001EAA"
 USER_ID = "005000000000001AAA"
 
+SOAP_SESSION_FAULT = (
+    b'<?xml version="1.0" encoding="UTF-8"?>'
+    b'<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"'
+    b' xmlns:sf="urn:fault.partner.soap.sforce.com"><soapenv:Body><soapenv:Fault>'
+    b"<faultcode>sf:INVALID_SESSION_ID</faultcode>"
+    b"<faultstring>INVALID_SESSION_ID: Invalid Session ID found in SessionHeader: Illegal Session"
+    b"</faultstring></soapenv:Fault></soapenv:Body></soapenv:Envelope>"
+)
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -169,6 +178,8 @@ class FakeOrg:
                 text = body.decode()
                 start = text.find("<urn:sessionId>") + len("<urn:sessionId>")
                 session = text[start : text.find("</urn:sessionId>")]
+            if session not in self.valid_tokens and request.path.startswith("/services/Soap/"):
+                return web.Response(status=500, body=SOAP_SESSION_FAULT, content_type="text/xml")
             if session not in self.valid_tokens:
                 return json_response(
                     401,

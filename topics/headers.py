@@ -151,7 +151,7 @@ class DeadLetterContext:
     timestamp_ms: int | None = None
     event_id: str | None = None
     flow: str | None = None
-    flow_version: str | None = None
+    flow_version: int | None = None
     step: str | None = None
     attempts: int | None = None
     salesforce_error_code: str | None = None
@@ -199,7 +199,7 @@ def parse_dead_letter_headers(headers: HeadersIn) -> DeadLetterContext:
         timestamp_ms=integer(items, ERROR_TIMESTAMP),
         event_id=text(items, ERROR_EVENT_ID),
         flow=text(items, ERROR_FLOW),
-        flow_version=text(items, ERROR_FLOW_VERSION),
+        flow_version=integer(items, ERROR_FLOW_VERSION),
         step=text(items, ERROR_STEP),
         attempts=integer(items, ERROR_ATTEMPTS),
         salesforce_error_code=text(items, ERROR_SF_CODE),

@@ -30,17 +30,23 @@ _JSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
 
 
 class StepStatus(StrEnum):
+    """The values of ``pipeline.result.StepOutcome.status``, plus ``dry_run``."""
+
     SUCCEEDED = "succeeded"
-    SKIPPED = "skipped"  # condition false, or already done according to the ledger
-    RETRY_SCHEDULED = "retry_scheduled"
-    FAILED = "failed"  # dead-lettered
+    SKIPPED = "skipped"  # its ``when`` was false
+    FAILED = "failed"
+    REUSED = "reused"  # the ledger had it: not executed again
     DRY_RUN = "dry_run"  # replay dry run: the write that would have been made
 
 
 class RunStatus(StrEnum):
+    """The values of ``pipeline.result.RunStatus``, plus ``no_match``."""
+
     SUCCEEDED = "succeeded"
-    RETRY_SCHEDULED = "retry_scheduled"
-    FAILED = "failed"
+    SKIPPED = "skipped"
+    RETRY_LATER = "retry_later"
+    PAUSED = "paused"
+    DEAD_LETTER = "dead_letter"
     NO_MATCH = "no_match"  # no flow matched the event
 
 
@@ -53,7 +59,7 @@ class StepOutputRecord:
     """What one step did for one event."""
 
     flow: str
-    flow_version: str
+    flow_version: int
     run_id: str
     event_id: str
     ticket_id: str
@@ -68,6 +74,7 @@ class StepOutputRecord:
     at: datetime
     salesforce_id: str | None = None
     error: Mapping[str, Any] | None = None  # {"errorCode", "message", "fields"} when failed
+    idempotency_key: str | None = None  # the external id the step's write was keyed by
 
     @property
     def key(self) -> bytes:
@@ -83,7 +90,8 @@ class StepOutputRecord:
             "outputs": redact(self.outputs, redact_keys),
             "status": self.status.value, "attempt": self.attempt,
             "duration_ms": self.duration_ms, "salesforce_id": self.salesforce_id,
-            "error": _redacted(self.error, redact_keys), "at": self.at,
+            "error": _redacted(self.error, redact_keys),
+            "idempotency_key": self.idempotency_key, "at": self.at,
         }
 
     def to_bytes(self, redact_keys: frozenset[str] = DEFAULT_REDACT_KEYS) -> bytes:
@@ -102,7 +110,7 @@ class RunResultRecord:
     """How one flow run over one event ended."""
 
     flow: str
-    version: str
+    version: int
     run_id: str
     event_id: str
     ticket_id: str

@@ -8,7 +8,7 @@ Mapping (``docs/events.md`` has the full table):
 - ticket id from ``detail.id``, else from ``subject`` (``zen:ticket:<id>``).
 - ``detail`` → ``Event.ticket`` (status and priority lower-cased: webhooks send ``"Open"``,
   the REST API and flows use ``"open"``); ``event.current`` / ``event.previous`` →
-  ``ticket["change"]``; ``event.comment`` → ``ticket["comment"]`` and the interaction body.
+  ``ticket["change"]`` (status and priority values lower-cased there too); ``event.comment`` → ``ticket["comment"]`` and the interaction body.
 - Zendesk sends ids, not people. A producer may enrich the payload with a top-level
   ``requester`` / ``organization`` object (same shape as the generic envelope), or put them
   in ``detail.requester`` / ``detail.organization``; otherwise only ``requester.id``
@@ -65,7 +65,7 @@ def decode_zendesk(doc: f.JsonObject) -> Event:
         raise MissingField("$.detail", "$.detail is required for Zendesk ticket events")
     change = f.obj(doc, "event", "$") or {}
     comment = f.obj(change, "comment", "$.event")
-    ticket = _ticket(doc, detail, change, comment)
+    ticket = _ticket(doc, detail, change, comment, event_type)
     requester = decode_person(_enrichment(doc, detail, "requester"), "$.requester")
     if requester.id is None:
         requester = replace(requester, id=f.opt_id(detail, "requester_id", "$.detail"))
@@ -99,7 +99,11 @@ def _event_type(raw_type: str) -> str:
 
 
 def _ticket(
-    doc: f.JsonObject, detail: f.JsonObject, change: f.JsonObject, comment: f.JsonObject | None
+    doc: f.JsonObject,
+    detail: f.JsonObject,
+    change: f.JsonObject,
+    comment: f.JsonObject | None,
+    event_type: str,
 ) -> dict[str, Any]:
     ticket_id = f.opt_id(detail, "id", "$.detail")
     subject = f.opt_str(doc, "subject", "$")
@@ -118,12 +122,27 @@ def _ticket(
     for key in ("status", "priority"):
         if isinstance(ticket.get(key), str):
             ticket[key] = ticket[key].lower()
-    moved = {key: change[key] for key in ("current", "previous") if key in change}
+    moved = {key: _lowered(change[key], event_type) for key in ("current", "previous") if key in change}
     if moved:
         ticket["change"] = moved
     if comment is not None:
         ticket["comment"] = dict(comment)
     return ticket
+
+
+_LOWERED_CHANGES = {"ticket.status_changed", "ticket.priority_changed"}
+
+
+def _lowered(value: Any, event_type: str) -> Any:
+    """Status and priority values in a change, lower-cased like the ticket's own fields."""
+    if isinstance(value, str) and event_type in _LOWERED_CHANGES:
+        return value.lower()
+    if isinstance(value, dict):
+        return {
+            key: item.lower() if key in ("status", "priority") and isinstance(item, str) else item
+            for key, item in value.items()
+        }
+    return value
 
 
 def _enrichment(doc: f.JsonObject, detail: f.JsonObject, key: str) -> f.JsonObject | None:

@@ -52,7 +52,7 @@ def test_zendesk_ticket_created_maps_onto_the_event() -> None:
     assert event.ticket["status"] == "open"
     assert event.ticket["priority"] == "high"
     assert event.ticket["tags"] == ["vip"]
-    assert event.ticket["change"] == {"current": {"status": "Open"}}
+    assert event.ticket["change"] == {"current": {"status": "open"}}
     assert event.interaction == Interaction(channel="web", body="Printer on fire")
     assert event.attributes["zendesk"] == {
         "account_id": 88888888, "event_version": "2022-11-06",
@@ -94,10 +94,16 @@ def test_zendesk_comment_becomes_the_interaction_body() -> None:
     assert "change" not in event.ticket
 
 
-def test_zendesk_scalar_change_is_kept() -> None:
-    """status_changed carries scalar current/previous values."""
+def test_zendesk_scalar_change_is_kept_and_lower_cased() -> None:
+    """status_changed carries scalar current/previous values, lower-cased like ticket.status."""
     event = decode(zendesk("ticket.status_changed", event={"current": "SOLVED", "previous": "OPEN"}))
-    assert event.ticket["change"] == {"current": "SOLVED", "previous": "OPEN"}
+    assert event.ticket["change"] == {"current": "solved", "previous": "open"}
+
+
+def test_zendesk_other_scalar_changes_are_untouched() -> None:
+    """Only status and priority values are lower-cased; a subject change keeps its case."""
+    event = decode(zendesk("ticket.subject_changed", event={"current": "New Title", "previous": "Old"}))
+    assert event.ticket["change"] == {"current": "New Title", "previous": "Old"}
 
 
 def test_zendesk_ticket_id_from_subject_when_detail_has_none() -> None:
@@ -184,13 +190,20 @@ def test_every_sample_event_decodes(name: str) -> None:
         assert decode_event(line, topic=TOPIC).id
 
 
-def test_every_malformed_sample_is_rejected() -> None:
-    """Each line of samples/malformed.jsonl raises a DecodeError."""
-    lines = _sample_lines("malformed.jsonl")
-    assert len(lines) >= 5
-    for line in lines:
-        with pytest.raises(DecodeError):
+MALFORMED_SAMPLE_CODES = [
+    "missing_field", "malformed_json", "unknown_event_type", "unknown_event_type", "invalid_field",
+    "missing_field", "invalid_field", "invalid_field", "invalid_field", "invalid_field",
+]
+
+
+def test_every_malformed_sample_is_rejected_with_its_documented_code() -> None:
+    """Each line of samples/malformed.jsonl fails with the code samples/README.md gives it."""
+    codes = []
+    for line in _sample_lines("malformed.jsonl"):
+        with pytest.raises(DecodeError) as info:
             decode_event(line, topic=TOPIC)
+        codes.append(info.value.code)
+    assert codes == MALFORMED_SAMPLE_CODES
 
 
 def test_samples_cover_the_demo_scenarios() -> None:

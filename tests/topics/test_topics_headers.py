@@ -16,7 +16,7 @@ CONTEXT = DeadLetterContext(
     topic="actionflows.tickets", partition=3, offset=1207, stage=Stage.STEP,
     reason="INVALID_FIELD", exception_class="salesforce.errors.InvalidField",
     exception_message="No such column 'Foo__c' on entity 'Lead'", timestamp_ms=1_764_000_000_000,
-    event_id="01HNXXXX", flow="new-lead", flow_version="3", step="create_lead", attempts=1,
+    event_id="01HNXXXX", flow="new-lead", flow_version=3, step="create_lead", attempts=1,
     salesforce_error_code="INVALID_FIELD", salesforce_fields=("Foo__c", "Bar__c"),
 )
 
@@ -93,7 +93,7 @@ _int = st.integers(0, 2**62)
 @given(st.builds(
     DeadLetterContext, topic=_safe, partition=_int, offset=_int, stage=st.sampled_from(Stage),
     reason=_safe, exception_class=_safe, exception_message=_plain,
-    timestamp_ms=st.none() | _int, event_id=_opt, flow=_opt, flow_version=_opt, step=_opt,
+    timestamp_ms=st.none() | _int, event_id=_opt, flow=_opt, flow_version=st.none() | _int, step=_opt,
     attempts=st.none() | _int, salesforce_error_code=_opt,
     salesforce_fields=st.lists(_safe, max_size=4).map(tuple),
 ))

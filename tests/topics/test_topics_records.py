@@ -27,7 +27,7 @@ AT = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
 
 def step_record(**overrides: Any) -> StepOutputRecord:
     base = StepOutputRecord(
-        flow="new-lead", flow_version="3", run_id="run-1", event_id="e1", ticket_id="35436",
+        flow="new-lead", flow_version=3, run_id="run-1", event_id="e1", ticket_id="35436",
         step="create_lead", action="salesforce.create_record", object="lead",
         inputs={"LastName": "Quist", "Email": "nora@example.com", "auth": {"access_token": "t0k"}},
         outputs={"id": "00Q000000000001AAA"}, status=StepStatus.SUCCEEDED, attempt=1,
@@ -69,8 +69,8 @@ def test_records_are_keyed_by_ticket() -> None:
 def test_run_result_serialises_its_steps() -> None:
     """The run result lists each step's status and Salesforce id."""
     record = RunResultRecord(
-        flow="new-lead", version="3", run_id="run-1", event_id="e1", ticket_id="35436",
-        status=RunStatus.FAILED, steps=[StepSummary("find", StepStatus.SUCCEEDED),
+        flow="new-lead", version=3, run_id="run-1", event_id="e1", ticket_id="35436",
+        status=RunStatus.DEAD_LETTER, steps=[StepSummary("find", StepStatus.SUCCEEDED),
                                         StepSummary("create", StepStatus.FAILED)],
         duration_ms=120.0, attempts=3, at=AT, failed_step="create",
     )
@@ -78,7 +78,7 @@ def test_run_result_serialises_its_steps() -> None:
     assert doc["schema"] == "actionflows.run-result/1"
     assert doc["steps"] == [{"step": "find", "status": "succeeded", "salesforce_id": None},
                             {"step": "create", "status": "failed", "salesforce_id": None}]
-    assert (doc["failed_step"], doc["attempts"], doc["status"]) == ("create", 3, "failed")
+    assert (doc["failed_step"], doc["attempts"], doc["status"]) == ("create", 3, "dead_letter")
 
 
 def test_dead_letter_value_is_the_original_bytes() -> None:

@@ -12,7 +12,7 @@ travels in ``actionflows.errors.*`` headers (:mod:`topics.headers`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -20,7 +20,16 @@ from typing import Any
 
 import orjson
 
-from topics.headers import ERRORS, DeadLetterContext, Headers, dead_letter_headers, without_prefix
+from topics.errors import DecodeError
+from topics.headers import (
+    ERRORS,
+    DeadLetterContext,
+    Headers,
+    Stage,
+    dead_letter_headers,
+    qualified_name,
+    without_prefix,
+)
 from topics.redaction import DEFAULT_REDACT_KEYS, redact
 
 STEP_OUTPUT_SCHEMA = "actionflows.step-output/1"
@@ -151,6 +160,27 @@ class DeadLetterRecord:
     value: bytes
     context: DeadLetterContext
     original_headers: tuple[tuple[str, bytes], ...] = field(default=())
+
+    @classmethod
+    def for_decode_error(
+        cls,
+        error: DecodeError,
+        *,
+        key: bytes | None,
+        value: bytes,
+        headers: Iterable[tuple[str, bytes]],
+        topic: str,
+        partition: int,
+        offset: int,
+        timestamp_ms: int | None = None,
+    ) -> DeadLetterRecord:
+        """The dead letter for an input record :func:`topics.decode_event` refused."""
+        context = DeadLetterContext(
+            topic=topic, partition=partition, offset=offset, stage=Stage.DECODE,
+            reason=error.code, exception_class=qualified_name(error),
+            exception_message=error.reason, timestamp_ms=timestamp_ms,
+        )
+        return cls(key, value, context, tuple(headers))
 
     def to_bytes(self) -> bytes:
         """The original payload, byte for byte."""

@@ -11,6 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from topics.codecs import decode_event
+from topics.errors import DecodeError
 from topics.headers import DeadLetterContext, Stage, parse_dead_letter_headers
 from topics.records import (
     DeadLetterRecord,
@@ -130,3 +132,19 @@ def test_scrub_leaves_ordinary_messages_alone() -> None:
 def test_scrub_masks_any_bearer_token(token: str) -> None:
     """Whatever the token, it does not survive after 'Authorization: Bearer'."""
     assert token not in scrub(f"Authorization: Bearer {token}\nnext line")
+
+
+def test_dead_letter_for_a_decode_error_names_code_and_class() -> None:
+    """A refused input becomes a decode-stage dead letter whose reason is the error code."""
+    raw = b'{"id": "e1", "type": '
+    with pytest.raises(DecodeError) as info:
+        decode_event(raw, topic="actionflows.tickets")
+    record = DeadLetterRecord.for_decode_error(
+        info.value, key=b"35436", value=raw, headers=[("traceparent", b"00-aa")],
+        topic="actionflows.tickets", partition=1, offset=42, timestamp_ms=1_764_000_000_000,
+    )
+    context = parse_dead_letter_headers(record.headers)
+    assert record.to_bytes() == raw
+    assert (context.stage, context.reason, context.offset) == (Stage.DECODE, "malformed_json", 42)
+    assert context.exception_class == "topics.errors.MalformedJson"
+    assert "unexpected end of data" in context.exception_message

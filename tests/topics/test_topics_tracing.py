@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from topics.errors import HeaderError
@@ -91,7 +91,6 @@ def test_generation_skips_all_zero_ids() -> None:
        st.integers(0, 255))
 def test_traceparent_round_trips(trace: bytes, span: bytes, flags: int) -> None:
     """parse(value) inverts value for every valid context."""
-    if trace == bytes(16) or span == bytes(8):
-        return
+    assume(trace != bytes(16) and span != bytes(8))
     context = TraceContext(trace.hex(), span.hex(), flags)
     assert TraceContext.parse(context.value) == context

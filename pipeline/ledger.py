@@ -1,0 +1,80 @@
+"""The step ledger port, an in-memory implementation, and the deterministic keys of a run.
+
+"Nothing done twice" rests on two things:
+
+- the ledger: before a step runs, the runner asks the ledger whether the step already completed
+  for this run (same event, flow and flow version); if so its recorded outputs are reused and
+  Salesforce is not called. A durable ledger (a compacted topic, a table) implements the same
+  two methods; :class:`InMemoryLedger` serves tests and single-process runs.
+- :func:`idempotency_key`: a creating step writes this key into the object's external-id
+  field (an upsert), so even a step whose ledger record was lost finds its own record again.
+  The key leaves out the flow version on purpose: a new version of a flow must not create a
+  second record for an event the previous version already handled.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+StepStatus = Literal["succeeded", "skipped", "failed"]
+
+IDEMPOTENCY_KEY_PREFIX = "af1-"
+
+
+def _digest(*parts: str | int) -> str:
+    # JSON of the list is an unambiguous encoding: ("a-b", "c") and ("a", "b-c") differ.
+    payload = json.dumps(list(parts), ensure_ascii=False, separators=(",", ":")).encode()
+    raw = hashlib.blake2b(payload, digest_size=16).digest()
+    return base64.b32encode(raw).decode("ascii").rstrip("=").lower()
+
+
+def idempotency_key(event_id: str, flow_name: str, step_id: str) -> str:
+    """``af1-`` + base32 of a 128-bit blake2b of the triple: 30 characters, stable forever.
+
+    Fits a Salesforce Text(80) external-id field; ``af1`` versions the scheme.
+    """
+    return IDEMPOTENCY_KEY_PREFIX + _digest(event_id, flow_name, step_id)
+
+
+def run_key(event_id: str, flow_name: str, flow_version: int) -> str:
+    """The ledger key of one run: one event through one version of one flow."""
+    return "run1-" + _digest(event_id, flow_name, flow_version)
+
+
+@dataclass(frozen=True, slots=True)
+class StepRecord:
+    """A completed step as the ledger keeps it. ``failed`` is recorded only for steps whose
+    failure the flow tolerates (``on_error: continue``), so a redelivery does not retry them."""
+
+    status: StepStatus
+    outputs: Mapping[str, Any] = field(default_factory=dict)
+    salesforce_id: str | None = None
+    attempts: int = 0
+
+
+class Ledger(Protocol):
+    async def get(self, run_key: str, step_id: str) -> StepRecord | None: ...
+
+    async def put(self, run_key: str, step_id: str, record: StepRecord) -> None: ...
+
+
+class InMemoryLedger:
+    """A dict behind the :class:`Ledger` port. Not durable: for tests and a single process."""
+
+    def __init__(self) -> None:
+        self._records: dict[tuple[str, str], StepRecord] = {}
+
+    async def get(self, run_key: str, step_id: str) -> StepRecord | None:
+        return self._records.get((run_key, step_id))
+
+    async def put(self, run_key: str, step_id: str, record: StepRecord) -> None:
+        self._records[(run_key, step_id)] = record
+
+    def records(self, run_key: str) -> dict[str, StepRecord]:
+        """Every step recorded for one run, by step id (for tests and run history)."""
+        return {step: record for (key, step), record in self._records.items() if key == run_key}

@@ -1,0 +1,89 @@
+"""What a run reports: one :class:`StepOutcome` per step reached, and the run's status.
+
+These are plain data, built for the step-output topic, the dead-letter topic (with its
+context headers) and run history: everything is JSON-friendly via :meth:`RunResult.as_dict`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any, Literal
+
+from pipeline.outcome import ErrorInfo
+
+StepOutcomeStatus = Literal["succeeded", "skipped", "failed", "reused"]
+
+
+class RunStatus(StrEnum):
+    SUCCEEDED = "succeeded"  # every step succeeded, was skipped, reused or tolerated its failure
+    SKIPPED = "skipped"  # no step ran: every `when` was false
+    RETRY_LATER = "retry_later"  # a transient failure outlived the in-process attempts
+    PAUSED = "paused"  # the org's API budget is spent; redeliver after `retry_after`
+    DEAD_LETTER = "dead_letter"  # a permanent (or too persistent, or ambiguous) failure
+
+
+@dataclass(frozen=True, slots=True)
+class StepOutcome:
+    """One step of one run.
+
+    ``status``: ``succeeded`` (executed now), ``skipped`` (its ``when`` was false), ``failed``,
+    or ``reused`` (the ledger had it: not executed again; ``recorded_status`` says how it ended).
+    ``attempt`` counts attempts across deliveries; a throttled call is not counted.
+    """
+
+    step_id: str
+    action: str
+    object: str
+    status: StepOutcomeStatus
+    idempotency_key: str
+    inputs: Mapping[str, Any] = field(default_factory=dict)  # as rendered
+    outputs: Mapping[str, Any] = field(default_factory=dict)
+    attempt: int = 0
+    duration_ms: float = 0.0
+    salesforce_id: str | None = None
+    matched: bool | None = None  # find: whether a record matched
+    error: ErrorInfo | None = None
+    reason: str | None = None  # why a failure ends as it does (retry later, dead letter, …)
+    recorded_status: str | None = None  # reused: the status the ledger recorded
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """The result of one event through one flow version.
+
+    On failure, ``failed_step`` is where a redrive resumes (``run(…, resume_from=…)``),
+    ``reason`` and ``error`` say why, and ``retry_after`` is the gateway's hint for a pause.
+    ``published`` holds the flow's ``publish:`` values, rendered after a successful run.
+    """
+
+    flow: str
+    version: int
+    event_id: str
+    run_key: str
+    status: RunStatus
+    steps: tuple[StepOutcome, ...]
+    failed_step: str | None = None
+    reason: str | None = None
+    error: ErrorInfo | None = None
+    retry_after: float | None = None
+    published: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def resume_from(self) -> str | None:
+        return self.failed_step
+
+    @property
+    def outputs(self) -> dict[str, Mapping[str, Any]]:
+        """Each step's outputs by step id (empty for skipped and failed steps)."""
+        return {outcome.step_id: outcome.outputs for outcome in self.steps}
+
+    def step(self, step_id: str) -> StepOutcome | None:
+        return next((outcome for outcome in self.steps if outcome.step_id == step_id), None)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data (str enums, dicts, lists) ready for a JSON codec."""
+        data = asdict(self)
+        data["status"] = str(self.status)
+        return data

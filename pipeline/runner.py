@@ -1,0 +1,219 @@
+"""The runner: one event through one compiled plan, against ports. Deterministic orchestration.
+
+The runner decides; the executor acts. It renders inputs, evaluates ``when``, builds one
+:class:`~pipeline.actions.ActionInput` per step and hands it to the injected executor (by
+default :func:`pipeline.catalogue.execute`), which alone speaks to the gateway. All time goes
+through the injected :class:`Clock`, all randomness through the injected ``rng``, and every
+completed step is recorded in the :class:`~pipeline.ledger.Ledger` before the next starts, so a
+redelivered event reuses what was done instead of doing it again.
+
+The run stops at the first step that fails (unless it says ``on_error: continue`` and the
+failure is final); :mod:`pipeline.outcome` decides whether that means retry now, retry later,
+pause, or dead letter. A redrive passes ``resume_from=<failed step>``: earlier steps must be in
+the ledger and are never executed again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline.actions import ActionInput, ActionResult
+from pipeline.errors import ResumeError
+from pipeline.events import Event
+from pipeline.ledger import Ledger, StepRecord, idempotency_key, run_key
+from pipeline.outcome import Disposition, ErrorInfo, classify, error_info
+from pipeline.plan import CompiledStep, Plan
+from pipeline.ports import SalesforceGateway
+from pipeline.result import RunResult, RunStatus, StepOutcome, StepOutcomeStatus
+from pipeline.retry import Random, backoff_delay
+
+Executor = Callable[[ActionInput, SalesforceGateway], Awaitable[ActionResult]]
+
+
+class Clock:
+    """Wall time for run history, monotonic time for durations, and sleeping. Tests pass a fake."""
+
+    def now(self) -> float:
+        return time.time()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+async def catalogue_execute(action: ActionInput, gateway: SalesforceGateway) -> ActionResult:
+    """The real executor, :func:`pipeline.catalogue.execute`."""
+    from pipeline import catalogue  # imported here so the runner loads without the catalogue
+
+    return await catalogue.execute(action, gateway)
+
+
+@dataclass(frozen=True, slots=True)
+class Ports:
+    """Everything a run touches outside itself."""
+
+    gateway: SalesforceGateway
+    ledger: Ledger
+    clock: Clock = field(default_factory=Clock)
+    execute: Executor = catalogue_execute
+    # Backoff jitter only; not security-relevant, so the stdlib generator is right.
+    rng: Random = field(default_factory=random.Random)
+
+
+def render_inputs(step: CompiledStep, context: Mapping[str, Any]) -> dict[str, Any]:
+    """Inputs that render ``None`` are omitted, except required ones: those are passed as
+    ``None`` so the executor can say which record is missing (e.g. a find that matched none)."""
+    rendered = {}
+    for name, value in step.inputs.items:
+        result = value.render(context)
+        spec = step.spec.inputs.get(name)
+        if result is not None or (spec is not None and spec.required):
+            rendered[name] = result
+    return rendered
+
+
+class _Run:
+    """The state of one run: the context templates see, and the outcomes so far."""
+
+    def __init__(self, plan: Plan, event: Event, ports: Ports, prior_attempts: int) -> None:
+        self.plan, self.event, self.ports = plan, event, ports
+        self.key = run_key(event.id, plan.name, plan.version)
+        self.steps: dict[str, Mapping[str, Any]] = {}
+        self.context: dict[str, Any] = {"event": event.as_context(), "steps": self.steps}
+        self.outcomes: list[StepOutcome] = []
+        self.prior_attempts = prior_attempts
+
+    def result(self, status: RunStatus, failed: StepOutcome | None = None,
+               reason: str | None = None) -> RunResult:
+        published = self.plan.publish.render(self.context) if status is RunStatus.SUCCEEDED else {}
+        return RunResult(
+            flow=self.plan.name, version=self.plan.version, event_id=self.event.id,
+            run_key=self.key, status=status, steps=tuple(self.outcomes),
+            failed_step=failed.step_id if failed else None, reason=reason,
+            error=failed.error if failed else None,
+            retry_after=failed.error.retry_after if failed and failed.error else None,
+            published=published,
+        )
+
+    def outcome(self, step: CompiledStep, status: StepOutcomeStatus, **details: Any) -> StepOutcome:
+        outcome = StepOutcome(
+            step_id=step.id, action=step.kind, object=step.object, status=status,
+            idempotency_key=idempotency_key(self.event.id, self.plan.name, step.id), **details,
+        )
+        self.outcomes.append(outcome)
+        return outcome
+
+    async def reuse(self, step: CompiledStep, record: StepRecord) -> None:
+        self.steps[step.id] = dict(record.outputs)
+        self.outcome(step, "reused", outputs=dict(record.outputs), attempt=record.attempts,
+                     salesforce_id=record.salesforce_id, recorded_status=record.status)
+
+    async def skip(self, step: CompiledStep) -> None:
+        self.steps[step.id] = {}
+        await self.ports.ledger.put(self.key, step.id, StepRecord("skipped"))
+        self.outcome(step, "skipped")
+
+    async def execute(self, step: CompiledStep) -> tuple[Disposition | None, str | None]:
+        """Run one step with its in-process retries. Returns ``(None, None)`` on success or
+        tolerated failure, else the disposition that ends the run and its reason."""
+        clock, context = self.ports.clock, self.context
+        action = ActionInput(
+            kind=step.kind, object=step.object, inputs=render_inputs(step, context),
+            extra_fields=step.fields.render(context), options=step.options.render(context),
+            idempotency_key=idempotency_key(self.event.id, self.plan.name, step.id),
+        )
+        started, attempt, prior = clock.monotonic(), 0, self.prior_attempts
+        self.prior_attempts = 0  # earlier deliveries' attempts belong to the first step run
+        while True:
+            attempt += 1
+            try:
+                async with asyncio.timeout(step.policy.timeout_s):
+                    result = await self.ports.execute(action, self.ports.gateway)
+            except Exception as error:  # classified below: every failure has a destination
+                verdict = classify(error, idempotent=step.idempotent, policy=step.policy,
+                                   attempt_in_process=attempt, total_attempts=prior + attempt)
+                if verdict.disposition is Disposition.RETRY:
+                    await clock.sleep(backoff_delay(step.policy, attempt, self.ports.rng))
+                    continue
+                if verdict.disposition is Disposition.PAUSE:
+                    attempt -= 1  # a throttled call is not the step's fault: not an attempt
+                info = error_info(error)
+                return await self.fail(step, action, info, verdict.disposition, verdict.reason,
+                                       prior + attempt, clock.monotonic() - started)
+            outputs = dict(result.outputs)
+            self.steps[step.id] = outputs
+            await self.ports.ledger.put(self.key, step.id, StepRecord(
+                "succeeded", outputs, result.salesforce_id, prior + attempt))
+            self.outcome(step, "succeeded", inputs=dict(action.inputs), outputs=outputs,
+                         attempt=prior + attempt, salesforce_id=result.salesforce_id,
+                         matched=result.matched,
+                         duration_ms=_ms(clock.monotonic() - started))
+            return None, None
+
+    async def fail(self, step: CompiledStep, action: ActionInput, info: ErrorInfo,
+                   disposition: Disposition, reason: str, attempts: int,
+                   elapsed: float) -> tuple[Disposition | None, str | None]:
+        self.outcome(step, "failed", inputs=dict(action.inputs), attempt=attempts,
+                     duration_ms=_ms(elapsed), error=info, reason=reason)
+        if disposition is Disposition.DEAD_LETTER and step.on_error == "continue":
+            self.steps[step.id] = {}
+            await self.ports.ledger.put(self.key, step.id, StepRecord("failed", {}, None, attempts))
+            return None, None
+        return disposition, reason
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 3)
+
+
+_FINAL = {
+    Disposition.RETRY_LATER: RunStatus.RETRY_LATER,
+    Disposition.PAUSE: RunStatus.PAUSED,
+    Disposition.DEAD_LETTER: RunStatus.DEAD_LETTER,
+}
+
+
+async def run(
+    plan: Plan,
+    event: Event,
+    ports: Ports,
+    *,
+    resume_from: str | None = None,
+    prior_attempts: int = 0,
+) -> RunResult:
+    """Run ``event`` through ``plan``.
+
+    ``resume_from``: redrive at this step; every earlier step must be recorded in the ledger
+    (its outputs are reused), else :class:`~pipeline.errors.ResumeError`. ``prior_attempts``:
+    attempts earlier deliveries already spent on the first step this run executes (read from
+    the retry topic's headers), so that ``max_attempts`` bounds all deliveries together.
+    """
+    state = _Run(plan, event, ports, prior_attempts)
+    if resume_from is not None and plan.step(resume_from) is None:
+        raise ResumeError(f"flow {plan.name!r} has no step {resume_from!r} to resume at "
+                          f"(steps: {', '.join(plan.step_ids)})")
+    resuming = resume_from is not None
+    for step in plan.steps:
+        resuming = resuming and step.id != resume_from
+        record = await ports.ledger.get(state.key, step.id)
+        if record is not None:
+            await state.reuse(step, record)
+            continue
+        if resuming:
+            raise ResumeError(f"cannot resume {plan.name!r} at {resume_from!r}: the ledger has "
+                              f"no record of the earlier step {step.id!r}")
+        if step.when is not None and not step.when.evaluate(state.context):
+            await state.skip(step)
+            continue
+        disposition, reason = await state.execute(step)
+        if disposition is not None:
+            return state.result(_FINAL[disposition], state.outcomes[-1], reason)
+    ran = [o for o in state.outcomes if (o.recorded_status or o.status) != "skipped"]
+    return state.result(RunStatus.SUCCEEDED if ran else RunStatus.SKIPPED)

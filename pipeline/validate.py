@@ -1,0 +1,311 @@
+"""What a flow means, checked at load time against the catalogue and the event model.
+
+:func:`check_flow` takes a schema-valid :class:`~pipeline.flows.FlowDefinition` and returns every
+problem it finds (not just the first), each naming the path inside the file:
+
+- actions and objects: unknown action, unknown object, an object the action does not support
+  (``salesforce.delete_record`` on ``account``); ``object`` may be left out only when the
+  action supports exactly one object;
+- inputs: unknown inputs, missing required inputs (the catalogue's ``FieldSpec.required``),
+  type mismatches where the types are known (a ``number`` output into an ``id`` input);
+- templates and conditions: syntax, and every path they read. ``event.*`` paths are checked
+  against the :class:`~pipeline.events.Event` dataclasses (``event.ticket.*`` and
+  ``event.attributes.*`` are free-form); ``steps.<id>.<output>`` must name an *earlier* step
+  and one of its catalogue outputs. Since a step can only read steps before it, a flow is a
+  straight line and a reference cycle cannot be written; self-references are reported as such;
+- duplicate step ids; trigger conditions that read ``steps`` (no step has run yet).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import types
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pipeline.actions import OBJECTS, ActionSpec, ValueType
+from pipeline.conditions import parse_condition
+from pipeline.errors import FlowError, FlowSyntaxError
+from pipeline.events import Event
+from pipeline.flows import FlowDefinition, StepDefinition
+from pipeline.templating import Constant, Expr, ListOf, MapOf, Template, Value, compile_value
+
+Actions = Mapping[tuple[str, str], ActionSpec]
+OptionsCheck = Callable[[str, Mapping[str, Any]], None]
+
+_API_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+_FIELD_KINDS = ("salesforce.create_record", "salesforce.update_record")
+
+
+@dataclass(frozen=True, slots=True)
+class Catalogue:
+    """What the validator needs of the action catalogue; tests may pass a small fake.
+
+    ``options`` lists the option keys each kind reads (``None``: options are not checked);
+    ``check_options`` raises on a bad option value (called with the constant options only).
+    """
+
+    actions: Actions
+    options: Mapping[str, frozenset[str]] | None = None
+    check_options: OptionsCheck | None = None
+
+
+def default_catalogue() -> Catalogue:
+    """The real catalogue, :mod:`pipeline.catalogue`."""
+    from pipeline import catalogue  # imported late: only loading needs it
+
+    return Catalogue(catalogue.ACTIONS, catalogue.CATALOGUE_OPTIONS, catalogue.validate_options)
+EventSchema = Mapping[str, "ValueType | EventSchema"]
+
+# What a source type may flow into, per target type ("any" on either side always fits).
+_ACCEPTS: Mapping[str, frozenset[str]] = {
+    "id": frozenset({"id", "string"}),
+    "string": frozenset({"string", "id", "number", "boolean", "date"}),
+    "number": frozenset({"number", "string"}),
+    "boolean": frozenset({"boolean", "string"}),
+    "date": frozenset({"date", "string"}),
+    "object": frozenset({"object"}),
+    "list": frozenset({"list"}),
+}
+
+
+def _schema_of(cls: type) -> dict[str, Any]:
+    schema: dict[str, Any] = {}
+    hints = typing.get_type_hints(cls)
+    for item in dataclasses.fields(cls):
+        hint = hints[item.name]
+        if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+            schema[item.name] = _schema_of(hint)
+        elif hint is str or (
+            typing.get_origin(hint) in (typing.Union, types.UnionType)
+            and str in typing.get_args(hint)
+        ):
+            schema[item.name] = "string"  # str, str | None
+        else:
+            schema[item.name] = "any"  # ticket, attributes: free-form mappings
+    return schema
+
+
+EVENT_SCHEMA: EventSchema = _schema_of(Event)
+
+
+def event_path_type(path: tuple[str, ...]) -> tuple[ValueType | None, str | None]:
+    """The type at ``event.<path>``, or an error message when the path does not exist."""
+    node: Any = EVENT_SCHEMA
+    for depth, segment in enumerate(path):
+        if node == "any":
+            return "any", None
+        if not isinstance(node, Mapping):
+            where = "event." + ".".join(path[:depth])
+            return None, f"{where} is a {node}, it has no field {segment!r}"
+        if segment not in node:
+            where = "event." + ".".join(path[:depth]) if depth else "event"
+            return None, f"unknown event path 'event.{'.'.join(path)}' ({where} has: " + (
+                ", ".join(node) + ")"
+            )
+        node = node[segment]
+    return (node if isinstance(node, str) else "object"), None  # type: ignore[return-value]
+
+
+class _Scope:
+    """What the paths at one place of a flow may read: the event, and earlier steps."""
+
+    def __init__(self, earlier: Mapping[str, ActionSpec | None], later: list[str],
+                 current: str | None, *, trigger: bool = False) -> None:
+        self.earlier, self.later, self.current, self.trigger = earlier, later, current, trigger
+
+    def path_type(self, path: tuple[str, ...]) -> tuple[ValueType | None, str | None]:
+        root, rest = path[0], path[1:]
+        if root == "event":
+            return event_path_type(rest)
+        if root != "steps":
+            return None, f"unknown path root {root!r}: paths start with 'event.' or 'steps.'"
+        if self.trigger:
+            return None, "a trigger condition can read only event.*: no step has run yet"
+        if not rest:
+            return None, "refer to one step's output: steps.<step id>.<output>"
+        step_id = rest[0]
+        if step_id == self.current:
+            return None, f"step {step_id!r} cannot read its own outputs"
+        if step_id in self.later:
+            return None, (f"step {step_id!r} runs later; a step can read only the outputs of "
+                          "steps before it")
+        if step_id not in self.earlier:
+            known = ", ".join(self.earlier) or "none"
+            return None, f"unknown step {step_id!r} (known earlier steps: {known})"
+        spec = self.earlier[step_id]
+        if spec is None:
+            return "any", None  # the step itself is in error; reported there
+        if len(rest) < 2:
+            return None, (f"refer to an output of step {step_id!r}: steps.{step_id}.<output> "
+                          f"(outputs: {', '.join(spec.outputs) or 'none'})")
+        output = rest[1]
+        if output not in spec.outputs:
+            known = ", ".join(spec.outputs) or "none"
+            return None, (f"step {step_id!r} ({spec.kind} on {spec.object}) has no output "
+                          f"{output!r} (outputs: {known})")
+        kind = spec.outputs[output].type
+        if len(rest) > 2 and kind not in ("object", "list", "any"):
+            return None, f"steps.{step_id}.{output} is a {kind}; it has no field {rest[2]!r}"
+        return (kind if len(rest) == 2 else "any"), None
+
+
+class FlowChecker:
+    """Collects the errors of one flow file."""
+
+    def __init__(
+        self, file: str, catalogue: Catalogue, lines: Callable[[str], int | None] | None = None
+    ) -> None:
+        self.file, self.catalogue, self.actions = file, catalogue, catalogue.actions
+        self.lines: Callable[[str], int | None] = lines or (lambda _path: None)
+        self.errors: list[FlowError] = []
+        self.kinds = sorted({kind for kind, _ in self.actions})
+
+    def error(self, path: str, message: str) -> None:
+        self.errors.append(FlowError(self.file, path, message, self.lines(path)))
+
+    def check(self, flow: FlowDefinition) -> list[FlowError]:
+        if flow.trigger.when is not None:
+            self.condition("trigger.when", flow.trigger.when, _Scope({}, [], None, trigger=True))
+        specs: dict[str, ActionSpec | None] = {}
+        order = [step.id for step in flow.steps]
+        for index, step in enumerate(flow.steps):
+            where = f"steps[{index}]"
+            if step.id in specs:
+                first = order.index(step.id)
+                self.error(f"{where}.id", f"duplicate step id {step.id!r} (first at steps[{first}])")
+                continue
+            spec = self.spec(where, step)
+            scope = _Scope(dict(specs), order[index + 1 :], step.id)
+            self.step(where, step, spec, scope)
+            specs[step.id] = spec
+        publish = _Scope(specs, [], None)
+        for key, raw in flow.publish.items():
+            self.value(f"publish.{key}", raw, publish, None)
+        return self.errors
+
+    def spec(self, where: str, step: StepDefinition) -> ActionSpec | None:
+        if step.action not in self.kinds:
+            self.error(f"{where}.action", f"unknown action {step.action!r} (known: "
+                       f"{', '.join(self.kinds)})")
+            return None
+        supported = sorted(obj for kind, obj in self.actions if kind == step.action)
+        obj = step.object
+        if obj is None:
+            if len(supported) == 1:
+                return self.actions[(step.action, supported[0])]
+            self.error(where, f"missing 'object' for {step.action} (one of: {', '.join(supported)})")
+            return None
+        if obj not in OBJECTS:
+            self.error(f"{where}.object", f"unknown object {obj!r} (known: {', '.join(OBJECTS)})")
+            return None
+        if (step.action, obj) not in self.actions:
+            self.error(f"{where}.object", f"{step.action} does not support object {obj!r} "
+                       f"(supported: {', '.join(supported)})")
+            return None
+        return self.actions[(step.action, obj)]
+
+    def step(self, where: str, step: StepDefinition, spec: ActionSpec | None,
+             scope: _Scope) -> None:
+        if step.when is not None:
+            self.condition(f"{where}.when", step.when, scope)
+        if spec is not None:
+            label = f"{spec.kind} on {spec.object}"
+            for name in step.inputs:
+                if name not in spec.inputs:
+                    known = ", ".join(spec.inputs) or "none"
+                    self.error(f"{where}.inputs.{name}",
+                               f"unknown input {name!r} for {label} (known: {known})")
+            for name, wanted in spec.inputs.items():
+                if wanted.required and name not in step.inputs:
+                    self.error(f"{where}.inputs", f"missing required input {name!r} for {label}")
+        for name, raw in step.inputs.items():
+            field = spec.inputs.get(name) if spec is not None else None
+            self.value(f"{where}.inputs.{name}", raw, scope, field.type if field else None)
+        if step.fields and spec is not None and spec.kind not in _FIELD_KINDS:
+            self.error(f"{where}.fields", f"{spec.kind} takes no extra fields (only "
+                       f"{' and '.join(_FIELD_KINDS)} do)")
+        for name, raw in step.fields.items():
+            if not _API_NAME.match(name) or name.lower() == "id":
+                self.error(f"{where}.fields.{name}",
+                           f"{name!r} is not a Salesforce field API name one may set")
+            self.value(f"{where}.fields.{name}", raw, scope, None)
+        for name, raw in step.options.items():
+            self.value(f"{where}.options.{name}", raw, scope, None)
+        if spec is not None:
+            self.options(where, spec.kind, step.options)
+
+    def options(self, where: str, kind: str, options: Mapping[str, Any]) -> None:
+        known = self.catalogue.options.get(kind) if self.catalogue.options is not None else None
+        if known is not None:
+            for name in options:
+                if name not in known:
+                    self.error(f"{where}.options.{name}", f"unknown option {name!r} for {kind} "
+                               f"(known: {', '.join(sorted(known)) or 'none'})")
+        constant = {k: v for k, v in options.items() if "{{" not in str(v)}
+        if self.catalogue.check_options is not None:
+            try:
+                self.catalogue.check_options(kind, constant)
+            except Exception as exc:  # the catalogue's own error, reported as is
+                self.error(f"{where}.options", str(exc))
+
+    def condition(self, where: str, raw: Any, scope: _Scope) -> None:
+        try:
+            condition = parse_condition(raw)
+        except FlowSyntaxError as exc:
+            self.error(_join(where, exc.path), exc.message)
+            return
+        for expr in condition.expressions():
+            self.expr(where, expr, scope)
+
+    def value(self, where: str, raw: Any, scope: _Scope, target: ValueType | None) -> None:
+        try:
+            compiled = compile_value(raw)
+        except FlowSyntaxError as exc:
+            self.error(_join(where, exc.path), exc.message)
+            return
+        source: ValueType | None = None
+        for expr in compiled.expressions():
+            source = self.expr(where, expr, scope)
+        if target is None or target == "any":
+            return
+        if isinstance(compiled, Template) and compiled.single is not None:
+            single = compiled.single
+            source = "string" if single.yields_string else source
+        else:
+            source = _literal_type(compiled)
+        if source is not None and source != "any" and source not in _ACCEPTS.get(target, {source}):
+            self.error(where, f"a {source} value cannot go into a {target} input")
+
+    def expr(self, where: str, expr: Expr, scope: _Scope) -> ValueType | None:
+        kind, message = scope.path_type(expr.path)
+        if message is not None:
+            self.error(where, message)
+        return kind
+
+
+def _literal_type(value: Value) -> ValueType | None:
+    if isinstance(value, Template):
+        return "string"  # mixed text
+    if isinstance(value, ListOf):
+        return "list"
+    if isinstance(value, MapOf):
+        return "object"
+    if isinstance(value, Constant):
+        raw = value.value
+        if isinstance(raw, bool):
+            return "boolean"
+        if isinstance(raw, int | float):
+            return "number"
+        if isinstance(raw, str):
+            return "string"
+    return None
+
+
+def _join(head: str, tail: str) -> str:
+    if not tail:
+        return head
+    return f"{head}{tail}" if tail.startswith("[") else f"{head}.{tail}"

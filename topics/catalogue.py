@@ -159,6 +159,9 @@ class Catalogue:
                 "Changelog of completed steps; a null value (tombstone) forgets an entry",
                 extra_config=(("min.cleanable.dirty.ratio", "0.1"),),
             ))
+        names = [spec.name for spec in specs]
+        if len(set(names)) != len(names):
+            raise ValueError(f"topic names collide: {sorted(n for n in names if names.count(n) > 1)}")
         return cls(prefix=p, specs=tuple(specs))
 
     def all(self) -> tuple[TopicSpec, ...]:

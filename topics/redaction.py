@@ -53,8 +53,9 @@ _CREDENTIAL_KEYS = (
     r"|sessionid|session_id)"
 )
 _PATTERNS = (
-    # "Authorization: Bearer abc", "authorization=Basic abc" — the whole value up to the line end.
-    (re.compile(r"(?i)(authorization\s*[:=]\s*)[^\r\n,;}]+"), r"\1" + MASK),
+    # "Authorization: Bearer abc", "authorization=Basic abc", JSON "Authorization": "…" — the
+    # whole value, up to the end of the line or the next separator.
+    (re.compile(r"(?i)(authorization\"?\s*[:=]\s*)[^\r\n,;}]+"), r"\1" + MASK),
     # a bare "Bearer eyJ..." anywhere else
     (re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9\-._~+/!]+=*"), r"\1" + MASK),
     # access_token=..., "client_secret": "...", password: ...

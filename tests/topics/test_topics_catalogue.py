@@ -95,6 +95,12 @@ def test_bad_settings_are_rejected(kwargs: dict[str, object], message: str) -> N
         CatalogueSettings(**kwargs)  # type: ignore[arg-type]
 
 
+def test_an_input_may_not_reuse_an_output_name() -> None:
+    """Two roles on one topic would loop the service's own output back in."""
+    with pytest.raises(ValueError, match="collide"):
+        Catalogue.build(CatalogueSettings(tickets_topic="actionflows.step-outputs"))
+
+
 def test_only_one_per_role_for_one() -> None:
     """one() refuses roles with several topics."""
     with pytest.raises(KeyError, match="expected one"):

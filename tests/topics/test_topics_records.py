@@ -113,6 +113,7 @@ def test_redact_is_case_insensitive_and_nested() -> None:
     ("POST /services/oauth2/token?refresh_token=5Aep861TSESvWeug&client_id=abc", "5Aep861"),
     ('body: {"access_token":"00Dxx!AQcAQH","instance_url":"https://na1"}', "00Dxx"),
     ("client_secret: 8843DE1F then grant_type=password&password=hunter2", "hunter2"),
+    ('{"headers": {"Authorization": "Basic dXNlcjpwYXNz"}}', "dXNlcjpwYXNz"),
 ])
 def test_scrub_removes_credentials(text: str, secret: str) -> None:
     """Bearer tokens, Authorization values and token=… pairs are masked."""

@@ -1,0 +1,24 @@
+"""A faithful local emulator of a Salesforce org's REST, OAuth and SOAP convertLead APIs.
+
+See docs/emulator.md. Public API::
+
+    from salesforce.emulator import Emulator, EmulatorConfig, FaultRule, DemoCredentials
+"""
+
+from .config import API_VERSIONS, LATEST_API_VERSION, DemoCredentials, EmulatorConfig
+from .emulator import Emulator
+from .faults import FaultRule
+from .soql import escape_like, quote
+from .store import DuplicateRule
+
+__all__ = [
+    "API_VERSIONS",
+    "LATEST_API_VERSION",
+    "DemoCredentials",
+    "DuplicateRule",
+    "Emulator",
+    "EmulatorConfig",
+    "FaultRule",
+    "escape_like",
+    "quote",
+]

@@ -1,0 +1,225 @@
+"""The aiohttp face of the org: one catch-all handler that sorts a request into admin, OAuth,
+identity, versions, REST data API or SOAP, and applies authentication, the API budget, faults and
+the ``Sforce-Limit-Info`` header around the transport-free handlers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+import struct
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from . import soap
+from .admin import admin
+from .api import ApiRequest, ApiResponse
+from .errors import ApiError, not_found
+from .faults import SERVICE_UNAVAILABLE_HTML, FaultRule, sobject_of
+from .limits import CONCURRENT_LIMIT_MESSAGE, DAILY_LIMIT_MESSAGE
+from .org import Org, version_label
+
+JSON_TYPE = "application/json;charset=UTF-8"
+_DATA = re.compile(r"^/services/data/(v\d+\.\d|latest)(/.*)?$")
+_SOAP = re.compile(r"^/services/Soap/u/(\d+\.\d)(?:/.*)?$")
+_INVALID_SESSION = [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
+
+
+def json_response(status: int, body: Any, headers: Mapping[str, str] | None = None) -> web.Response:
+    """A JSON response with Salesforce's exact Content-Type; ``None`` means no body (204)."""
+    if body is None:
+        return web.Response(status=status, headers=headers)
+    return web.Response(status=status, body=orjson.dumps(body),
+                        headers={**(headers or {}), "Content-Type": JSON_TYPE})
+
+
+def build_app(org: Org) -> web.Application:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        path = request.path
+        if path.startswith("/__emulator/"):
+            return await admin(org, request)
+        if path.rstrip("/") == "/services/data":
+            org.counts[f"{request.method} /services/data/"] += 1
+            return json_response(200, [{"label": version_label(v), "url": f"/services/data/v{v}",
+                                        "version": v} for v in org.versions])
+        if path.startswith(("/services/oauth2/", "/id/")):
+            return await _faulted(org, request, lambda: _oauth(org, request), counted=False)
+        match = _DATA.match(path)
+        if match:
+            return await _data_api(org, request, match.group(1), match.group(2) or "")
+        if _SOAP.match(path):
+            return await _soap(org, request)
+        return json_response(404, not_found().rest_body())
+
+    # Long SOQL in a GET query string is legal up to 16 KB on real orgs; aiohttp stops at 8 KB.
+    app = web.Application(client_max_size=64 * 1024 * 1024,
+                          handler_args={"max_line_size": 32768, "max_field_size": 32768})
+    app.router.add_route("*", "/{tail:.*}", handle)
+    return app
+
+
+def _bearer(request: web.Request) -> str | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() in {"bearer", "oauth"} and token.strip():
+        return token.strip()
+    return request.query.get("oauth_token")
+
+
+def _route_key(org: Org, method: str, path: str) -> str:
+    return f"{method} /{org.router.route_name(method, path).lstrip('/')}"
+
+
+async def _data_api(org: Org, request: web.Request, raw_version: str,
+                    path: str) -> web.StreamResponse:
+    version = org.config.api_version if raw_version == "latest" else raw_version[1:]
+    if version not in org.versions:
+        return json_response(404, not_found().rest_body())
+    if org.oauth.authenticate(_bearer(request) or "") is None:
+        return json_response(401, _INVALID_SESSION, {"WWW-Authenticate": "Token"})
+    limit_header = {"Sforce-Limit-Info": org.budget.header()}
+    if org.budget.exhausted():
+        return json_response(403, [{"message": DAILY_LIMIT_MESSAGE,
+                                    "errorCode": "REQUEST_LIMIT_EXCEEDED"}], limit_header)
+    if org.budget.concurrency_exceeded():
+        return json_response(403, [{"message": CONCURRENT_LIMIT_MESSAGE,
+                                    "errorCode": "REQUEST_LIMIT_EXCEEDED"}], limit_header)
+    org.count_api_calls()
+    org.counts[_route_key(org, request.method, path)] += 1
+    raw = await request.read()
+
+    async def run() -> web.StreamResponse:
+        try:
+            body = orjson.loads(raw) if raw else None
+        except orjson.JSONDecodeError as err:
+            return json_response(400, ApiError(400, "JSON_PARSER_ERROR", str(err)).rest_body(),
+                                 {"Sforce-Limit-Info": org.budget.header()})
+        api_request = ApiRequest(request.method, path, version, dict(request.query),
+                                 dict(request.headers), body)
+        reply: ApiResponse = org.router.dispatch(api_request)
+        return json_response(reply.status, reply.body,
+                             {**reply.headers, "Sforce-Limit-Info": org.budget.header()})
+
+    return await _faulted(org, request, run, counted=True, soql=request.query.get("q"))
+
+
+async def _soap(org: Org, request: web.Request) -> web.StreamResponse:
+    raw = await request.read()
+
+    def envelope(status: int, text: str) -> web.Response:
+        return web.Response(status=status, text=text, content_type="text/xml", charset="utf-8")
+
+    try:
+        call = soap.parse_call(raw)
+    except soap.SoapFault as fault:
+        return envelope(500, fault.xml())
+    if org.oauth.authenticate(call.session_id or "") is None:
+        return envelope(500, soap.SoapFault(
+            "INVALID_SESSION_ID", "Invalid Session ID found in SessionHeader: Illegal Session"
+        ).xml())
+    if org.budget.exhausted():
+        return envelope(500, soap.SoapFault("REQUEST_LIMIT_EXCEEDED", DAILY_LIMIT_MESSAGE).xml())
+    org.count_api_calls()
+    org.counts[f"POST /services/Soap/u {call.operation}"] += 1
+
+    async def run() -> web.StreamResponse:
+        try:
+            text = soap.handle(call, org.store, lambda s: True,
+                               lambda: (org.budget.used(), org.budget.daily_limit))
+        except soap.SoapFault as fault:
+            return envelope(500, fault.xml())
+        return envelope(200, text)
+
+    return await _faulted(org, request, run, counted=True, sobject="Lead")
+
+
+async def _oauth(org: Org, request: web.Request) -> web.StreamResponse:
+    path = request.path.rstrip("/")
+    org.counts[f"{request.method} {re.sub(r'/id/.*', '/id/{org}/{user}', path)}"] += 1
+    form: dict[str, str] = dict(request.query)
+    if request.method == "POST":
+        form.update({k: str(v) for k, v in (await request.post()).items()})
+    auth = request.headers.get("Authorization")
+    if path == "/services/oauth2/token" and request.method == "POST":
+        status, body = org.oauth.token(form, auth, request.host)
+        return json_response(status, body)
+    if path == "/services/oauth2/revoke":
+        status, revoked = org.oauth.revoke(form)
+        return json_response(status, revoked)
+    if path == "/services/oauth2/introspect" and request.method == "POST":
+        status, body = org.oauth.introspect(form, auth)
+        return json_response(status, body)
+    if path == "/services/oauth2/userinfo" or path.startswith("/id/"):
+        if org.oauth.authenticate(_bearer(request) or "") is None:
+            return web.Response(status=403, text="Bad_OAuth_Token")
+        if path.startswith("/id/") and path != f"/id/{org.creds.org_id}/{org.creds.user_id}":
+            return web.Response(status=404, text="Bad_Id")
+        version = request.query.get("version", "{version}")
+        return json_response(200, org.identity(org.config.api_version if version == "latest"
+                                               else version))
+    return json_response(404, not_found().rest_body())
+
+
+async def _faulted(org: Org, request: web.Request, run: Any, *, counted: bool,
+                   soql: str | None = None, sobject: str | None = None) -> web.StreamResponse:
+    """Apply latency and the fault plan around ``run`` (the real work), tracking concurrency."""
+    path = request.path
+    decision = org.faults.decide(request.method, path, sobject or sobject_of(path, soql))
+    ticket = org.budget.begin()
+    async with org.in_flight_changed:
+        org.in_flight_changed.notify_all()
+    try:
+        delay = org.latency_s(decision.latency_ms)
+        if delay:
+            await asyncio.sleep(delay)
+        rule = decision.rule
+        if rule is not None and rule.action != "fail_after_commit":
+            org.counts[f"fault {rule.action}"] += 1
+            return await _inject(org, request, rule, counted=counted)
+        response = await run()
+        if rule is not None:  # fail_after_commit: the work is done, the answer is lost
+            org.counts[f"fault {rule.action}"] += 1
+            _drop(request, reset=False)
+        return response  # after a drop, aiohttp's write fails quietly and nothing is sent
+    finally:
+        org.budget.end(ticket)
+        async with org.in_flight_changed:
+            org.in_flight_changed.notify_all()
+
+
+async def _inject(org: Org, request: web.Request, rule: FaultRule, *,
+                  counted: bool) -> web.StreamResponse:
+    headers = {"Sforce-Limit-Info": org.budget.header()} if counted else {}
+    if rule.action == "http_error":
+        if rule.html:
+            return web.Response(status=rule.status, text=SERVICE_UNAVAILABLE_HTML,
+                                content_type="text/html", charset="utf-8")
+        return json_response(rule.status, [{"message": rule.message,
+                                            "errorCode": rule.error_code}], headers)
+    if rule.action == "unable_to_lock_row":
+        return json_response(400, [{
+            "message": "unable to obtain exclusive access to this record or 1 records: "
+                       f"{request.path.rsplit('/', 1)[-1]}",
+            "errorCode": "UNABLE_TO_LOCK_ROW", "fields": []}], headers)
+    if rule.action == "request_limit_exceeded":
+        message = DAILY_LIMIT_MESSAGE if rule.message == "Server too busy" else rule.message
+        return json_response(403, [{"message": message, "errorCode": "REQUEST_LIMIT_EXCEEDED"}],
+                             headers)
+    if rule.action == "hang":
+        await org.stopping.wait()
+    _drop(request, reset=rule.action == "connection_reset")
+    return web.Response(status=204)  # never reaches the client: the connection is gone
+
+
+def _drop(request: web.Request, *, reset: bool) -> None:
+    """Close the client's connection; with ``reset``, abortively (TCP RST)."""
+    transport = request.transport
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if reset and sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort() if reset else transport.close()

@@ -1,0 +1,65 @@
+"""The emulator's settings and the demo org's credentials, both immutable.
+
+Defaults describe a fresh Developer Edition org (reference §7): 15,000 API requests per rolling
+24 hours, at most 5 concurrent long-running (>= 20 s) requests, a 2-hour session timeout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from .faults import FaultRule
+from .schema import DEFAULT_EXTERNAL_ID_FIELDS
+from .store import DEFAULT_DUPLICATE_RULES, DuplicateRule
+
+LATEST_API_VERSION = "67.0"
+# Every version a real org still serves, oldest first, as GET /services/data/ lists them.
+API_VERSIONS: tuple[str, ...] = tuple(f"{v}.0" for v in range(31, 68))
+LOGIN_AUDIENCES = ("https://login.salesforce.com", "https://test.salesforce.com")
+
+
+@dataclass(frozen=True)
+class DemoCredentials:
+    """The demo org's connected app, integration user and JWT signing material.
+
+    ``password`` is what the password grant expects (the password with the security token
+    appended, as Salesforce requires). ``private_key_pem`` signs JWT bearer assertions;
+    ``certificate_pem`` is what the connected app was configured with.
+    """
+
+    client_id: str
+    client_secret: str = field(repr=False)
+    username: str
+    password: str = field(repr=False)
+    private_key_pem: str = field(repr=False)
+    certificate_pem: str
+    org_id: str
+    user_id: str
+
+
+@dataclass(frozen=True)
+class EmulatorConfig:
+    """Everything that shapes the emulated org. ``port=0`` picks a free port."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    tls: bool = False
+    seed: int = 0
+    api_version: str = LATEST_API_VERSION
+    token_lifetime_s: float = 7200.0
+    daily_api_limit: int = 15000
+    concurrency_limit: int = 5
+    long_running_threshold_s: float = 20.0
+    faults: tuple[FaultRule, ...] = ()
+    latency_ms: float = 0.0
+    latency_jitter_ms: float = 0.0
+    external_id_fields: Mapping[str, str] = field(
+        default_factory=lambda: dict(DEFAULT_EXTERNAL_ID_FIELDS))
+    duplicate_rules: tuple[DuplicateRule, ...] = DEFAULT_DUPLICATE_RULES
+    jwt_audiences: tuple[str, ...] = LOGIN_AUDIENCES
+    jwt_preauthorized: bool = True
+    refresh_token_rotation: bool = False
+    query_locator_ttl_s: float = 2 * 24 * 3600.0
+    edition: str = "Developer Edition"
+    credentials: DemoCredentials | None = None  # None: generated from ``seed`` at start

@@ -419,8 +419,8 @@ class SalesforceClient:
             idempotent=False,
         )
         usage = soap.parse_limit_info_header(response.body)
-        if usage is not None and self._usage is None:
-            self._usage = usage
+        if usage is not None:
+            self._usage = ApiUsage(usage.api, observed_at=self._clock())
         results = soap.parse_convert_lead_response(response.body)
         if len(results) != len(conversions):
             raise SalesforceError(

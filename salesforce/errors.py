@@ -379,6 +379,11 @@ def error_from_response(
     cls = _for_status(status)
     if status == 401 and _NOT_VALID_FOR_API.encode() in body:
         cls = SessionNotValidForApiError
+    if status == 403 and stripped.startswith(b"Bad_OAuth_Token"):
+        # The identity URL answers an expired token this way rather than with a 401.
+        return SessionExpiredError(
+            "Bad_OAuth_Token", error_code="INVALID_SESSION_ID", status=status, ambiguous=ambiguous
+        )
     return _make(cls, snippet or f"HTTP {status}", None, status, ambiguous=ambiguous)
 
 

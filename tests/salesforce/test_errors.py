@@ -186,3 +186,9 @@ def test_every_class_is_documented_in_the_tree() -> None:
         obj = getattr(e, name)
         if isinstance(obj, type) and issubclass(obj, e.SalesforceError):
             assert name in doc, name
+
+
+def test_identity_url_bad_token_is_a_session_error() -> None:
+    """The identity URL's 403 'Bad_OAuth_Token' means an expired token, so it re-authenticates."""
+    error = e.error_from_response(403, b"Bad_OAuth_Token", "text/plain")
+    assert type(error) is e.SessionExpiredError

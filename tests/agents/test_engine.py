@@ -107,7 +107,8 @@ async def test_a_matching_event_creates_a_lead_and_publishes_every_step(setup) -
     engine, gateway, publisher, _ = setup
     await engine.handle_batch([inbound(ticket_created("e1", "T1", "ada@example.com"))])
     lead = gateway.only("Lead")
-    assert lead["LastName"] == "Lovelace" and lead["Email"] == "ada@example.com"
+    assert lead["LastName"] == "Lovelace"
+    assert lead["Email"] == "ada@example.com"
     steps = [orjson.loads(r.value) for r in publisher.on("actionflows.step-outputs")]
     assert [(s["step"], s["status"]) for s in steps] == [
         ("find_lead", "succeeded"),
@@ -115,7 +116,8 @@ async def test_a_matching_event_creates_a_lead_and_publishes_every_step(setup) -
     ]
     assert steps[1]["inputs"]["name"] == "Ada Lovelace"
     (result,) = [orjson.loads(r.value) for r in publisher.on("actionflows.run-results")]
-    assert result["status"] == "succeeded" and result["event_id"] == "e1"
+    assert result["status"] == "succeeded"
+    assert result["event_id"] == "e1"
     assert publisher.on("actionflows.dead-letters") == []
 
 
@@ -126,7 +128,8 @@ async def test_malformed_json_is_dead_lettered_unchanged_with_a_reason(setup) ->
     (letter,) = publisher.on("actionflows.dead-letters")
     assert letter.value == b'{"id": "e1", "type": '
     context = h.parse_dead_letter_headers(letter.headers)
-    assert context.stage == h.Stage.DECODE and context.offset == 7
+    assert context.stage == h.Stage.DECODE
+    assert context.offset == 7
     assert context.reason == "malformed_json"
 
 
@@ -159,7 +162,9 @@ async def test_a_transient_failure_goes_to_a_retry_topic_and_succeeds_from_there
     (retry,) = publisher.on("actionflows.retry.1s")
     del gateway.upsert, gateway.create  # the outage ends
     context = h.parse_retry_headers(retry.headers)
-    assert context is not None and context.flow == "create-lead" and context.origin_offset == 3
+    assert context is not None
+    assert context.flow == "create-lead"
+    assert context.origin_offset == 3
     await engine.handle_batch(
         [Inbound("actionflows.retry.1s", 0, 0, None, retry.key, retry.value, tuple(retry.headers))]
     )

@@ -1,0 +1,130 @@
+"""The composition root: settings in, a running worker out.
+
+``Service`` puts together the faust app, the topic catalogue, the flows, the Salesforce client
+(against a real org or the emulator) and the engine. ``actionflows worker``, ``actionflows demo``
+and the end-to-end tests all start the engine through it, so they run the same wiring.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import faust
+from pydantic import SecretStr
+
+from agents.app import create_app
+from agents.engine import Engine, EngineSettings
+from agents.settings import WorkerSettings
+from agents.worker import FaustPublisher, attach_engine, ensure_topics
+from pipeline.catalogue import ACTIONS
+from pipeline.ledger import InMemoryLedger, Ledger
+from pipeline.loader import load_flows
+from pipeline.plan import FlowSet
+from pipeline.runner import Clock, Ports
+from salesforce.client import SalesforceClient
+from salesforce.emulator import DemoCredentials
+from salesforce.settings import AuthMethod, ConnectionSettings
+from topics.catalogue import Catalogue, CatalogueSettings
+
+log = logging.getLogger(__name__)
+
+# The custom field that makes creates idempotent (an upsert keyed by a deterministic key).
+# It must exist on each object in the org (Text(80), External ID, Unique): see docs/salesforce.md.
+DEFAULT_EXTERNAL_ID_FIELD = "Actionflows_Key__c"
+OBJECTS_WITH_KEYS = ("lead", "contact", "account", "opportunity", "case", "campaign")
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceConfig:
+    worker: WorkerSettings
+    connection: ConnectionSettings
+    topics: CatalogueSettings = field(default_factory=CatalogueSettings)
+    engine: EngineSettings = field(default_factory=EngineSettings)
+    external_id_fields: Mapping[str, str] = field(
+        default_factory=lambda: dict.fromkeys(OBJECTS_WITH_KEYS, DEFAULT_EXTERNAL_ID_FIELD)
+    )
+    batch_max: int = 500
+    linger_s: float = 0.02
+
+
+class Service:
+    """One worker process: start it, let it run, stop it. Holds no business rules."""
+
+    def __init__(
+        self,
+        config: ServiceConfig,
+        *,
+        flows: FlowSet | None = None,
+        ledger: Ledger | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.config = config
+        self.catalogue = Catalogue.build(config.topics)
+        self.flows = (
+            flows
+            if flows is not None
+            else load_flows(config.worker.flows_dir, external_id_fields=config.external_id_fields)
+        )
+        self.client = SalesforceClient(config.connection)
+        self.app: faust.App = create_app(config.worker)
+        self.ports = Ports(
+            gateway=self.client, ledger=ledger or InMemoryLedger(), clock=clock or Clock()
+        )
+        self.engine = Engine(
+            flows=self.flows,
+            catalogue=self.catalogue,
+            ports=self.ports,
+            publisher=FaustPublisher(self.app),
+            settings=config.engine,
+        )
+        attach_engine(
+            self.app, self.engine, self.catalogue,
+            batch_max=config.batch_max, linger_s=config.linger_s,
+        )  # fmt: skip
+
+    @property
+    def actions(self) -> list[str]:
+        return sorted(f"{kind} {obj}" for kind, obj in ACTIONS)
+
+    async def start(self) -> None:
+        created = await ensure_topics(self.config.worker.bootstrap_servers, self.catalogue)
+        if created:
+            log.info("created topics: %s", ", ".join(created))
+        await self.client.connect()
+        await self.app.start()
+
+    async def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.app.stop()
+        await self.client.close()
+
+    async def __aenter__(self) -> Service:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+
+def flows_dir_default() -> Path:
+    return Path(__file__).resolve().parent.parent / "flows"
+
+
+def emulator_connection(
+    url: str, credentials: DemoCredentials, api_version: str
+) -> ConnectionSettings:
+    """Connection settings for the local emulator: JWT bearer as the demo service account."""
+    return ConnectionSettings(
+        name="emulator",
+        login_url=url,
+        api_version=api_version,
+        auth=AuthMethod.JWT,
+        client_id=credentials.client_id,
+        username=credentials.username,
+        private_key=SecretStr(credentials.private_key_pem),
+        audience="https://login.salesforce.com",  # what real orgs expect, even behind My Domain
+    )

@@ -100,22 +100,28 @@ def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
 
 
 def _schema_errors(parsed: ParsedFile, error: ValidationError) -> None:
-    for item in error.errors():
+    items = error.errors()
+    locs = [tuple(item["loc"]) for item in items]
+    for item in items:
         loc = tuple(item["loc"])
+        # pydantic also calls a list "too short" when its only items failed: say it once.
+        if item["type"] == "too_short" and any(o[: len(loc)] == loc != o for o in locs):
+            continue
         path, parent = _loc_path(loc), _loc_path(loc[:-1])
         last = loc[-1] if loc else ""
+        line = parsed.line_of(path)
         if item["type"] == "extra_forbidden":
             model = _model_at(loc[:-1])
             allowed = f" (allowed: {', '.join(model.model_fields)})" if model else ""
             message = f"unknown key {last!r}{allowed}"
         elif item["type"] == "missing":
-            path, message = parent, f"missing required key {last!r}"
+            message, line = f"missing required key {last!r}", parsed.line_of(parent)
         else:
             message = str(item["msg"])
             value = item.get("input")
             if isinstance(value, str | int | float | bool) and len(repr(value)) < 60:
                 message += f", got {value!r}"
-        parsed.errors.append(FlowError(parsed.file, path, message, parsed.line_of(path)))
+        parsed.errors.append(FlowError(parsed.file, path, message, line))
 
 
 def read_flow_file(path: Path | str) -> ParsedFile:

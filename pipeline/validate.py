@@ -100,7 +100,7 @@ def event_path_type(path: tuple[str, ...]) -> tuple[ValueType | None, str | None
             return "any", None
         if not isinstance(node, Mapping):
             where = "event." + ".".join(path[:depth])
-            return None, f"{where} is a {node}, it has no field {segment!r}"
+            return None, f"{where} is {_a(node)}; it has no field {segment!r}"
         if segment not in node:
             where = "event." + ".".join(path[:depth]) if depth else "event"
             return None, f"unknown event path 'event.{'.'.join(path)}' ({where} has: " + (
@@ -149,7 +149,7 @@ class _Scope:
                           f"{output!r} (outputs: {known})")
         kind = spec.outputs[output].type
         if len(rest) > 2 and kind not in ("object", "list", "any"):
-            return None, f"steps.{step_id}.{output} is a {kind}; it has no field {rest[2]!r}"
+            return None, f"steps.{step_id}.{output} is {_a(kind)}; it has no field {rest[2]!r}"
         return (kind if len(rest) == 2 else "any"), None
 
 
@@ -278,7 +278,8 @@ class FlowChecker:
         else:
             source = _literal_type(compiled)
         if source is not None and source != "any" and source not in _ACCEPTS.get(target, {source}):
-            self.error(where, f"a {source} value cannot go into a {target} input")
+            self.error(where, f"type mismatch: this input takes {_a(target)}, the value is "
+                       f"{_a(source)}")
 
     def expr(self, where: str, expr: Expr, scope: _Scope) -> ValueType | None:
         kind, message = scope.path_type(expr.path)
@@ -303,6 +304,10 @@ def _literal_type(value: Value) -> ValueType | None:
         if isinstance(raw, str):
             return "string"
     return None
+
+
+def _a(kind: str) -> str:
+    return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
 
 
 def _join(head: str, tail: str) -> str:

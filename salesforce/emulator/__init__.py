@@ -8,7 +8,7 @@ See docs/emulator.md. Public API::
 from .config import API_VERSIONS, LATEST_API_VERSION, DemoCredentials, EmulatorConfig
 from .emulator import Emulator
 from .faults import FaultRule
-from .soql import escape_like, quote
+from .soql import quote, quote_like
 from .store import DuplicateRule
 
 __all__ = [
@@ -19,6 +19,6 @@ __all__ = [
     "Emulator",
     "EmulatorConfig",
     "FaultRule",
-    "escape_like",
     "quote",
+    "quote_like",
 ]

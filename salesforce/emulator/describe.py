@@ -39,6 +39,7 @@ def describe_field(spec: FieldSpec) -> dict[str, Any]:
         "idLookup": spec.name == "Id" or spec.external_id or spec.type == "email",
         "inlineHelpText": None,
         "label": spec.display_label,
+        "name": spec.name,
         "length": spec.length if is_text or spec.type in {"id", "reference"} else 0,
         "nameField": spec.name == "Name" or spec.name == "CaseNumber",
         "namePointing": spec.name == "OwnerId",

@@ -40,11 +40,12 @@ class Emulator:
         if self._runner is not None:
             return self
         app = build_app(self._org)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False,
+                                     shutdown_timeout=0.5)
         await self._runner.setup()
         ssl_context = self._server_ssl() if self.config.tls else None
         site = web.TCPSite(self._runner, self.config.host, self.config.port,
-                           ssl_context=ssl_context, shutdown_timeout=0.5)
+                           ssl_context=ssl_context)
         await site.start()
         server = site._server  # the bound socket tells us the port picked for port=0
         assert server is not None

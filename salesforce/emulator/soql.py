@@ -38,9 +38,10 @@ def quote(value: str) -> str:
     return "'" + "".join(_QUOTE.get(c, c) for c in value) + "'"
 
 
-def escape_like(value: str) -> str:
-    """``value`` with LIKE wildcards escaped, so a LIKE pattern matches it literally."""
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+def quote_like(value: str) -> str:
+    """A LIKE pattern literal matching ``value`` exactly: quoted, with ``%`` and ``_`` escaped."""
+    escaped = {**_QUOTE, "%": "\\%", "_": "\\_"}
+    return "'" + "".join(escaped.get(c, c) for c in value) + "'"
 
 
 def unescape(raw: str, pos: int = 0, *, like: bool = False) -> str:

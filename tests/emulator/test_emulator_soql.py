@@ -1,0 +1,153 @@
+"""The SOQL subset, run against the pure store: filters, ordering, relationships, errors."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from salesforce.emulator import quote, quote_like
+from salesforce.emulator.errors import ApiError
+from salesforce.emulator.ids import IdFactory
+from salesforce.emulator.schema import DEFAULT_EXTERNAL_ID_FIELDS, build_schema
+from salesforce.emulator.soql import SoqlError, parse, unescape
+from salesforce.emulator.soql_eval import run
+from salesforce.emulator.store import Store
+
+V = "62.0"
+
+
+@pytest.fixture
+def store() -> Store:
+    ids = IdFactory(1)
+    store = Store(build_schema(DEFAULT_EXTERNAL_ID_FIELDS), ids, time.time, ids.new("User"),
+                  duplicate_rules=())
+    store.seed_reference_data({"Name": "Org"}, {"Id": store.user_id, "Username": "u@example.com",
+                                                "FirstName": "Int", "LastName": "User"})
+    acme = store.create("Account", {"Name": "Acme"})
+    for first, last, employees, email in [("Ada", "Lovelace", 10, "ada@acme.test"),
+                                          ("Alan", "Turing", 200, "alan@acme.test"),
+                                          (None, "O'Neil", None, None),
+                                          ("Grace", "Hopper", 50, "grace_h@navy.test")]:
+        fields = {"FirstName": first, "LastName": last, "Company": "Acme",
+                  "NumberOfEmployees": employees, "Email": email}
+        store.create("Lead", {k: v for k, v in fields.items() if v is not None})
+    store.create("Contact", {"LastName": "Babbage", "AccountId": acme})
+    return store
+
+
+def names(store: Store, soql: str, *, deleted: bool = False) -> list[str]:
+    return [r["LastName"] for r in run(soql, store, V, include_deleted=deleted).records]
+
+
+def test_where_operators_and_ordering(store: Store) -> None:
+    """Comparison operators, IN, NOT, NULL and ORDER BY ... NULLS LAST behave as in SOQL."""
+    base = "SELECT LastName FROM Lead"
+    assert names(store, f"{base} WHERE NumberOfEmployees >= 50 ORDER BY LastName") == [
+        "Hopper", "Turing"]
+    assert names(store, f"{base} WHERE NumberOfEmployees = null") == ["O'Neil"]
+    assert names(store, f"{base} WHERE NumberOfEmployees != null AND NOT LastName = 'hopper' "
+                        "ORDER BY NumberOfEmployees DESC") == ["Turing", "Lovelace"]
+    assert names(store, f"{base} WHERE LastName IN ('turing', 'Lovelace') ORDER BY LastName") == [
+        "Lovelace", "Turing"]
+    assert names(store, f"{base} WHERE (LastName = 'Turing' OR LastName = 'Hopper') AND "
+                        "NumberOfEmployees < 100") == ["Hopper"]
+    assert names(store, f"{base} ORDER BY NumberOfEmployees DESC NULLS LAST LIMIT 2 OFFSET 1") == [
+        "Hopper", "Lovelace"]
+    assert names(store, f"{base} WHERE FirstName NOT IN ('Ada')  ORDER BY LastName") == [
+        "Hopper", "Turing"]
+
+
+def test_like_is_case_insensitive_and_honours_escaped_wildcards(store: Store) -> None:
+    """LIKE uses % and _ wildcards, ignores case, and \\_ matches a literal underscore."""
+    base = "SELECT LastName FROM Lead WHERE Email LIKE"
+    assert sorted(names(store, f"{base} '%@ACME.test'")) == ["Lovelace", "Turing"]
+    assert names(store, f"{base} 'grace\\_h%'") == ["Hopper"]
+    assert names(store, f"{base} 'grace\\_x%'") == []
+    assert names(store, f"{base} 'a_a@%'") == ["Lovelace"]
+
+
+def test_count_and_relationship_fields(store: Store) -> None:
+    """COUNT() reports totalSize only; parent fields render as nested records."""
+    count = run("SELECT COUNT() FROM Lead WHERE Company = 'Acme'", store, V, include_deleted=False)
+    assert (count.total_size, count.records) == (4, [])
+    row = run("SELECT Name, Account.Name, Owner.Name FROM Contact", store, V,
+              include_deleted=False).records[0]
+    assert row["Account"]["Name"] == "Acme"
+    assert row["Account"]["attributes"]["type"] == "Account"
+    assert row["Owner"]["Name"] == "Int User"
+    assert row["attributes"]["url"].startswith(f"/services/data/v{V}/sobjects/Contact/")
+
+
+def test_query_all_sees_soft_deleted_rows(store: Store) -> None:
+    """A deleted record disappears from query but stays visible, IsDeleted=true, to queryAll."""
+    lead = next(store.rows("Lead"))
+    store.delete("Lead", lead["Id"])
+    soql = f"SELECT LastName, IsDeleted FROM Lead WHERE Id = '{lead['Id'][:15]}'"  # noqa: S608 - SOQL, not SQL; the point of the test
+    assert run(soql, store, V, include_deleted=False).records == []
+    assert run(soql, store, V, include_deleted=True).records[0]["IsDeleted"] is True
+
+
+@pytest.mark.parametrize(("soql", "code", "reason"), [
+    ("SELECT Foo FROM Lead", "INVALID_FIELD", "No such column 'Foo' on entity 'Lead'."),
+    ("SELECT Id FROM Nope", "INVALID_TYPE", "sObject type 'Nope' is not supported."),
+    ("SELECT Id FROM Lead WHERE", "MALFORMED_QUERY", "unexpected token: '<EOF>'"),
+    ("SELECT Id FROM Lead WHERE LastName = 'a' AND LastName = 'b' OR LastName = 'c'",
+     "MALFORMED_QUERY", "unexpected token: 'OR'"),
+    ("SELECT Id FROM Lead WHERE NumberOfEmployees = '5'", "INVALID_FIELD",
+     "value of filter criterion for field 'NumberOfEmployees' must be of type integer and "
+     "should not be enclosed in quotes"),
+    ("SELECT Id FROM Lead WHERE LastName = 5", "INVALID_FIELD",
+     "must be of type string and should be enclosed in quotes"),
+    ("SELECT Id FROM Lead WHERE Id = 'nope'", "INVALID_QUERY_FILTER_OPERATOR",
+     "invalid ID field: nope"),
+    ("SELECT Id, id FROM Lead", "MALFORMED_QUERY", "duplicate field selected: id"),
+    ("SELECT Id FROM Lead WHERE LastName = :name", "MALFORMED_QUERY",
+     "Bind variables only allowed in Apex code"),
+    ("SELECT Boss.Name FROM Lead", "INVALID_FIELD", "Didn't understand relationship 'Boss'"),
+])
+def test_query_errors_are_worded_like_salesforce(store: Store, soql: str, code: str,
+                                                 reason: str) -> None:
+    """Errors echo the query with a caret and ERROR at Row:Column, then the reason."""
+    with pytest.raises(ApiError) as caught:
+        run(soql, store, V, include_deleted=False)
+    err = caught.value
+    assert (err.status, err.error_code) == (400, code)
+    assert err.message.startswith(f"\n{soql}\n")
+    assert "\nERROR at Row:1:Column:" in err.message
+    assert reason in err.message
+
+
+def test_error_column_points_at_the_offending_token() -> None:
+    """The caret column is 1-based and points at the bad token."""
+    with pytest.raises(SoqlError) as caught:
+        parse("SELECT Id FROM Lead LIMIT x")
+    assert caught.value.pos == len("SELECT Id FROM Lead LIMIT ")
+
+
+@given(st.text())
+def test_quoted_literals_round_trip(value: str) -> None:
+    """quote() produces a literal the parser reads back as exactly the original string."""
+    query = parse(f"SELECT Id FROM Lead WHERE LastName = {quote(value)}")  # noqa: S608 - SOQL, not SQL; the point of the test
+    assert query.where.values[0].value == value
+
+
+@given(st.text())
+def test_unescape_inverts_quote(value: str) -> None:
+    """unescape(quote(s)[1:-1]) is the identity."""
+    assert unescape(quote(value)[1:-1]) == value
+
+
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=30))
+def test_escaped_like_patterns_match_only_themselves(value: str) -> None:
+    """A LIKE literal from quote_like matches its own text literally."""
+    ids = IdFactory(3)
+    store = Store(build_schema({}), ids, time.time, ids.new("User"), duplicate_rules=())
+    store.create("Account", {"Name": value or "x"})
+    store.create("Account", {"Name": (value or "x") + "!"})
+    pattern = quote_like(value or "x")
+    result = run(f"SELECT Name FROM Account WHERE Name LIKE {pattern}", store, V,  # noqa: S608 - SOQL, not SQL; the point of the test
+                 include_deleted=False)
+    assert [r["Name"] for r in result.records] == [value or "x"]

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pipeline.outcome import ErrorInfo
 
-StepOutcomeStatus = Literal["succeeded", "skipped", "failed", "reused"]
+StepOutcomeStatus = Literal["succeeded", "skipped", "failed", "reused", "dry_run"]
 
 
 class RunStatus(StrEnum):
@@ -29,7 +29,8 @@ class StepOutcome:
     """One step of one run.
 
     ``status``: ``succeeded`` (executed now), ``skipped`` (its ``when`` was false), ``failed``,
-    or ``reused`` (the ledger had it: not executed again; ``recorded_status`` says how it ended).
+    ``reused`` (the ledger had it: not executed again; ``recorded_status`` says how it ended),
+    or ``dry_run`` (a write a dry run did not make: ``inputs`` and ``fields`` show it).
     ``attempt`` counts attempts across deliveries; a throttled call is not counted.
     """
 
@@ -39,6 +40,7 @@ class StepOutcome:
     status: StepOutcomeStatus
     idempotency_key: str
     inputs: Mapping[str, Any] = field(default_factory=dict)  # as rendered
+    fields: Mapping[str, Any] = field(default_factory=dict)  # extra Salesforce fields, rendered
     outputs: Mapping[str, Any] = field(default_factory=dict)
     attempt: int = 0
     duration_ms: float = 0.0
@@ -69,6 +71,7 @@ class RunResult:
     error: ErrorInfo | None = None
     retry_after: float | None = None
     published: Mapping[str, Any] = field(default_factory=dict)
+    dry_run: bool = False
 
     @property
     def resume_from(self) -> str | None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.actions import ActionInput, ActionResult
+from pipeline.catalogue import execute as catalogue_execute
 from pipeline.errors import ResumeError
 from pipeline.events import Event
 from pipeline.ledger import Ledger, StepRecord, idempotency_key, run_key
@@ -48,13 +49,6 @@ class Clock:
         await asyncio.sleep(seconds)
 
 
-async def catalogue_execute(action: ActionInput, gateway: SalesforceGateway) -> ActionResult:
-    """The real executor, :func:`pipeline.catalogue.execute`."""
-    from pipeline import catalogue  # imported here so the runner loads without the catalogue
-
-    return await catalogue.execute(action, gateway)
-
-
 @dataclass(frozen=True, slots=True)
 class Ports:
     """Everything a run touches outside itself."""
@@ -62,7 +56,7 @@ class Ports:
     gateway: SalesforceGateway
     ledger: Ledger
     clock: Clock = field(default_factory=Clock)
-    execute: Executor = catalogue_execute
+    execute: Executor = catalogue_execute  # pipeline.catalogue.execute
     # Backoff jitter only; not security-relevant, so the stdlib generator is right.
     rng: Random = field(default_factory=random.Random)
 
@@ -82,8 +76,9 @@ def render_inputs(step: CompiledStep, context: Mapping[str, Any]) -> dict[str, A
 class _Run:
     """The state of one run: the context templates see, and the outcomes so far."""
 
-    def __init__(self, plan: Plan, event: Event, ports: Ports, prior_attempts: int) -> None:
-        self.plan, self.event, self.ports = plan, event, ports
+    def __init__(self, plan: Plan, event: Event, ports: Ports, prior_attempts: int,
+                 dry_run: bool) -> None:
+        self.plan, self.event, self.ports, self.dry_run = plan, event, ports, dry_run
         self.key = run_key(event.id, plan.name, plan.version)
         self.steps: dict[str, Mapping[str, Any]] = {}
         self.context: dict[str, Any] = {"event": event.as_context(), "steps": self.steps}
@@ -99,7 +94,7 @@ class _Run:
             failed_step=failed.step_id if failed else None, reason=reason,
             error=failed.error if failed else None,
             retry_after=failed.error.retry_after if failed and failed.error else None,
-            published=published,
+            published=published, dry_run=self.dry_run,
         )
 
     def outcome(self, step: CompiledStep, status: StepOutcomeStatus, **details: Any) -> StepOutcome:
@@ -115,20 +110,34 @@ class _Run:
         self.outcome(step, "reused", outputs=dict(record.outputs), attempt=record.attempts,
                      salesforce_id=record.salesforce_id, recorded_status=record.status)
 
+    async def record(self, step: CompiledStep, record: StepRecord) -> None:
+        """Write to the ledger, except in a dry run, which must leave no trace."""
+        if not self.dry_run:
+            await self.ports.ledger.put(self.key, step.id, record)
+
     async def skip(self, step: CompiledStep) -> None:
         self.steps[step.id] = {}
-        await self.ports.ledger.put(self.key, step.id, StepRecord("skipped"))
+        await self.record(step, StepRecord("skipped"))
         self.outcome(step, "skipped")
+
+    def action_input(self, step: CompiledStep) -> ActionInput:
+        return ActionInput(
+            kind=step.kind, object=step.object, inputs=render_inputs(step, self.context),
+            extra_fields=step.fields.render(self.context),
+            options=step.options.render(self.context),
+            idempotency_key=idempotency_key(self.event.id, self.plan.name, step.id),
+        )
+
+    def plan_write(self, step: CompiledStep) -> None:
+        """Dry run: show the write that would be made; its outputs stay unknown (None)."""
+        action = self.action_input(step)
+        self.steps[step.id] = {}
+        self.outcome(step, "dry_run", inputs=dict(action.inputs), fields=dict(action.extra_fields))
 
     async def execute(self, step: CompiledStep) -> tuple[Disposition | None, str | None]:
         """Run one step with its in-process retries. Returns ``(None, None)`` on success or
         tolerated failure, else the disposition that ends the run and its reason."""
-        clock, context = self.ports.clock, self.context
-        action = ActionInput(
-            kind=step.kind, object=step.object, inputs=render_inputs(step, context),
-            extra_fields=step.fields.render(context), options=step.options.render(context),
-            idempotency_key=idempotency_key(self.event.id, self.plan.name, step.id),
-        )
+        clock, action = self.ports.clock, self.action_input(step)
         started, attempt, prior = clock.monotonic(), 0, self.prior_attempts
         self.prior_attempts = 0  # earlier deliveries' attempts belong to the first step run
         while True:
@@ -149,9 +158,10 @@ class _Run:
                                        prior + attempt, clock.monotonic() - started)
             outputs = dict(result.outputs)
             self.steps[step.id] = outputs
-            await self.ports.ledger.put(self.key, step.id, StepRecord(
+            await self.record(step, StepRecord(
                 "succeeded", outputs, result.salesforce_id, prior + attempt))
-            self.outcome(step, "succeeded", inputs=dict(action.inputs), outputs=outputs,
+            self.outcome(step, "succeeded", inputs=dict(action.inputs),
+                         fields=dict(action.extra_fields), outputs=outputs,
                          attempt=prior + attempt, salesforce_id=result.salesforce_id,
                          matched=result.matched,
                          duration_ms=_ms(clock.monotonic() - started))
@@ -160,11 +170,12 @@ class _Run:
     async def fail(self, step: CompiledStep, action: ActionInput, info: ErrorInfo,
                    disposition: Disposition, reason: str, attempts: int,
                    elapsed: float) -> tuple[Disposition | None, str | None]:
-        self.outcome(step, "failed", inputs=dict(action.inputs), attempt=attempts,
+        self.outcome(step, "failed", inputs=dict(action.inputs),
+                     fields=dict(action.extra_fields), attempt=attempts,
                      duration_ms=_ms(elapsed), error=info, reason=reason)
         if disposition is Disposition.DEAD_LETTER and step.on_error == "continue":
             self.steps[step.id] = {}
-            await self.ports.ledger.put(self.key, step.id, StepRecord("failed", {}, None, attempts))
+            await self.record(step, StepRecord("failed", {}, None, attempts))
             return None, None
         return disposition, reason
 
@@ -187,6 +198,7 @@ async def run(
     *,
     resume_from: str | None = None,
     prior_attempts: int = 0,
+    dry_run: bool = False,
 ) -> RunResult:
     """Run ``event`` through ``plan``.
 
@@ -194,8 +206,10 @@ async def run(
     (its outputs are reused), else :class:`~pipeline.errors.ResumeError`. ``prior_attempts``:
     attempts earlier deliveries already spent on the first step this run executes (read from
     the retry topic's headers), so that ``max_attempts`` bounds all deliveries together.
+    ``dry_run``: reads (finds) run, writes are only shown (status ``dry_run``, outputs unknown),
+    and the ledger is read but never written, so a dry run changes nothing anywhere.
     """
-    state = _Run(plan, event, ports, prior_attempts)
+    state = _Run(plan, event, ports, prior_attempts, dry_run)
     if resume_from is not None and plan.step(resume_from) is None:
         raise ResumeError(f"flow {plan.name!r} has no step {resume_from!r} to resume at "
                           f"(steps: {', '.join(plan.step_ids)})")
@@ -211,6 +225,9 @@ async def run(
                               f"no record of the earlier step {step.id!r}")
         if step.when is not None and not step.when.evaluate(state.context):
             await state.skip(step)
+            continue
+        if dry_run and step.writes:
+            state.plan_write(step)
             continue
         disposition, reason = await state.execute(step)
         if disposition is not None:

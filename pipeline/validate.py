@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.actions import OBJECTS, ActionSpec, ValueType
+from pipeline.catalogue import ACTIONS, CATALOGUE_OPTIONS, validate_options
 from pipeline.conditions import parse_condition
 from pipeline.errors import FlowError, FlowSyntaxError
 from pipeline.events import Event
@@ -55,9 +56,7 @@ class Catalogue:
 
 def default_catalogue() -> Catalogue:
     """The real catalogue, :mod:`pipeline.catalogue`."""
-    from pipeline import catalogue  # imported late: only loading needs it
-
-    return Catalogue(catalogue.ACTIONS, catalogue.CATALOGUE_OPTIONS, catalogue.validate_options)
+    return Catalogue(ACTIONS, CATALOGUE_OPTIONS, validate_options)
 EventSchema = Mapping[str, "ValueType | EventSchema"]
 
 # What a source type may flow into, per target type ("any" on either side always fits).

@@ -280,3 +280,22 @@ async def test_bugs_in_the_executor_dead_letter_instead_of_escaping() -> None:
     assert result.error is not None
     assert result.error.error_class == "ZeroDivisionError"
     assert result.as_dict()["status"] == "dead_letter"
+
+
+async def test_a_dry_run_reads_but_only_shows_its_writes() -> None:
+    """Dry run: finds execute, the create is shown with its inputs and fields, nothing is
+    written to Salesforce or the ledger, so a later real run still does the work."""
+    executor, ledger = ScriptedExecutor(), InMemoryLedger()
+    plan = plan_of(LEAD_FLOW)
+    dry = await run(plan, make_event(), make_ports(executor, ledger), dry_run=True)
+    assert dry.dry_run
+    assert dry.status is RunStatus.SUCCEEDED
+    assert executor.kinds() == [(FIND, "contact"), (FIND, "lead")]
+    shown = dry.step("create_lead")
+    assert shown is not None
+    assert shown.status == "dry_run"
+    assert shown.inputs["name"] == "Ada Lovelace"
+    assert shown.fields == {"Email": "ada@example.com", "LeadSource": "Support"}
+    assert ledger.records(dry.run_key) == {}
+    real = await run(plan, make_event(), make_ports(executor, ledger))
+    assert [s.status for s in real.steps] == ["succeeded"] * 3

@@ -22,7 +22,7 @@ jars: install
 	$(PY) -m localkafka $(ACTIONFLOWS_KAFKA_VERSION)
 
 run: jars
-	$(PY) -m agents.cli run
+	$(VENV)/bin/actionflows run
 
 test: jars
 	$(PY) -m pytest $(PYTEST_ARGS)

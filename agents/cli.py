@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import importlib
 import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
-from agents.settings import KafkaSettings
+from rich.console import Console
+
+from agents.demo import ROOT, demo
+from agents.service import Service, ServiceConfig, emulator_connection
+from agents.settings import KafkaSettings, WorkerSettings
 from localkafka import BrokerError, BrokerOptions, LocalBroker
+from pipeline.errors import FlowLoadError
+from pipeline.loader import flow_files, validate_directory
+from salesforce.emulator import Emulator, EmulatorConfig
+from salesforce.settings import ConnectionSettings, SettingsError, load_settings
 
 
 def _kafka(argv: Sequence[str]) -> int:
@@ -43,7 +55,151 @@ def _kafka(argv: Sequence[str]) -> int:
     return 0
 
 
+def _connection(name: str | None) -> ConnectionSettings | None:
+    """The named (or default) configured Salesforce connection; None when none is configured."""
+    settings = load_settings()
+    if not settings.connections and name is None:
+        return None
+    return settings.get(name)
+
+
+def _flows(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="actionflows flows", description="Work with flow files.")
+    sub = parser.add_subparsers(dest="action", required=True)
+    validate = sub.add_parser("validate", help="validate every flow file in a folder")
+    validate.add_argument("directory", type=Path, help="the folder of flow files")
+    args = parser.parse_args(argv)
+    if not args.directory.is_dir():
+        parser.error(f"{args.directory} is not a folder")
+    errors = validate_directory(args.directory)
+    for error in errors:
+        print(error, file=sys.stderr)
+    files = len(flow_files(args.directory))
+    if errors:
+        print(f"{len(errors)} error(s) in {files} flow file(s)", file=sys.stderr)
+        return 1
+    print(f"{files} flow file(s) in {args.directory} are valid")
+    return 0
+
+
+def _demo_command(follow: bool) -> Callable[[Sequence[str]], int]:
+    def command(argv: Sequence[str]) -> int:
+        name = "run" if follow else "demo"
+        parser = argparse.ArgumentParser(
+            prog=f"actionflows {name}",
+            description="Run the worker on local Kafka and the emulator, feed the sample events "
+            "and show what happens" + (" (until Ctrl-C)." if follow else ", then summarise."),
+        )
+        parser.add_argument("--flows", type=Path, default=ROOT / "flows", help="flow folder")
+        parser.add_argument("--samples", type=Path, default=ROOT / "samples", help="sample folder")
+        parser.add_argument(
+            "--connection", help="a configured Salesforce connection instead of the emulator"
+        )
+        parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait")
+        args = parser.parse_args(argv)
+        for folder in (args.flows, args.samples):
+            if not folder.is_dir():
+                parser.error(f"{folder} is not a folder")
+        console = Console()
+        try:
+            connection = load_settings().get(args.connection) if args.connection else None
+            done, summary = asyncio.run(
+                demo(
+                    console=console,
+                    flows_dir=args.flows,
+                    samples_dir=args.samples,
+                    connection=connection,
+                    follow=follow,
+                    timeout_s=args.timeout,
+                )
+            )
+        except (FlowLoadError, SettingsError, BrokerError) as error:
+            print(f"actionflows {name}: {error}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            return 0
+        console.print(summary.table())
+        return 0 if done else 1
+
+    return command
+
+
+def _worker(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="actionflows worker",
+        description="Run the worker: consume the input topics and run the flows.",
+    )
+    parser.add_argument("--flows", type=Path, default=ROOT / "flows", help="flow folder")
+    parser.add_argument("--connection", help="the Salesforce connection (default: the default)")
+    parser.add_argument(
+        "--emulator", action="store_true", help="start an in-process Salesforce emulator and use it"
+    )
+    args = parser.parse_args(argv)
+    kafka = KafkaSettings.from_env()
+    if not kafka.bootstrap_servers:
+        parser.error("set KAFKA_BOOTSTRAP_SERVERS (or use `actionflows run` for a local broker)")
+    try:
+        connection = None if args.emulator else _connection(args.connection)
+        if connection is None and not args.emulator:
+            parser.error(
+                "no Salesforce connection is configured (see docs/salesforce.md); "
+                "pass --emulator to use the local emulator"
+            )
+        asyncio.run(_serve(kafka.bootstrap_servers, args.flows, connection))
+    except (FlowLoadError, SettingsError) as error:
+        print(f"actionflows worker: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+async def _serve(bootstrap: str, flows: Path, connection: ConnectionSettings | None) -> None:
+    worker = WorkerSettings.from_env(bootstrap)
+    worker = WorkerSettings(bootstrap_servers=bootstrap, app_id=worker.app_id, flows_dir=flows)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with contextlib.AsyncExitStack() as stack:
+        if connection is None:
+            emulator = await stack.enter_async_context(Emulator(EmulatorConfig()))
+            connection = emulator_connection(
+                emulator.url, emulator.credentials, emulator.api_version
+            )
+        service = await stack.enter_async_context(
+            Service(ServiceConfig(worker=worker, connection=connection))
+        )
+        print(
+            f"worker {worker.app_id}: {len(service.flows)} flows, inputs "
+            f"{', '.join(s.name for s in service.catalogue.inputs)}; Ctrl-C stops it"
+        )
+        await stop.wait()
+
+
+def _delegate(module: str) -> Callable[[Sequence[str]], int]:
+    def command(argv: Sequence[str]) -> int:
+        return int(importlib.import_module(module).main(list(argv)))
+
+    return command
+
+
 COMMANDS: dict[str, tuple[str, Callable[[Sequence[str]], int]]] = {
+    "run": (
+        "the main job: local Kafka, the emulator, the worker, live sample events",
+        _demo_command(True),
+    ),
+    "demo": (
+        "the same, exiting with a summary once the samples are processed",
+        _demo_command(False),
+    ),
+    "worker": ("run the worker against KAFKA_BOOTSTRAP_SERVERS", _worker),
+    "flows": ("validate flow files: flows validate DIR", _flows),
+    "emulator": ("run the Salesforce emulator", _delegate("salesforce.emulator.cli")),
+    "connect": (
+        "check a Salesforce connection and show its indicator",
+        _delegate("salesforce.connect_cli"),
+    ),
     "kafka": ("run a local Kafka broker in the foreground", _kafka),
 }
 

@@ -1,0 +1,287 @@
+"""``actionflows demo`` and ``make run``: the whole service on embedded defaults, watched live.
+
+It starts the local broker (or uses ``KAFKA_BOOTSTRAP_SERVERS``), the Salesforce emulator with a
+small seeded org (unless a real connection is configured and chosen), the worker on ``flows/``,
+then feeds ``samples/`` and prints every step output, run result, retry and dead letter as it
+arrives. ``demo`` exits with a summary once every sample event has reached a final outcome;
+``run`` (``follow=True``) keeps the worker running until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from rich.console import Console
+from rich.table import Table
+
+from agents.service import Service, ServiceConfig, emulator_connection
+from agents.settings import KafkaSettings, WorkerSettings
+from localkafka import BrokerOptions, LocalBroker
+from pipeline.loader import load_flows
+from salesforce.emulator import Emulator, EmulatorConfig
+from salesforce.settings import ConnectionSettings
+from topics import headers as h
+from topics.catalogue import Catalogue, CatalogueSettings, TopicRole
+from topics.codecs import decode_event
+from topics.errors import DecodeError
+
+ROOT = Path(__file__).resolve().parent.parent
+FINAL = {"succeeded", "skipped", "dead_letter"}
+
+# The demo org: records the sample events refer to (a known contact and her account).
+SEED = (
+    ("Account", {"Name": "Acme Corporation", "Phone": "+1 415 555 0100"}),
+    ("Contact", {"FirstName": "Jane", "LastName": "Doe", "Email": "jane.doe@acme.example"}),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    topic: str
+    key: bytes
+    value: bytes
+    expected_runs: int  # how many flows this event starts (0 for malformed or unmatched)
+    malformed: bool
+
+
+@dataclass
+class Summary:
+    events_in: int = 0
+    runs: dict[str, int] = field(default_factory=dict)
+    steps: int = 0
+    records_written: int = 0
+    retries: int = 0
+    dead_letters: int = 0
+    api_calls: int = 0
+    seconds: float = 0.0
+
+    def table(self) -> Table:
+        table = Table(title="actionflows demo", show_header=False)
+        rows = [
+            ("events in", self.events_in),
+            ("flow runs", ", ".join(f"{n} {s}" for s, n in sorted(self.runs.items())) or "0"),
+            ("steps run", self.steps),
+            ("Salesforce records written", self.records_written),
+            ("delayed retries", self.retries),
+            ("dead letters", self.dead_letters),
+            ("Salesforce API calls", self.api_calls),
+            ("wall time", f"{self.seconds:.1f}s"),
+        ]
+        for name, value in rows:
+            table.add_row(name, str(value))
+        return table
+
+
+def load_samples(samples_dir: Path, catalogue: Catalogue, flows_dir: Path) -> list[Sample]:
+    """The sample events, each with the number of flow runs it should produce."""
+    flows = load_flows(flows_dir)
+    tickets, interactions = (spec.name for spec in catalogue.inputs)
+    files = (
+        ("zendesk.jsonl", tickets),
+        ("generic.jsonl", interactions),
+        ("malformed.jsonl", tickets),
+    )
+    samples = []
+    for name, topic in files:
+        path = samples_dir / name
+        if not path.exists():
+            continue
+        for line in path.read_bytes().splitlines():
+            if not line.strip():
+                continue
+            try:
+                event = decode_event(line, topic=topic)
+            except DecodeError:
+                samples.append(Sample(topic, b"malformed", line, 0, True))
+                continue
+            logical = "tickets" if topic == tickets else "interactions"
+            runs = len(flows.match(event, logical))
+            samples.append(Sample(topic, event.ticket_id.encode(), line, runs, False))
+    return samples
+
+
+@contextlib.asynccontextmanager
+async def kafka_cluster(console: Console) -> AsyncIterator[str]:
+    settings = KafkaSettings.from_env()
+    if settings.bootstrap_servers:
+        console.print(f"[bold]Kafka[/] {settings.bootstrap_servers} (KAFKA_BOOTSTRAP_SERVERS)")
+        yield settings.bootstrap_servers
+        return
+    broker = LocalBroker(BrokerOptions(kafka_version=settings.local_version, partitions=3))
+    await asyncio.to_thread(broker.start)
+    console.print(
+        f"[bold]Kafka[/] {settings.local_version} at {broker.bootstrap_servers}, "
+        f"ready in {broker.startup_seconds:.1f}s (log: {broker.log_path})"
+    )
+    try:
+        yield broker.bootstrap_servers
+    finally:
+        await asyncio.to_thread(broker.stop)
+
+
+@contextlib.asynccontextmanager
+async def salesforce(
+    console: Console, connection: ConnectionSettings | None
+) -> AsyncIterator[tuple[ConnectionSettings, Emulator | None]]:
+    if connection is not None:
+        console.print(
+            f"[bold]Salesforce[/] connection {connection.name!r} at {connection.login_url}"
+        )
+        yield connection, None
+        return
+    async with Emulator(EmulatorConfig(seed=7)) as emulator:
+        for sobject, fields in SEED:
+            emulator.insert(sobject, dict(fields))
+        console.print(
+            f"[bold]Salesforce[/] emulator at {emulator.url} (API v{emulator.api_version}), "
+            f"seeded with {len(SEED)} records"
+        )
+        yield (
+            emulator_connection(emulator.url, emulator.credentials, emulator.api_version),
+            emulator,
+        )
+
+
+async def demo(
+    *,
+    console: Console,
+    flows_dir: Path = ROOT / "flows",
+    samples_dir: Path = ROOT / "samples",
+    connection: ConnectionSettings | None = None,
+    follow: bool = False,
+    timeout_s: float = 120.0,
+    prefix: str = "actionflows",
+) -> tuple[bool, Summary]:
+    """Run the demo; return whether every sample reached a final outcome, and the summary."""
+    started = time.monotonic()
+    topics = CatalogueSettings(prefix=prefix, partitions=3, retry_delays_ms=(2000, 10_000, 60_000))
+    catalogue = Catalogue.build(topics)
+    samples = load_samples(samples_dir, catalogue, flows_dir)
+    async with kafka_cluster(console) as bootstrap, salesforce(console, connection) as (conn, _):
+        config = ServiceConfig(
+            worker=WorkerSettings(
+                bootstrap_servers=bootstrap,
+                app_id=f"actionflows-demo-{uuid.uuid4().hex[:6]}",
+                flows_dir=flows_dir,
+                topic_partitions=topics.partitions,
+            ),
+            connection=conn,
+            topics=topics,
+        )
+        async with Service(config) as service:
+            console.print(f"[bold]Worker[/] running {len(service.flows)} flows from {flows_dir}")
+            watcher = Watcher(bootstrap, catalogue, console)
+            await watcher.start()
+            try:
+                await feed(bootstrap, samples)
+                console.print(f"[bold]Fed[/] {len(samples)} sample events\n")
+                expected_runs = sum(s.expected_runs for s in samples)
+                expected_letters = sum(s.malformed for s in samples)
+                done = await watcher.until(expected_runs, expected_letters, timeout_s)
+                if follow:
+                    console.print("\n[bold]Following[/] the topics; Ctrl-C stops the worker")
+                    await watcher.until(None, None, None)
+            finally:
+                await watcher.stop()
+            summary = watcher.summary
+            summary.events_in = service.engine.stats.events_in
+            summary.records_written = service.engine.stats.records_written
+            summary.dead_letters = service.engine.stats.dead_letters
+            summary.retries = service.engine.stats.retries_scheduled
+            summary.api_calls = service.client.api_calls
+    summary.seconds = time.monotonic() - started
+    return done, summary
+
+
+async def feed(bootstrap: str, samples: list[Sample]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        for sample in samples:
+            await producer.send(sample.topic, sample.value, key=sample.key)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+class Watcher:
+    """Reads the output topics and prints each record as it arrives."""
+
+    def __init__(self, bootstrap: str, catalogue: Catalogue, console: Console) -> None:
+        self.console = console
+        self.summary = Summary()
+        self.final_runs = 0
+        self.decode_letters = 0
+        self._roles = {
+            spec.name: spec.role
+            for role in (TopicRole.STEP_OUTPUTS, TopicRole.RUN_RESULTS, TopicRole.DEAD_LETTERS,
+                         TopicRole.RETRY)
+            for spec in catalogue.by_role(role)
+        }  # fmt: skip
+        self.consumer = AIOKafkaConsumer(
+            *self._roles, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="latest"
+        )
+
+    async def start(self) -> None:
+        await self.consumer.start()
+        # Pin the starting point now, before anything is fed, so nothing is missed.
+        await self.consumer.seek_to_end()
+        for partition in self.consumer.assignment():
+            await self.consumer.position(partition)
+
+    async def stop(self) -> None:
+        await self.consumer.stop()
+
+    async def until(self, runs: int | None, letters: int | None, timeout_s: float | None) -> bool:
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while runs is None or self.final_runs < runs or self.decode_letters < (letters or 0):
+            if deadline is not None and time.monotonic() > deadline:
+                self.console.print(
+                    f"[red]timed out[/] after {timeout_s}s: {self.final_runs}/{runs} "
+                    f"runs finished, {self.decode_letters}/{letters} dead letters"
+                )
+                return False
+            batch = await self.consumer.getmany(timeout_ms=500)
+            for records in batch.values():
+                for record in records:
+                    self._show(self._roles[record.topic], record.value, record.headers)
+        return True
+
+    def _show(self, role: TopicRole, value: bytes, headers: list[tuple[str, bytes]]) -> None:
+        print_ = self.console.print
+        if role is TopicRole.STEP_OUTPUTS:
+            step = orjson.loads(value)
+            self.summary.steps += step["status"] == "succeeded"
+            colour = {"succeeded": "green", "failed": "red"}.get(step["status"], "dim")
+            target = step.get("salesforce_id") or ""
+            print_(
+                f"  [{colour}]{step['status']:<9}[/] {step['flow']}/{step['step']} "
+                f"({step['action'].removeprefix('salesforce.')} {step['object']}) {target}"
+            )
+        elif role is TopicRole.RUN_RESULTS:
+            run = orjson.loads(value)
+            self.summary.runs[run["status"]] = self.summary.runs.get(run["status"], 0) + 1
+            self.final_runs += run["status"] in FINAL
+            colour = {"succeeded": "green", "dead_letter": "red"}.get(run["status"], "yellow")
+            print_(
+                f"[bold {colour}]run {run['status']}[/] {run['flow']} for event "
+                f"{run['event_id']} (ticket {run['ticket_id']}) in {run['duration_ms']:.0f} ms"
+            )
+        elif role is TopicRole.RETRY:
+            context = h.parse_retry_headers(headers)
+            print_(f"[yellow]retry[/] {context.flow if context else '?'} scheduled")
+        else:
+            context = h.parse_dead_letter_headers(headers)
+            self.decode_letters += context.stage == h.Stage.DECODE
+            where = f"{context.flow}/{context.step}" if context.flow else context.stage
+            print_(
+                f"[red]dead letter[/] ({where}) {context.reason}: {context.exception_message[:120]}"
+            )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -74,7 +74,7 @@ class ConnectionIndicator:
     actions: tuple[ActionAvailability, ...] = field(default_factory=tuple)
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = asdict(replace(self, api_usage=None))  # ApiUsage holds a read-only mapping
         usage = self.api_usage
         data["api_usage"] = (
             {"used": usage.api.used, "limit": usage.api.limit}

@@ -32,6 +32,7 @@ from pipeline.plan import CompiledStep, Plan
 from pipeline.ports import SalesforceGateway
 from pipeline.result import RunResult, RunStatus, StepOutcome, StepOutcomeStatus
 from pipeline.retry import Random, backoff_delay
+from pipeline.templating import to_text
 
 Executor = Callable[[ActionInput, SalesforceGateway], Awaitable[ActionResult]]
 
@@ -62,12 +63,19 @@ class Ports:
 
 
 def render_inputs(step: CompiledStep, context: Mapping[str, Any]) -> dict[str, Any]:
-    """Inputs that render ``None`` are omitted, except required ones: those are passed as
-    ``None`` so the executor can say which record is missing (e.g. a find that matched none)."""
+    """Render a step's inputs for its executor.
+
+    Inputs that render ``None`` are omitted, except required ones: those are passed as ``None``
+    so the executor can say which record is missing (e.g. a find that matched none). A number
+    or boolean going into a ``string`` input becomes its text (``87`` → ``"87"``), since the
+    catalogue's inputs are strings.
+    """
     rendered = {}
     for name, value in step.inputs.items:
         result = value.render(context)
         spec = step.spec.inputs.get(name)
+        if spec is not None and spec.type == "string" and isinstance(result, int | float):
+            result = to_text(result)  # bool is an int: true/false
         if result is not None or (spec is not None and spec.required):
             rendered[name] = result
     return rendered

@@ -299,3 +299,21 @@ async def test_a_dry_run_reads_but_only_shows_its_writes() -> None:
     assert ledger.records(dry.run_key) == {}
     real = await run(plan, make_event(), make_ports(executor, ledger))
     assert [s.status for s in real.steps] == ["succeeded"] * 3
+
+
+async def test_numbers_going_into_string_inputs_become_text() -> None:
+    """A single-expression template keeps its type, but a string input receives text."""
+    text = """
+name: score-note
+version: 1
+steps:
+  - id: note
+    action: salesforce.update_record
+    object: contact
+    inputs: {object_id: "003C", description: "{{ event.attributes.ai_lead_score }}",
+             name: "{{ event.attributes.vip }}"}
+"""
+    executor = ScriptedExecutor()
+    await run(plan_of(text), make_event(attributes={"ai_lead_score": 87, "vip": True}),
+              make_ports(executor))
+    assert executor.calls[0].inputs == {"object_id": "003C", "description": "87", "name": "true"}

@@ -23,13 +23,14 @@ URLs are built from the ``instance_url`` of the token response; responses are re
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import aiohttp
 import orjson
@@ -49,9 +50,11 @@ from salesforce.errors import (
     QueryError,
     RequestTimeoutError,
     SalesforceError,
+    ServerError,
     SessionExpiredError,
     TlsError,
     TransportError,
+    UnknownError,
     error_from_record,
     error_from_response,
 )
@@ -61,6 +64,8 @@ from salesforce.settings import ConnectionSettings
 COLLECTION_SIZE = 200  # sObject Collections: at most 200 records per call
 COLLECTION_TYPE_RUNS = 10  # … and at most 10 runs of one sObject type ("chunks")
 USER_AGENT = "actionflows"
+
+logger = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -125,6 +130,7 @@ class SalesforceClient:
         self._usage: ApiUsage | None = None
         self._converted_status: str | None = None
         self.api_calls = 0  # REST/SOAP requests sent, token requests excluded
+        self._usage_listeners: list[Callable[[ApiUsage], None]] = []
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -212,11 +218,20 @@ class SalesforceClient:
                 f"{where}: {type(exc).__name__}: {exc}", ambiguous=write
             ) from exc
 
+    def on_usage(self, listener: Callable[[ApiUsage], None]) -> None:
+        """Call ``listener`` with each new API usage reading (for a budget governor, metrics)."""
+        self._usage_listeners.append(listener)
+
     def _observe(self, response: Response) -> None:
         self.api_calls += 1
-        usage = parse_limit_info(response.limit_info, observed_at=self._clock())
-        if usage is not None:
-            self._usage = usage
+        self._record_usage(parse_limit_info(response.limit_info, observed_at=self._clock()))
+
+    def _record_usage(self, usage: ApiUsage | None) -> None:
+        if usage is None:
+            return
+        self._usage = usage
+        for listener in self._usage_listeners:
+            listener(usage)
 
     def _retry(self, error: SalesforceError, idempotent: bool) -> bool:
         """Retry what failed transiently and either was not applied or is safe to apply twice."""
@@ -262,20 +277,29 @@ class SalesforceClient:
                 self._observe(response)
                 if 200 <= response.status < 300:
                     return response
-                error = error_from_response(
-                    response.status,
-                    response.body,
-                    response.content_type,
-                    ambiguous=method != "GET" and response.status >= 500,
-                )
+                error = error_from_response(response.status, response.body, response.content_type)
+                # A 5xx we cannot name may come after the write; a named error (a row lock in a
+                # SOAP fault, say) means the transaction was rolled back.
+                if method != "GET" and response.status >= 500:
+                    error.ambiguous = isinstance(error, ServerError | UnknownError)
                 if type(error) is SessionExpiredError:
                     if not reauthenticated:
                         reauthenticated = True
                         attempt -= 1  # re-authenticating does not use up an attempt
+                        logger.info("%s: session expired, re-authenticating", self.settings.name)
                         await self._tokens.refresh(token)
                         continue
                     error.message = f"{error.message} (still invalid after re-authenticating)"
             if attempt < self.settings.max_attempts and self._retry(error, idempotent):
+                logger.warning(
+                    "%s: %s %s failed (attempt %d of %d), retrying: %s",
+                    self.settings.name,
+                    method,
+                    urlsplit(url).path,
+                    attempt,
+                    self.settings.max_attempts,
+                    error,
+                )
                 await self._pause(attempt)
                 continue
             raise error
@@ -286,9 +310,7 @@ class SalesforceClient:
         while True:
             attempt += 1
             headers = {"Accept": "application/json", **request.headers}
-            form = "&".join(
-                f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in request.form.items()
-            )
+            form = urlencode(dict(request.form))
             headers["Content-Type"] = "application/x-www-form-urlencoded"
             try:
                 response = await self._send(
@@ -328,6 +350,7 @@ class SalesforceClient:
         )
 
     async def update(self, sobject: str, record_id: str, fields: Mapping[str, Any]) -> None:
+        """Update one record by id (an ``Id`` key in ``fields`` is dropped). Idempotent."""
         body = {k: v for k, v in fields.items() if k != "Id"}
         await self._request(
             "PATCH", f"/sobjects/{sobject}/{record_id}", body=orjson.dumps(body), idempotent=True
@@ -420,7 +443,7 @@ class SalesforceClient:
         )
         usage = soap.parse_limit_info_header(response.body)
         if usage is not None:
-            self._usage = ApiUsage(usage.api, observed_at=self._clock())
+            self._record_usage(ApiUsage(usage.api, observed_at=self._clock()))
         results = soap.parse_convert_lead_response(response.body)
         if len(results) != len(conversions):
             raise SalesforceError(

@@ -130,6 +130,21 @@ class ConnectionSettings(BaseModel):
             raise ValueError(f"api_version must look like 62.0, got {value!r}")
         return value
 
+    @field_validator("private_key")
+    @classmethod
+    def _pem(cls, value: SecretStr | None) -> SecretStr | None:
+        # Env vars and CI secret stores often carry a PEM with literal "\n" for newlines.
+        if value is not None and "\n" not in value.get_secret_value():
+            return SecretStr(value.get_secret_value().replace("\\n", "\n"))
+        return value
+
+    @field_validator("ca_file")
+    @classmethod
+    def _ca_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"ca_file {value} is not a readable file")
+        return value
+
     @model_validator(mode="after")
     def _secrets_for_method(self) -> ConnectionSettings:
         needed: dict[AuthMethod, tuple[str, ...]] = {

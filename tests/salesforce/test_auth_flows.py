@@ -265,7 +265,8 @@ async def test_proactive_remint_after_max_age(
         now[0] += 61
         await sf.limits()
     assert len(org.token_requests) == 2
-    assert all(r.headers["Authorization"] != "Bearer " for r in org.requests)
+    tokens = [r.headers["Authorization"] for r in org.requests]
+    assert tokens[0] == tokens[1] != tokens[2]
 
 
 async def test_client_credentials_against_the_fake(

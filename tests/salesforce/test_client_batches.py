@@ -280,3 +280,27 @@ async def test_convert_lead_reauthenticates_on_a_soap_session_fault(
     assert len(calls) == 2
     assert "00D!token2" in calls[1].body.decode()
     assert "<urn:doNotCreateOpportunity>true</urn:doNotCreateOpportunity>" in calls[1].body.decode()
+
+
+async def test_a_row_lock_soap_fault_is_retried(org: FakeOrg, client: SalesforceClient) -> None:
+    """UNABLE_TO_LOCK_ROW as a SOAP fault (HTTP 500) is not ambiguous: the conversion is retried."""
+    fault = (
+        b'<?xml version="1.0"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/">'
+        b"<soapenv:Body><soapenv:Fault><faultcode>sf:UNABLE_TO_LOCK_ROW</faultcode>"
+        b"<faultstring>UNABLE_TO_LOCK_ROW: unable to obtain exclusive access</faultstring>"
+        b"</soapenv:Fault></soapenv:Body></soapenv:Envelope>"
+    )
+    ok = soap_result(
+        '<result><leadId>00Q000000000001AAA</leadId><opportunityId xsi:nil="true"/><success>true</success></result>'
+    )
+    org.on(
+        "POST",
+        SOAP,
+        reply(500, fault, content_type="text/xml"),
+        reply(200, ok, content_type="text/xml"),
+    )
+    result = await client.convert_lead(
+        LeadConversion("00Q000000000001AAA", converted_status="Closed - Converted")
+    )
+    assert result.lead_id == "00Q000000000001AAA"
+    assert len(org.calls("POST", SOAP)) == 2

@@ -7,6 +7,7 @@ import pytest
 from pipeline.ports import SalesforceGateway
 from salesforce.client import SalesforceClient
 from salesforce.errors import MultipleMatchesError, NotFoundError, ValidationError
+from salesforce.limits import ApiUsage
 from tests.salesforce.fake_org import DATA, FakeOrg, reply, sf_error
 
 LEAD_ID = "00Q000000000001AAA"
@@ -191,14 +192,15 @@ async def test_metadata_calls(org: FakeOrg, client: SalesforceClient) -> None:
     assert "Authorization" not in org.calls("GET", "/services/data/")[0].headers
 
 
-async def test_api_usage_is_read_from_every_response(
-    org: FakeOrg, client: SalesforceClient
-) -> None:
-    """The latest Sforce-Limit-Info is kept as used/limit (not remaining)."""
+async def test_api_usage_is_read_and_published(org: FakeOrg, client: SalesforceClient) -> None:
+    """The latest Sforce-Limit-Info is kept as used/limit (not remaining) and sent to listeners."""
     org.api_used = 10017
     org.on("GET", f"{DATA}/limits", reply(200, {}))
+    seen: list[ApiUsage] = []
+    client.on_usage(seen.append)
     assert client.api_usage is None
     await client.limits()
+    assert seen == [client.api_usage]
     assert client.api_usage is not None
     assert client.api_usage.api is not None
     assert (client.api_usage.api.used, client.api_usage.api.limit) == (10018, 15000)

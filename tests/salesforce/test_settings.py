@@ -149,3 +149,27 @@ def test_bad_values_are_rejected() -> None:
         load_settings({**base, "ACTIONFLOWS_SF_A_LOGIN_URL": "login.salesforce.com"})
     with pytest.raises(SettingsError, match="api_version"):
         load_settings({**base, "ACTIONFLOWS_SF_A_API_VERSION": "62"})
+
+
+def test_escaped_newlines_in_a_pem_are_restored() -> None:
+    """A private key pasted into one env line with literal \\n becomes a real PEM."""
+    env = {
+        "ACTIONFLOWS_SF_A_CLIENT_ID": "id",
+        "ACTIONFLOWS_SF_A_USERNAME": "u",
+        "ACTIONFLOWS_SF_A_PRIVATE_KEY": PEM.replace("\n", "\\n"),
+    }
+    key = load_settings(env).get("a").private_key
+    assert key is not None
+    assert key.get_secret_value() == PEM
+
+
+def test_missing_ca_file_fails_at_load(tmp_path: Path) -> None:
+    """A CA bundle path that does not exist is reported at load time, not at the first call."""
+    env = {
+        "ACTIONFLOWS_SF_A_CLIENT_ID": "id",
+        "ACTIONFLOWS_SF_A_AUTH": "client_credentials",
+        "ACTIONFLOWS_SF_A_CLIENT_SECRET": "s",
+        "ACTIONFLOWS_SF_A_CA_FILE": str(tmp_path / "no.pem"),
+    }
+    with pytest.raises(SettingsError, match="ca_file"):
+        load_settings(env)

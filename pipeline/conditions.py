@@ -27,7 +27,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
-from pipeline.errors import ConditionSyntaxError, TemplateSyntaxError
+from pipeline.errors import ConditionSyntaxError, TemplateSyntaxError, join_path
 from pipeline.templating import (
     Constant,
     Expr,
@@ -174,7 +174,7 @@ def parse_operand(raw: Any) -> Value:
             try:
                 items.append(parse_operand(item))
             except ConditionSyntaxError as exc:
-                raise ConditionSyntaxError(exc.message, _join(f"[{index}]", exc.path)) from None
+                raise ConditionSyntaxError(exc.message, join_path(f"[{index}]", exc.path)) from None
         return ListOf(tuple(items))
     if isinstance(raw, str):
         try:
@@ -194,7 +194,7 @@ def parse_condition(raw: Any) -> Condition:
     try:
         return _parse_op(str(op), arg)
     except ConditionSyntaxError as exc:
-        raise ConditionSyntaxError(exc.message, _join(str(op), exc.path)) from None
+        raise ConditionSyntaxError(exc.message, join_path(str(op), exc.path)) from None
 
 
 def _parse_op(op: str, arg: Any) -> Condition:
@@ -206,7 +206,7 @@ def _parse_op(op: str, arg: Any) -> Condition:
             try:
                 items.append(parse_condition(item))
             except ConditionSyntaxError as exc:
-                raise ConditionSyntaxError(exc.message, _join(f"[{index}]", exc.path)) from None
+                raise ConditionSyntaxError(exc.message, join_path(f"[{index}]", exc.path)) from None
         return All(tuple(items)) if op == "and" else AnyOf(tuple(items))
     if op == "not":
         return Not(parse_condition(arg))
@@ -231,10 +231,5 @@ def _operand(arg: list[Any], index: int) -> Value:
     try:
         return parse_operand(arg[index])
     except ConditionSyntaxError as exc:
-        raise ConditionSyntaxError(exc.message, _join(f"[{index}]", exc.path)) from None
+        raise ConditionSyntaxError(exc.message, join_path(f"[{index}]", exc.path)) from None
 
-
-def _join(head: str, tail: str) -> str:
-    if not tail:
-        return head
-    return f"{head}{tail}" if tail.startswith("[") else f"{head}.{tail}"

@@ -75,3 +75,10 @@ class ConditionSyntaxError(FlowSyntaxError):
 
 class ResumeError(PipelineError):
     """A redrive asked to resume at a step it cannot resume at."""
+
+
+def join_path(head: str, tail: str) -> str:
+    """``steps[0]`` + ``inputs.email`` → ``steps[0].inputs.email``; ``eq`` + ``[1]`` → ``eq[1]``."""
+    if not tail:
+        return head
+    return f"{head}{tail}" if tail.startswith("[") else f"{head}.{tail}"

@@ -23,7 +23,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.errors import TemplateSyntaxError
+from pipeline.errors import TemplateSyntaxError, join_path
 
 Path = tuple[str, ...]
 
@@ -244,7 +244,7 @@ def compile_value(raw: Any) -> Value:
             try:
                 items.append((str(key), compile_value(value)))
             except TemplateSyntaxError as exc:
-                raise TemplateSyntaxError(exc.message, _join(str(key), exc.path)) from None
+                raise TemplateSyntaxError(exc.message, join_path(str(key), exc.path)) from None
         return MapOf(tuple(items))
     if isinstance(raw, list | tuple):
         values = []
@@ -252,12 +252,7 @@ def compile_value(raw: Any) -> Value:
             try:
                 values.append(compile_value(value))
             except TemplateSyntaxError as exc:
-                raise TemplateSyntaxError(exc.message, _join(f"[{index}]", exc.path)) from None
+                raise TemplateSyntaxError(exc.message, join_path(f"[{index}]", exc.path)) from None
         return ListOf(tuple(values))
     return Constant(raw)
 
-
-def _join(head: str, tail: str) -> str:
-    if not tail:
-        return head
-    return f"{head}{tail}" if tail.startswith("[") else f"{head}.{tail}"

@@ -13,15 +13,15 @@ problem it finds (not just the first), each naming the path inside the file:
   ``event.attributes.*`` are free-form); ``steps.<id>.<output>`` must name an *earlier* step
   and one of its catalogue outputs. Since a step can only read steps before it, a flow is a
   straight line and a reference cycle cannot be written; self-references are reported as such;
-- duplicate step ids; trigger conditions that read ``steps`` (no step has run yet).
+- duplicate step ids; trigger conditions that read ``steps`` (no step has run yet); event
+  types that cannot match (``tickets.created``);
+- ``fields`` on actions that take none, field names that are not API names, unknown options and
+  bad option values (the catalogue's own check).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import re
-import types
-import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -29,9 +29,9 @@ from typing import Any
 from pipeline.actions import OBJECTS, ActionSpec, ValueType
 from pipeline.catalogue import ACTIONS, CATALOGUE_OPTIONS, validate_options
 from pipeline.conditions import parse_condition
-from pipeline.errors import FlowError, FlowSyntaxError
-from pipeline.events import Event
+from pipeline.errors import FlowError, FlowSyntaxError, join_path
 from pipeline.flows import FlowDefinition, StepDefinition
+from pipeline.references import Scope, article
 from pipeline.templating import Constant, Expr, ListOf, MapOf, Template, Value, compile_value
 
 Actions = Mapping[tuple[str, str], ActionSpec]
@@ -57,7 +57,18 @@ class Catalogue:
 def default_catalogue() -> Catalogue:
     """The real catalogue, :mod:`pipeline.catalogue`."""
     return Catalogue(ACTIONS, CATALOGUE_OPTIONS, validate_options)
-EventSchema = Mapping[str, "ValueType | EventSchema"]
+
+
+def check_flow(
+    flow: FlowDefinition,
+    catalogue: Catalogue | None = None,
+    *,
+    file: str = "<flow>",
+    lines: Callable[[str], int | None] | None = None,
+) -> list[FlowError]:
+    """Every problem of one schema-valid flow; ``lines`` maps a path to its line, if known."""
+    return FlowChecker(file, catalogue or default_catalogue(), lines).check(flow)
+
 
 # What a source type may flow into, per target type ("any" on either side always fits).
 _ACCEPTS: Mapping[str, frozenset[str]] = {
@@ -70,86 +81,8 @@ _ACCEPTS: Mapping[str, frozenset[str]] = {
     "list": frozenset({"list"}),
 }
 
-
-def _schema_of(cls: type) -> dict[str, Any]:
-    schema: dict[str, Any] = {}
-    hints = typing.get_type_hints(cls)
-    for item in dataclasses.fields(cls):
-        hint = hints[item.name]
-        if dataclasses.is_dataclass(hint) and isinstance(hint, type):
-            schema[item.name] = _schema_of(hint)
-        elif hint is str or (
-            typing.get_origin(hint) in (typing.Union, types.UnionType)
-            and str in typing.get_args(hint)
-        ):
-            schema[item.name] = "string"  # str, str | None
-        else:
-            schema[item.name] = "any"  # ticket, attributes: free-form mappings
-    return schema
-
-
-EVENT_SCHEMA: EventSchema = _schema_of(Event)
-
-
-def event_path_type(path: tuple[str, ...]) -> tuple[ValueType | None, str | None]:
-    """The type at ``event.<path>``, or an error message when the path does not exist."""
-    node: Any = EVENT_SCHEMA
-    for depth, segment in enumerate(path):
-        if node == "any":
-            return "any", None
-        if not isinstance(node, Mapping):
-            where = "event." + ".".join(path[:depth])
-            return None, f"{where} is {_a(node)}; it has no field {segment!r}"
-        if segment not in node:
-            where = "event." + ".".join(path[:depth]) if depth else "event"
-            return None, f"unknown event path 'event.{'.'.join(path)}' ({where} has: " + (
-                ", ".join(node) + ")"
-            )
-        node = node[segment]
-    return (node if isinstance(node, str) else "object"), None  # type: ignore[return-value]
-
-
-class _Scope:
-    """What the paths at one place of a flow may read: the event, and earlier steps."""
-
-    def __init__(self, earlier: Mapping[str, ActionSpec | None], later: list[str],
-                 current: str | None, *, trigger: bool = False) -> None:
-        self.earlier, self.later, self.current, self.trigger = earlier, later, current, trigger
-
-    def path_type(self, path: tuple[str, ...]) -> tuple[ValueType | None, str | None]:
-        root, rest = path[0], path[1:]
-        if root == "event":
-            return event_path_type(rest)
-        if root != "steps":
-            return None, f"unknown path root {root!r}: paths start with 'event.' or 'steps.'"
-        if self.trigger:
-            return None, "a trigger condition can read only event.*: no step has run yet"
-        if not rest:
-            return None, "refer to one step's output: steps.<step id>.<output>"
-        step_id = rest[0]
-        if step_id == self.current:
-            return None, f"step {step_id!r} cannot read its own outputs"
-        if step_id in self.later:
-            return None, (f"step {step_id!r} runs later; a step can read only the outputs of "
-                          "steps before it")
-        if step_id not in self.earlier:
-            known = ", ".join(self.earlier) or "none"
-            return None, f"unknown step {step_id!r} (known earlier steps: {known})"
-        spec = self.earlier[step_id]
-        if spec is None:
-            return "any", None  # the step itself is in error; reported there
-        if len(rest) < 2:
-            return None, (f"refer to an output of step {step_id!r}: steps.{step_id}.<output> "
-                          f"(outputs: {', '.join(spec.outputs) or 'none'})")
-        output = rest[1]
-        if output not in spec.outputs:
-            known = ", ".join(spec.outputs) or "none"
-            return None, (f"step {step_id!r} ({spec.kind} on {spec.object}) has no output "
-                          f"{output!r} (outputs: {known})")
-        kind = spec.outputs[output].type
-        if len(rest) > 2 and kind not in ("object", "list", "any"):
-            return None, f"steps.{step_id}.{output} is {_a(kind)}; it has no field {rest[2]!r}"
-        return (kind if len(rest) == 2 else "any"), None
+# Event types are `ticket.<name>` or `interaction.<name>` (docs/events.md); patterns may use * ? [].
+_EVENT_TYPE = re.compile(r"(ticket|interaction)\.[a-z0-9_.*?\[\]-]+|\*")
 
 
 class FlowChecker:
@@ -167,8 +100,12 @@ class FlowChecker:
         self.errors.append(FlowError(self.file, path, message, self.lines(path)))
 
     def check(self, flow: FlowDefinition) -> list[FlowError]:
+        for index, pattern in enumerate(flow.trigger.event_types):
+            if not _EVENT_TYPE.fullmatch(pattern):
+                self.error(f"trigger.event_types[{index}]", f"{pattern!r} is not an event type: "
+                           "types read ticket.<name> or interaction.<name> (patterns: ticket.*)")
         if flow.trigger.when is not None:
-            self.condition("trigger.when", flow.trigger.when, _Scope({}, [], None, trigger=True))
+            self.condition("trigger.when", flow.trigger.when, Scope({}, [], None, trigger=True))
         specs: dict[str, ActionSpec | None] = {}
         order = [step.id for step in flow.steps]
         for index, step in enumerate(flow.steps):
@@ -178,10 +115,10 @@ class FlowChecker:
                 self.error(f"{where}.id", f"duplicate step id {step.id!r} (first at steps[{first}])")
                 continue
             spec = self.spec(where, step)
-            scope = _Scope(dict(specs), order[index + 1 :], step.id)
+            scope = Scope(dict(specs), order[index + 1 :], step.id)
             self.step(where, step, spec, scope)
             specs[step.id] = spec
-        publish = _Scope(specs, [], None)
+        publish = Scope(specs, [], None)
         for key, raw in flow.publish.items():
             self.value(f"publish.{key}", raw, publish, None)
         return self.errors
@@ -208,7 +145,7 @@ class FlowChecker:
         return self.actions[(step.action, obj)]
 
     def step(self, where: str, step: StepDefinition, spec: ActionSpec | None,
-             scope: _Scope) -> None:
+             scope: Scope) -> None:
         if step.when is not None:
             self.condition(f"{where}.when", step.when, scope)
         if spec is not None:
@@ -251,20 +188,20 @@ class FlowChecker:
             except Exception as exc:  # the catalogue's own error, reported as is
                 self.error(f"{where}.options", str(exc))
 
-    def condition(self, where: str, raw: Any, scope: _Scope) -> None:
+    def condition(self, where: str, raw: Any, scope: Scope) -> None:
         try:
             condition = parse_condition(raw)
         except FlowSyntaxError as exc:
-            self.error(_join(where, exc.path), exc.message)
+            self.error(join_path(where, exc.path), exc.message)
             return
         for expr in condition.expressions():
             self.expr(where, expr, scope)
 
-    def value(self, where: str, raw: Any, scope: _Scope, target: ValueType | None) -> None:
+    def value(self, where: str, raw: Any, scope: Scope, target: ValueType | None) -> None:
         try:
             compiled = compile_value(raw)
         except FlowSyntaxError as exc:
-            self.error(_join(where, exc.path), exc.message)
+            self.error(join_path(where, exc.path), exc.message)
             return
         source: ValueType | None = None
         for expr in compiled.expressions():
@@ -277,10 +214,10 @@ class FlowChecker:
         else:
             source = _literal_type(compiled)
         if source is not None and source != "any" and source not in _ACCEPTS.get(target, {source}):
-            self.error(where, f"type mismatch: this input takes {_a(target)}, the value is "
-                       f"{_a(source)}")
+            self.error(where, f"type mismatch: this input takes {article(target)}, the value is "
+                       f"{article(source)}")
 
-    def expr(self, where: str, expr: Expr, scope: _Scope) -> ValueType | None:
+    def expr(self, where: str, expr: Expr, scope: Scope) -> ValueType | None:
         kind, message = scope.path_type(expr.path)
         if message is not None:
             self.error(where, message)
@@ -304,12 +241,3 @@ def _literal_type(value: Value) -> ValueType | None:
             return "string"
     return None
 
-
-def _a(kind: str) -> str:
-    return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
-
-
-def _join(head: str, tail: str) -> str:
-    if not tail:
-        return head
-    return f"{head}{tail}" if tail.startswith("[") else f"{head}.{tail}"

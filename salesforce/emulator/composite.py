@@ -1,6 +1,6 @@
 """Composite (``/composite``: up to 25 chained subrequests, ``@{ref.field}`` references,
 allOrNone rollback, one API call) and Composite Batch (``/composite/batch``: up to 25 independent
-subrequests, ``haltOnError``, each counted as a call).
+subrequests, ``haltOnError``, each executed subrequest counted as a call).
 """
 
 from __future__ import annotations
@@ -120,7 +120,8 @@ class CompositeApi:
                 reply = self.router.dispatch(sub_req)
             except ApiError as err:
                 reply = ApiResponse.error(err)
-            self.count_calls(1)
+            if results:  # the batch request itself was counted as the first subrequest
+                self.count_calls(1)
             results.append({"statusCode": reply.status, "result": reply.body})
             halted = halt and reply.status >= 400
         has_errors = any(r["statusCode"] >= 400 for r in results)

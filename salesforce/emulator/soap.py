@@ -39,14 +39,15 @@ class SoapFault(Exception):
     def xml(self) -> str:
         if self.client:
             return _envelope("", f"<soapenv:Fault><faultcode>soapenv:Client</faultcode>"
-                             f"<faultstring>{escape(self.message)}</faultstring></soapenv:Fault>")
+                             f"<faultstring>{escape(self.message)}</faultstring></soapenv:Fault>",
+                             partner_default=False)
         return _envelope("", (
             f"<soapenv:Fault><faultcode>sf:{self.code}</faultcode>"
             f"<faultstring>{self.code}: {escape(self.message)}</faultstring><detail>"
             '<sf:UnexpectedErrorFault xsi:type="sf:UnexpectedErrorFault">'
             f"<sf:exceptionCode>{self.code}</sf:exceptionCode>"
             f"<sf:exceptionMessage>{escape(self.message)}</sf:exceptionMessage>"
-            "</sf:UnexpectedErrorFault></detail></soapenv:Fault>"))
+            "</sf:UnexpectedErrorFault></detail></soapenv:Fault>"), partner_default=False)
 
 
 def parse_call(raw: bytes) -> SoapCall:
@@ -124,9 +125,11 @@ def _result_xml(result: LeadConvertResult) -> str:
             + f"<success>{'true' if result.success else 'false'}</success></result>")
 
 
-def _envelope(header: str, body: str) -> str:
+def _envelope(header: str, body: str, *, partner_default: bool = True) -> str:
+    # Faults carry unqualified faultcode/faultstring, so they get no default namespace.
+    default = f' xmlns="{PARTNER}"' if partner_default else ""
     return ('<?xml version="1.0" encoding="UTF-8"?>'
-            f'<soapenv:Envelope xmlns:soapenv="{SOAP_ENV}" xmlns="{PARTNER}" '
+            f'<soapenv:Envelope xmlns:soapenv="{SOAP_ENV}"{default} '
             'xmlns:sf="urn:fault.partner.soap.sforce.com" '
             'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
             + (f"<soapenv:Header>{header}</soapenv:Header>" if header else "")

@@ -1,0 +1,165 @@
+"""Fault injection, the daily and concurrency limits, and the /__emulator/ admin routes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import aiohttp
+import pytest
+from emulator_helpers import Api
+
+from salesforce.emulator import Emulator, EmulatorConfig, FaultRule
+
+LEAD = {"LastName": "Hopper", "Company": "Navy"}
+
+
+async def test_http_error_json_then_recovery(api: Api) -> None:
+    """A 503 SERVER_UNAVAILABLE fault with times=1 fails once, then the route works again."""
+    api.emu.set_faults([FaultRule.server_unavailable(path="*/limits", times=1)])
+    status, body, headers = await api.call("GET", "/limits")
+    assert (status, body) == (503, [{"message": "Server too busy",
+                                     "errorCode": "SERVER_UNAVAILABLE"}])
+    assert "Sforce-Limit-Info" in headers
+    assert (await api.call("GET", "/limits"))[0] == 200
+
+
+async def test_http_error_html_body_variant(api: Api) -> None:
+    """The HTML variant answers 503 with a text/html page, as a CDN in front of the org does."""
+    api.emu.set_faults([FaultRule.server_unavailable(html=True)])
+    async with api.http.get(f"{api.base}/limits", headers=api.headers()) as resp:
+        assert resp.status == 503
+        assert resp.headers["Content-Type"].startswith("text/html")
+        assert "<html>" in await resp.text()
+
+
+async def test_unable_to_lock_row_only_hits_the_matching_sobject(api: Api) -> None:
+    """An sObject-scoped UNABLE_TO_LOCK_ROW fault affects Case writes, not Lead writes."""
+    api.emu.set_faults([FaultRule("unable_to_lock_row", method="POST", sobject="Case")])
+    status, body, _ = await api.call("POST", "/sobjects/Case/", json={"Subject": "x"})
+    assert (status, body[0]["errorCode"]) == (400, "UNABLE_TO_LOCK_ROW")
+    assert body[0]["message"].startswith("unable to obtain exclusive access to this record")
+    assert (await api.call("POST", "/sobjects/Lead/", json=LEAD))[0] == 201
+    assert api.emu.records("Case") == []
+    assert api.emu.call_counts()["fault unable_to_lock_row"] == 1
+
+
+async def statuses(seed: int, http: aiohttp.ClientSession) -> list[int]:
+    rule = FaultRule.server_unavailable(probability=0.5)
+    async with Emulator(EmulatorConfig(seed=seed, faults=(rule,))) as emu:
+        api = Api(emu, http, emu.issue_access_token())
+        return [(await api.call("GET", "/limits"))[0] for _ in range(24)]
+
+
+async def test_probabilistic_faults_are_reproducible_by_seed(http: aiohttp.ClientSession) -> None:
+    """The same seed gives the same fault sequence; the mix really is mixed."""
+    first, again, other = await statuses(5, http), await statuses(5, http), await statuses(6, http)
+    assert first == again
+    assert {200, 503} == set(first)
+    assert first != other
+
+
+async def test_connection_reset(api: Api) -> None:
+    """connection_reset drops the TCP connection with a reset; the client sees an OS error."""
+    api.emu.set_faults([FaultRule("connection_reset", path="*/query*")])
+    with pytest.raises(aiohttp.ClientConnectionError):
+        await api.query("SELECT Id FROM Lead")
+
+
+async def test_fail_after_commit_applies_the_write_but_loses_the_answer(api: Api) -> None:
+    """fail_after_commit saves the record, then drops the connection before responding."""
+    api.emu.set_faults([FaultRule("fail_after_commit", method="POST", times=1)])
+    with pytest.raises(aiohttp.ServerDisconnectedError):
+        await api.call("POST", "/sobjects/Lead/", json=LEAD)
+    assert [r["LastName"] for r in api.emu.records("Lead")] == ["Hopper"]
+
+
+async def test_latency_is_added(api: Api) -> None:
+    """A latency rule delays the matching response by at least its milliseconds."""
+    api.emu.set_faults([FaultRule.latency(80, path="*/limits")])
+    started = time.perf_counter()
+    assert (await api.call("GET", "/limits"))[0] == 200
+    assert time.perf_counter() - started >= 0.08
+
+
+async def test_hung_requests_count_toward_the_concurrency_limit(
+        http: aiohttp.ClientSession) -> None:
+    """Once requests have run >= 20 s, a new one beyond the limit is REQUEST_LIMIT_EXCEEDED."""
+    config = EmulatorConfig(concurrency_limit=1, faults=(FaultRule("hang", path="*/limits"),))
+    emu = await Emulator(config).start()
+    try:
+        api = Api(emu, http, emu.issue_access_token())
+        hung = asyncio.ensure_future(api.call("GET", "/limits"))
+        await asyncio.wait_for(emu.wait_for_in_flight(1), timeout=5)
+        assert (await api.call("GET", "/sobjects/Lead/describe"))[0] == 200  # not long yet
+        emu.advance_clock(21)
+        status, body, _ = await api.call("GET", "/sobjects/Lead/describe")
+        assert (status, body) == (403, [{
+            "message": "ConcurrentRequests (Concurrent API Requests) Limit exceeded.",
+            "errorCode": "REQUEST_LIMIT_EXCEEDED"}])
+    finally:
+        await emu.stop()
+    with pytest.raises(aiohttp.ClientError):
+        await hung
+
+
+async def test_daily_limit_is_rolling(http: aiohttp.ClientSession) -> None:
+    """At the daily limit calls get 403 TotalRequests; 24 hours later the budget is back."""
+    async with Emulator(EmulatorConfig(daily_api_limit=3)) as emu:
+        api = Api(emu, http, emu.issue_access_token())
+        for used in (1, 2, 3):
+            assert (await api.call("GET", "/limits"))[2]["Sforce-Limit-Info"] == (
+                f"api-usage={used}/3")
+        status, body, headers = await api.call("GET", "/limits")
+        assert (status, body) == (403, [{"message": "TotalRequests Limit exceeded.",
+                                         "errorCode": "REQUEST_LIMIT_EXCEEDED"}])
+        assert headers["Sforce-Limit-Info"] == "api-usage=3/3"
+        emu.advance_clock(24 * 3600 + 61)
+        api.token = emu.issue_access_token()  # the old session timed out meanwhile
+        assert (await api.call("GET", "/limits"))[2]["Sforce-Limit-Info"] == "api-usage=1/3"
+
+
+async def test_request_limit_fault_and_token_endpoint_faults(emu: Emulator,
+                                                             http: aiohttp.ClientSession) -> None:
+    """request_limit_exceeded fakes the daily-limit 403; faults also reach the token endpoint."""
+    api = Api(emu, http, emu.issue_access_token())
+    emu.set_faults([FaultRule("request_limit_exceeded", times=1),
+                    FaultRule.server_unavailable(path="/services/oauth2/token")])
+    status, body, _ = await api.call("GET", "/limits")
+    assert (status, body[0]["message"]) == (403, "TotalRequests Limit exceeded.")
+    creds = emu.credentials
+    async with http.post(f"{emu.url}/services/oauth2/token", data={
+            "grant_type": "client_credentials", "client_id": creds.client_id,
+            "client_secret": creds.client_secret}) as resp:
+        assert resp.status == 503
+
+
+async def test_admin_routes_drive_the_emulator_and_are_not_counted(
+        emu: Emulator, http: aiohttp.ClientSession) -> None:
+    """PUT/GET faults, GET state, POST clock/expire-tokens/reset work over HTTP, uncounted."""
+    admin = f"{emu.url}/__emulator"
+    api = Api(emu, http, emu.issue_access_token())
+    await api.create("Lead", LEAD)
+    rule = {"action": "http_error", "path": "*/limits", "status": 500,
+            "error_code": "UNKNOWN_EXCEPTION", "message": "boom", "times": 1}
+    async with http.put(f"{admin}/faults", json=[rule]) as resp:
+        assert resp.status == 200
+    async with http.get(f"{admin}/faults") as resp:
+        assert (await resp.json())[0]["error_code"] == "UNKNOWN_EXCEPTION"
+    assert (await api.call("GET", "/limits"))[0] == 500
+    async with http.get(f"{admin}/state", params={"sobject": "Lead"}) as resp:
+        state = await resp.json()
+    assert state["api_usage"] == {"used": 2, "limit": 15000}
+    assert [r["LastName"] for r in state["records"]["Lead"]] == ["Hopper"]
+    assert state["call_counts"]["POST /sobjects/{type}"] == 1
+    async with http.put(f"{admin}/faults", json=[{"action": "explode"}]) as resp:
+        assert resp.status == 400
+    async with http.post(f"{admin}/expire-tokens") as resp:
+        assert resp.status == 200
+    assert (await api.call("GET", "/limits"))[0] == 401
+    async with http.post(f"{admin}/reset") as resp:
+        assert resp.status == 200
+    assert emu.records("Lead") == []
+    assert emu.call_counts()["api_calls"] == 0
+    async with http.post(f"{admin}/clock", json={"advance_s": 60}) as resp:
+        assert (await resp.json())["now"] > time.time() + 59

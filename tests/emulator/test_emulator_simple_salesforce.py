@@ -1,0 +1,60 @@
+"""An unmodified third-party client (simple-salesforce, over https) works against the emulator."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import requests
+from simple_salesforce import Salesforce
+from simple_salesforce.exceptions import SalesforceMalformedRequest, SalesforceResourceNotFound
+
+from salesforce.emulator import Emulator, EmulatorConfig
+
+
+def lead_lifecycle(sf: Salesforce) -> dict[str, object]:
+    created = sf.Lead.create({"LastName": "Lovelace", "Company": "Engines", "Email": "a@e.test"})
+    found = sf.query(f"SELECT Id, Name, Company FROM Lead WHERE Id = '{created['id']}'")  # noqa: S608 - SOQL with an id the server returned
+    status = sf.Lead.update(created["id"], {"Company": "Analytical Engines"})
+    record = sf.Lead.get(created["id"])
+    upserted = sf.Lead.upsert("Actionflows_Key__c/ticket-1", {"LastName": "Hopper",
+                                                              "Company": "Navy"})
+    try:
+        sf.Lead.create({"LastName": "No company"})
+    except SalesforceMalformedRequest as err:
+        malformed = err.content[0]["errorCode"]
+    sf.Lead.delete(created["id"])
+    try:
+        sf.Lead.get(created["id"])
+    except SalesforceResourceNotFound:
+        gone = True
+    return {"created": created, "found": found, "update_status": status, "record": record,
+            "upsert_status": upserted, "malformed": malformed, "gone": gone,
+            "usage": sf.api_usage.get("api-usage")}
+
+
+async def test_simple_salesforce_crud_over_tls(tmp_path: Path) -> None:
+    """simple-salesforce creates, queries, updates, upserts and deletes a Lead unchanged."""
+    async with Emulator(EmulatorConfig(tls=True, seed=3)) as emu:
+        assert emu.url.startswith("https://")
+        cafile = tmp_path / "emulator-ca.pem"
+        cafile.write_text(emu.tls_certificate_pem or "")
+        session = requests.Session()
+        session.verify = str(cafile)
+        session.trust_env = False  # else REQUESTS_CA_BUNDLE from the environment wins over verify
+        sf = Salesforce(instance_url=emu.url, session_id=emu.issue_access_token(),
+                        version=emu.api_version, session=session)
+        outcome = await asyncio.to_thread(lead_lifecycle, sf)
+        session.close()
+    created = outcome["created"]
+    assert created["success"] is True
+    assert outcome["found"]["totalSize"] == 1
+    assert outcome["found"]["records"][0]["Name"] == "Lovelace"
+    assert outcome["update_status"] == 204
+    assert outcome["record"]["Company"] == "Analytical Engines"
+    assert outcome["upsert_status"] == 201
+    assert outcome["malformed"] == "REQUIRED_FIELD_MISSING"
+    assert outcome["gone"] is True
+    # simple-salesforce records Sforce-Limit-Info per object; sf.api_usage is from the query,
+    # the second call made.
+    assert (outcome["usage"].used, outcome["usage"].total) == (2, 15000)

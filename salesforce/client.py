@@ -45,6 +45,7 @@ from pipeline.ports import (
 from salesforce import soap
 from salesforce.auth import AuthFlow, Token, TokenCache, TokenRequest, flow_for
 from salesforce.errors import (
+    AuthError,
     ConnectionLostError,
     NotFoundError,
     QueryError,
@@ -75,6 +76,12 @@ BodyFor = Callable[[Token], bytes]
 def backoff_delay(attempt: int, *, base: float, cap: float, rng: random.Random) -> float:
     """Full-jitter exponential backoff before retry number ``attempt`` (1 = the first retry)."""
     return rng.uniform(0.0, min(cap, base * 2.0 ** (attempt - 1)))
+
+
+def should_retry(error: SalesforceError, idempotent: bool) -> bool:
+    """Retry in process what failed transiently and was either not applied or is safe to
+    apply twice. The daily limit (``throttle``) is left to the engine, which pauses."""
+    return error.retriable and not error.throttle and (idempotent or not error.ambiguous)
 
 
 def strip_attributes(value: Any) -> Any:
@@ -233,10 +240,6 @@ class SalesforceClient:
         for listener in self._usage_listeners:
             listener(usage)
 
-    def _retry(self, error: SalesforceError, idempotent: bool) -> bool:
-        """Retry what failed transiently and either was not applied or is safe to apply twice."""
-        return error.retriable and not error.throttle and (idempotent or not error.ambiguous)
-
     async def _pause(self, attempt: int) -> None:
         base, cap = self.settings.backoff_base_s, self.settings.backoff_max_s
         await self._sleep(backoff_delay(attempt, base=base, cap=cap, rng=self._rng))
@@ -290,7 +293,7 @@ class SalesforceClient:
                         await self._tokens.refresh(token)
                         continue
                     error.message = f"{error.message} (still invalid after re-authenticating)"
-            if attempt < self.settings.max_attempts and self._retry(error, idempotent):
+            if attempt < self.settings.max_attempts and should_retry(error, idempotent):
                 logger.warning(
                     "%s: %s %s failed (attempt %d of %d), retrying: %s",
                     self.settings.name,
@@ -558,6 +561,43 @@ class SalesforceClient:
             pending = retry
             await self._pause(attempt)
 
+    # --- OAuth housekeeping ------------------------------------------------------------------
+
+    def _client_form(self) -> dict[str, str]:
+        if self.settings.client_secret is None:
+            raise AuthError("introspection and revocation need the connection's client_secret")
+        return {
+            "client_id": self.settings.client_id,
+            "client_secret": self.settings.client_secret.get_secret_value(),
+        }
+
+    async def introspect(self) -> dict[str, Any]:
+        """``/services/oauth2/introspect`` for the current token: active, scope, exp (the only
+        place Salesforce reveals an expiry). Needs the client secret."""
+        token = await self._tokens.get()
+        form = {
+            "token": token.access_token.get_secret_value(),
+            "token_type_hint": "access_token",
+            **self._client_form(),
+        }
+        request = TokenRequest(f"{self.settings.login_url}/services/oauth2/introspect", form)
+        status, body, content_type = await self._send_token_request(request)
+        if status != 200:
+            raise error_from_response(status, body, content_type)
+        return dict(orjson.loads(body))
+
+    async def revoke(self) -> None:
+        """Revoke the current access token at ``/services/oauth2/revoke`` and forget it."""
+        token = self._tokens.token
+        if token is None:
+            return
+        form = {"token": token.access_token.get_secret_value()}
+        request = TokenRequest(f"{self.settings.login_url}/services/oauth2/revoke", form)
+        status, body, content_type = await self._send_token_request(request)
+        self._tokens.clear()
+        if status != 200:
+            raise error_from_response(status, body, content_type)
+
     # --- metadata and org information ---------------------------------------------------------
 
     async def describe(self, sobject: str) -> dict[str, Any]:
@@ -625,4 +665,4 @@ def _chunks(payloads: Sequence[Mapping[str, Any]]) -> list[list[int]]:
     return chunks
 
 
-__all__ = ["Response", "SalesforceClient", "backoff_delay", "strip_attributes"]
+__all__ = ["Response", "SalesforceClient", "backoff_delay", "should_retry", "strip_attributes"]

@@ -331,11 +331,13 @@ def error_from_record(
     entry: Mapping[str, Any], *, status: int | None = None, ambiguous: bool = False
 ) -> SalesforceError:
     """One ``{message, errorCode|statusCode, fields}`` entry (REST, collections, SOAP results)."""
-    code = entry.get("errorCode") or entry.get("statusCode")
+    raw_code = entry.get("errorCode") or entry.get("statusCode")
+    code = raw_code if isinstance(raw_code, str) else None
     message = str(entry.get("message") or "")
-    fields = entry.get("fields") or ()
-    if isinstance(fields, str):
-        fields = (fields,)
+    raw_fields = entry.get("fields") or ()
+    if isinstance(raw_fields, str):
+        raw_fields = (raw_fields,)
+    fields = tuple(str(f) for f in raw_fields) if isinstance(raw_fields, list | tuple) else ()
     cls = for_code(code, message)
     if cls is UnknownError and status is not None and code is None:
         cls = _for_status(status)
@@ -343,19 +345,23 @@ def error_from_record(
         cls = SessionNotValidForApiError
     matching = _duplicate_ids(entry.get("duplicateResult"))
     return _make(
-        cls, message, code, status, fields=tuple(fields), ambiguous=ambiguous, matching_ids=matching
+        cls, message, code, status, fields=fields, ambiguous=ambiguous, matching_ids=matching
     )
+
+
+def _mappings(value: Any) -> list[Mapping[str, Any]]:
+    return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
 
 
 def _duplicate_ids(duplicate_result: Any) -> tuple[str, ...]:
     if not isinstance(duplicate_result, Mapping):
         return ()
     ids: list[str] = []
-    for match in duplicate_result.get("matchResults") or ():
-        for record in match.get("matchRecords") or ():
-            record_id = (record.get("record") or {}).get("Id")
-            if record_id:
-                ids.append(str(record_id))
+    for match in _mappings(duplicate_result.get("matchResults")):
+        for found in _mappings(match.get("matchRecords")):
+            record = found.get("record")
+            if isinstance(record, Mapping) and record.get("Id"):
+                ids.append(str(record["Id"]))
     return tuple(ids)
 
 

@@ -160,12 +160,18 @@ async def build_indicator(
         token = await client.connect()
     except SalesforceError as exc:
         return ConnectionIndicator(connected=False, problem=str(exc), hint=hint_for(exc), **base)
-    warnings = scope_warnings(token.scopes, settings.auth)
+    scopes, warnings = token.scopes, []
+    if not scopes and settings.client_secret is not None:
+        try:  # some responses omit "scope"; introspection states it
+            scopes = frozenset(str((await client.introspect()).get("scope") or "").split())
+        except SalesforceError as exc:
+            warnings.append(f"token introspection failed: {exc}")
+    warnings.extend(scope_warnings(scopes, settings.auth))
     details: dict[str, Any] = {
         "instance_url": token.instance_url,
         "org_id": token.org_id,
         "user_id": token.user_id,
-        "scopes": tuple(sorted(token.scopes)),
+        "scopes": tuple(sorted(scopes)),
     }
     try:
         identity = await client.identity()

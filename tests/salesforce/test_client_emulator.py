@@ -351,3 +351,17 @@ async def test_indicator_against_the_emulator(emu: Emulator, sf: SalesforceClien
     assert indicator.latest_api_version == emu.api_version
     assert indicator.api_usage is not None
     assert [a.available for a in indicator.actions] == [True]
+
+
+async def test_introspect_and_revoke(emu: Emulator, no_sleep: NoSleep) -> None:
+    """Introspection shows the token active with its scope and expiry; after revoke, a call logs in again."""
+    settings = emulator_settings(emu, client_secret=SecretStr(emu.credentials.client_secret))
+    async with SalesforceClient(settings, sleep=no_sleep) as sf:
+        info = await sf.introspect()
+        assert info["active"] is True
+        assert "api" in info["scope"].split()
+        assert info["exp"] > info["iat"]
+        await sf.revoke()
+        assert sf.token is None
+        await sf.limits()
+    assert emu.call_counts()[TOKEN_ROUTE] == 2

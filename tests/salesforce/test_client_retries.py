@@ -8,14 +8,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from salesforce.client import SalesforceClient, backoff_delay
+from salesforce.client import SalesforceClient, backoff_delay, should_retry
 from salesforce.errors import (
     ConcurrentLimitError,
     ConnectionLostError,
     DailyLimitError,
     RequestTimeoutError,
     RowLockError,
+    SalesforceError,
     ServerError,
+    ValidationError,
 )
 from tests.salesforce.conftest import KeyPair, NoSleep, settings_for
 from tests.salesforce.fake_org import DATA, FakeOrg, hang, reply, reset, sf_error
@@ -170,3 +172,23 @@ def test_backoff_is_full_jitter_within_bounds(
     """Each delay lies in [0, min(cap, base·2^(attempt-1))]."""
     delay = backoff_delay(attempt, base=base, cap=cap, rng=random.Random(seed))
     assert 0.0 <= delay <= min(cap, base * 2.0 ** (attempt - 1))
+
+
+@pytest.mark.parametrize(
+    ("error", "idempotent", "retried"),
+    [
+        (RowLockError("locked"), False, True),
+        (ConcurrentLimitError("busy"), False, True),
+        (ServerError("503", ambiguous=True), False, False),
+        (ServerError("503", ambiguous=True), True, True),
+        (ServerError("503"), False, True),
+        (ConnectionLostError("reset", ambiguous=True), False, False),
+        (ConnectionLostError("refused"), False, True),
+        (RequestTimeoutError("slow", ambiguous=True), True, True),
+        (DailyLimitError("TotalRequests Limit exceeded."), True, False),
+        (ValidationError("bad"), True, False),
+    ],
+)
+def test_retry_matrix(error: SalesforceError, idempotent: bool, retried: bool) -> None:
+    """should_retry: transient and unapplied, or transient and idempotent; never the daily limit."""
+    assert should_retry(error, idempotent) is retried

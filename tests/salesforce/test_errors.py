@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pipeline.ports import GatewayError
 from salesforce import errors as e
@@ -192,3 +194,54 @@ def test_identity_url_bad_token_is_a_session_error() -> None:
     """The identity URL's 403 'Bad_OAuth_Token' means an expired token, so it re-authenticates."""
     error = e.error_from_response(403, b"Bad_OAuth_Token", "text/plain")
     assert type(error) is e.SessionExpiredError
+
+
+@given(
+    st.integers(300, 599),
+    st.binary(max_size=300),
+    st.sampled_from(["", "text/html", "application/json", "text/xml"]),
+)
+def test_any_failed_response_parses(status: int, body: bytes, content_type: str) -> None:
+    """Whatever bytes a failed response carries, parsing yields a SalesforceError, never raises."""
+    assert isinstance(e.error_from_response(status, body, content_type), e.SalesforceError)
+
+
+@given(
+    st.integers(300, 599),
+    st.lists(
+        st.dictionaries(
+            st.sampled_from(["message", "errorCode", "statusCode", "fields"]),
+            st.one_of(st.text(max_size=20), st.none(), st.lists(st.text(max_size=5))),
+        )
+    ),
+)
+def test_odd_error_lists_parse(status: int, entries: list[dict[str, object]]) -> None:
+    """Error lists with missing, null or oddly typed keys still parse."""
+    body = orjson.dumps(entries)
+    assert isinstance(e.error_from_response(status, body), e.SalesforceError)
+
+
+@given(
+    st.recursive(
+        st.none() | st.text(max_size=5) | st.integers(-1000, 1000),
+        lambda inner: (
+            st.lists(inner, max_size=3)
+            | st.dictionaries(
+                st.sampled_from(["matchResults", "matchRecords", "record", "Id"]), inner, max_size=3
+            )
+        ),
+        max_leaves=12,
+    )
+)
+def test_odd_duplicate_results_parse(duplicate_result: object) -> None:
+    """A malformed duplicateResult never breaks parsing of a DUPLICATES_DETECTED error."""
+    body = orjson.dumps(
+        [
+            {
+                "errorCode": "DUPLICATES_DETECTED",
+                "message": "dup",
+                "duplicateResult": duplicate_result,
+            }
+        ]
+    )
+    assert isinstance(e.error_from_response(400, body), e.DuplicateError)

@@ -22,6 +22,7 @@ class ApiRequest:
     query: Mapping[str, str] = field(default_factory=dict)
     headers: Mapping[str, str] = field(default_factory=dict)
     body: Any = None
+    lock_indexes: frozenset[int] = frozenset()  # injected per-record UNABLE_TO_LOCK_ROW
 
     def header(self, name: str) -> str | None:
         lowered = name.lower()

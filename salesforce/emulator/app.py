@@ -1,16 +1,11 @@
 """The aiohttp face of the org: one catch-all handler that sorts a request into admin, OAuth,
-identity, versions, REST data API or SOAP, and applies authentication, the API budget, faults and
-the ``Sforce-Limit-Info`` header around the transport-free handlers.
+identity, versions, REST data API or SOAP, and applies authentication, the API budget and the
+``Sforce-Limit-Info`` header around the transport-free handlers (faults: ``injection.py``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
-import socket
-import struct
-from collections.abc import Mapping
-from typing import Any
 
 import orjson
 from aiohttp import web
@@ -19,22 +14,14 @@ from . import soap
 from .admin import admin
 from .api import ApiRequest, ApiResponse
 from .errors import ApiError, not_found
-from .faults import SERVICE_UNAVAILABLE_HTML, FaultRule, sobject_of
+from .faults import FaultRule
+from .injection import json_response, soap_response, with_faults
 from .limits import CONCURRENT_LIMIT_MESSAGE, DAILY_LIMIT_MESSAGE
 from .org import Org, version_label
 
-JSON_TYPE = "application/json;charset=UTF-8"
 _DATA = re.compile(r"^/services/data/(v\d+\.\d|latest)(/.*)?$")
 _SOAP = re.compile(r"^/services/Soap/u/(\d+\.\d)(?:/.*)?$")
 _INVALID_SESSION = [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
-
-
-def json_response(status: int, body: Any, headers: Mapping[str, str] | None = None) -> web.Response:
-    """A JSON response with Salesforce's exact Content-Type; ``None`` means no body (204)."""
-    if body is None:
-        return web.Response(status=status, headers=headers)
-    return web.Response(status=status, body=orjson.dumps(body),
-                        headers={**(headers or {}), "Content-Type": JSON_TYPE})
 
 
 def build_app(org: Org) -> web.Application:
@@ -47,7 +34,7 @@ def build_app(org: Org) -> web.Application:
             return json_response(200, [{"label": version_label(v), "url": f"/services/data/v{v}",
                                         "version": v} for v in org.versions])
         if path.startswith(("/services/oauth2/", "/id/")):
-            return await _faulted(org, request, lambda: _oauth(org, request), counted=False)
+            return await with_faults(org, request, lambda _: _oauth(org, request), style="oauth")
         match = _DATA.match(path)
         if match:
             return await _data_api(org, request, match.group(1), match.group(2) or "")
@@ -91,27 +78,35 @@ async def _data_api(org: Org, request: web.Request, raw_version: str,
     org.counts[_route_key(org, request.method, path)] += 1
     raw = await request.read()
 
-    async def run() -> web.StreamResponse:
+    async def run(lock_rule: FaultRule | None) -> web.StreamResponse:
         try:
             body = orjson.loads(raw) if raw else None
         except orjson.JSONDecodeError as err:
             return json_response(400, ApiError(400, "JSON_PARSER_ERROR", str(err)).rest_body(),
                                  {"Sforce-Limit-Info": org.budget.header()})
+        locked: frozenset[int] = frozenset()
+        if lock_rule is not None and lock_rule.records:
+            locked = org.faults.sample(_item_count(body, request), lock_rule.records)
         api_request = ApiRequest(request.method, path, version, dict(request.query),
-                                 dict(request.headers), body)
+                                 dict(request.headers), body, locked)
         reply: ApiResponse = org.router.dispatch(api_request)
         return json_response(reply.status, reply.body,
                              {**reply.headers, "Sforce-Limit-Info": org.budget.header()})
 
-    return await _faulted(org, request, run, counted=True, soql=request.query.get("q"))
+    return await with_faults(org, request, run, style="rest", soql=request.query.get("q"))
+
+
+def _item_count(body: object, request: web.Request) -> int:
+    """How many records an sObject Collections request carries (body records or ?ids=)."""
+    if isinstance(body, dict) and isinstance(body.get("records"), list):
+        return len(body["records"])
+    return len([i for i in request.query.get("ids", "").split(",") if i])
 
 
 async def _soap(org: Org, request: web.Request) -> web.StreamResponse:
     raw = await request.read()
 
-    def envelope(status: int, text: str) -> web.Response:
-        return web.Response(status=status, text=text, content_type="text/xml", charset="utf-8")
-
+    envelope = soap_response
     try:
         call = soap.parse_call(raw)
     except soap.SoapFault as fault:
@@ -125,15 +120,14 @@ async def _soap(org: Org, request: web.Request) -> web.StreamResponse:
     org.count_api_calls()
     org.counts[f"POST /services/Soap/u {call.operation}"] += 1
 
-    async def run() -> web.StreamResponse:
+    async def run(_: FaultRule | None) -> web.StreamResponse:
         try:
-            text = soap.handle(call, org.store, lambda s: True,
-                               lambda: (org.budget.used(), org.budget.daily_limit))
+            text = soap.handle(call, org.store, (org.budget.used(), org.budget.daily_limit))
         except soap.SoapFault as fault:
             return envelope(500, fault.xml())
         return envelope(200, text)
 
-    return await _faulted(org, request, run, counted=True, sobject="Lead")
+    return await with_faults(org, request, run, style="soap", sobject="Lead")
 
 
 async def _oauth(org: Org, request: web.Request) -> web.StreamResponse:
@@ -161,65 +155,3 @@ async def _oauth(org: Org, request: web.Request) -> web.StreamResponse:
         return json_response(200, org.identity(org.config.api_version if version == "latest"
                                                else version))
     return json_response(404, not_found().rest_body())
-
-
-async def _faulted(org: Org, request: web.Request, run: Any, *, counted: bool,
-                   soql: str | None = None, sobject: str | None = None) -> web.StreamResponse:
-    """Apply latency and the fault plan around ``run`` (the real work), tracking concurrency."""
-    path = request.path
-    decision = org.faults.decide(request.method, path, sobject or sobject_of(path, soql))
-    ticket = org.budget.begin()
-    async with org.in_flight_changed:
-        org.in_flight_changed.notify_all()
-    try:
-        delay = org.latency_s(decision.latency_ms)
-        if delay:
-            await asyncio.sleep(delay)
-        rule = decision.rule
-        if rule is not None and rule.action != "fail_after_commit":
-            org.counts[f"fault {rule.action}"] += 1
-            return await _inject(org, request, rule, counted=counted)
-        response = await run()
-        if rule is not None:  # fail_after_commit: the work is done, the answer is lost
-            org.counts[f"fault {rule.action}"] += 1
-            _drop(request, reset=False)
-        return response  # after a drop, aiohttp's write fails quietly and nothing is sent
-    finally:
-        org.budget.end(ticket)
-        async with org.in_flight_changed:
-            org.in_flight_changed.notify_all()
-
-
-async def _inject(org: Org, request: web.Request, rule: FaultRule, *,
-                  counted: bool) -> web.StreamResponse:
-    headers = {"Sforce-Limit-Info": org.budget.header()} if counted else {}
-    if rule.action == "http_error":
-        if rule.html:
-            return web.Response(status=rule.status, text=SERVICE_UNAVAILABLE_HTML,
-                                content_type="text/html", charset="utf-8")
-        return json_response(rule.status, [{"message": rule.message,
-                                            "errorCode": rule.error_code}], headers)
-    if rule.action == "unable_to_lock_row":
-        return json_response(400, [{
-            "message": "unable to obtain exclusive access to this record or 1 records: "
-                       f"{request.path.rsplit('/', 1)[-1]}",
-            "errorCode": "UNABLE_TO_LOCK_ROW", "fields": []}], headers)
-    if rule.action == "request_limit_exceeded":
-        message = DAILY_LIMIT_MESSAGE if rule.message == "Server too busy" else rule.message
-        return json_response(403, [{"message": message, "errorCode": "REQUEST_LIMIT_EXCEEDED"}],
-                             headers)
-    if rule.action == "hang":
-        await org.stopping.wait()
-    _drop(request, reset=rule.action == "connection_reset")
-    return web.Response(status=204)  # never reaches the client: the connection is gone
-
-
-def _drop(request: web.Request, *, reset: bool) -> None:
-    """Close the client's connection; with ``reset``, abortively (TCP RST)."""
-    transport = request.transport
-    if transport is None:
-        return
-    sock = transport.get_extra_info("socket")
-    if reset and sock is not None:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    transport.abort() if reset else transport.close()

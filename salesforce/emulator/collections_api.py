@@ -49,7 +49,7 @@ class CollectionsApi:
             new_id = self.store.create(_type(record), _fields(record), allow_save=req.allow_save)
             return {"id": new_id, "success": True, "errors": []}
 
-        return self._apply(records, all_or_none, one, keep_ids=False)
+        return self._apply(records, all_or_none, one, req.lock_indexes, keep_ids=False)
 
     def update(self, req: ApiRequest, _: re.Match[str]) -> ApiResponse:
         records, all_or_none = _records(req)
@@ -63,7 +63,7 @@ class CollectionsApi:
                                         allow_save=req.allow_save)
             return {"id": updated, "success": True, "errors": []}
 
-        return self._apply(records, all_or_none, one)
+        return self._apply(records, all_or_none, one, req.lock_indexes)
 
     def upsert(self, req: ApiRequest, m: re.Match[str]) -> ApiResponse:
         records, all_or_none = _records(req)
@@ -92,7 +92,7 @@ class CollectionsApi:
                 raise
             return {"id": record_id, "success": True, "errors": [], "created": created}
 
-        return self._apply(records, all_or_none, one)
+        return self._apply(records, all_or_none, one, req.lock_indexes)
 
     def delete(self, req: ApiRequest, _: re.Match[str]) -> ApiResponse:
         raw = req.query.get("ids", "")
@@ -113,7 +113,7 @@ class CollectionsApi:
                                [])
             return {"id": self.store.delete(sobject, normal), "success": True, "errors": []}
 
-        return self._apply(targets, all_or_none, one, id_of=lambda t: t)
+        return self._apply(targets, all_or_none, one, req.lock_indexes, id_of=lambda t: t)
 
     def retrieve(self, req: ApiRequest, m: re.Match[str]) -> ApiResponse:
         spec = self.store.spec(m.group(1))
@@ -137,19 +137,25 @@ class CollectionsApi:
         out: list[Any] = []
         for record_id in ids:
             found = self.store.lookup(record_id)
-            ok = found is not None and not found.get("IsDeleted") and found["Id"][:3] == (
-                spec.key_prefix)
-            out.append(render_record(spec, found, req.version, names) if ok else None)
+            if found is None or found.get("IsDeleted") or found["Id"][:3] != spec.key_prefix:
+                out.append(None)
+            else:
+                out.append(render_record(spec, found, req.version, names))
         return ApiResponse(200, out)
 
     def _apply(self, items: list[Any], all_or_none: bool, one: Callable[[Any], Outcome],
-               id_of: Callable[[Any], str | None] = lambda _: None, *,
+               locked: frozenset[int], id_of: Callable[[Any], str | None] = lambda _: None, *,
                keep_ids: bool = True) -> ApiResponse:
+        """Run ``one`` per item in order; ``locked`` items fail with UNABLE_TO_LOCK_ROW (an
+        injected fault), as contended rows do in a real org."""
         point = self.store.savepoint()
         results: list[Outcome] = []
         failed = False
-        for item in items:
+        for index, item in enumerate(items):
             try:
+                if index in locked:
+                    raise ApiError(400, "UNABLE_TO_LOCK_ROW", "unable to obtain exclusive access "
+                                   "to this record or 1 records: " + (id_of(item) or ""), [])
                 results.append(one(item))
             except ApiError as err:
                 failed = True

@@ -34,6 +34,7 @@ class FaultRule:
     error_code: str = "SERVER_UNAVAILABLE"
     message: str = "Server too busy"
     html: bool = False  # http_error: an HTML page (as a CDN or load balancer sends) not JSON
+    records: int | None = None  # unable_to_lock_row on Collections: fail this many records
 
     def __post_init__(self) -> None:
         if self.action not in ACTIONS:
@@ -90,6 +91,10 @@ class FaultPlan:
     def replace(self, rules: tuple[FaultRule, ...] | list[FaultRule]) -> None:
         self.rules = tuple(rules)
         self.fired = [0] * len(self.rules)
+
+    def sample(self, population: int, count: int) -> frozenset[int]:
+        """``count`` distinct indexes below ``population``, drawn from the seeded RNG."""
+        return frozenset(self._rng.sample(range(population), min(count, population)))
 
     def decide(self, method: str, path: str, sobject: str | None) -> FaultDecision:
         latency = 0.0

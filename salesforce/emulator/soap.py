@@ -9,7 +9,6 @@ detail, returned with HTTP 500 as Salesforce does.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
@@ -71,12 +70,11 @@ def parse_call(raw: bytes) -> SoapCall:
     return SoapCall(session, _local(operation.tag), operation)
 
 
-def handle(call: SoapCall, store: Store, authenticate: Callable[[str | None], bool],
-           limit_info: Callable[[], tuple[int, int]]) -> str:
-    """The response envelope for an authenticated call, or raise ``SoapFault``."""
-    if not authenticate(call.session_id):
-        raise SoapFault("INVALID_SESSION_ID",
-                        "Invalid Session ID found in SessionHeader: Illegal Session")
+def handle(call: SoapCall, store: Store, limit_info: tuple[int, int]) -> str:
+    """The response envelope for a call whose session the caller has checked, or ``SoapFault``.
+
+    ``limit_info`` is (requests used, daily limit) for the ``LimitInfoHeader``.
+    """
     if call.operation != "convertLead":
         raise SoapFault("", f"No operation available for request {{{PARTNER}}}{call.operation}",
                         client=True)
@@ -86,7 +84,7 @@ def handle(call: SoapCall, store: Store, authenticate: Callable[[str | None], bo
     if len(converts) > MAX_CONVERTS:
         raise SoapFault("LIMIT_EXCEEDED", "Cannot convert more than 200 leads in one call")
     results = "".join(_result_xml(convert_lead(store, c)) for c in converts)
-    current, limit = limit_info()
+    current, limit = limit_info
     header = ("<LimitInfoHeader><limitInfo>"
               f"<current>{current}</current><limit>{limit}</limit><type>API REQUESTS</type>"
               "</limitInfo></LimitInfoHeader>")

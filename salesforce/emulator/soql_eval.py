@@ -5,6 +5,8 @@ for query errors (the query echoed with a caret, ``ERROR at Row:R:Column:C``, th
 
 from __future__ import annotations
 
+import functools
+import operator
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +31,9 @@ _NO_RELATION = ("Didn't understand relationship '{name}' in field path. If you a
 _NO_TYPE = ("sObject type '{name}' is not supported. If you are attempting to use a custom object, "
             "be sure to append the '__c' after the entity name. Please reference your WSDL or the "
             "describe call for the appropriate names.")
+
+
+_ORDERING = {"<": operator.lt, ">": operator.gt, "<=": operator.le, ">=": operator.ge}
 
 
 @dataclass(frozen=True)
@@ -78,7 +83,7 @@ def _execute(query: Query, store: Store, version: str, *, include_deleted: bool)
             if predicate is None or predicate(r)]
     for order in reversed(query.order):
         resolved = _resolve(store, spec, order.path)
-        rows.sort(key=lambda r, res=resolved: _sort_key(store, res, r), reverse=order.descending)
+        rows.sort(key=functools.partial(_sort_key, store, resolved), reverse=order.descending)
         nulls = [r for r in rows if _value(store, resolved, r) is None]
         present = [r for r in rows if _value(store, resolved, r) is not None]
         rows = nulls + present if order.nulls_first else present + nulls
@@ -172,13 +177,12 @@ def _compile(store: Store, spec: ObjectSpec, node: Any) -> Any:
             return hit if op == "IN" else (not hit and actual is not None)
         expected = values[0]
         if op == "=":
-            return actual == expected
+            return bool(actual == expected)
         if op == "!=":
-            return actual != expected
+            return bool(actual != expected)
         if actual is None or expected is None:
             return False
-        return {"<": actual < expected, ">": actual > expected,
-                "<=": actual <= expected, ">=": actual >= expected}[op]
+        return bool(_ORDERING[op](actual, expected))
 
     return test
 

@@ -81,7 +81,7 @@ class Store:
     def _live(self, spec: ObjectSpec, raw_id: str, *, deleted_error: ApiError) -> Record:
         normal = ids.normalize(raw_id)
         if normal is None or normal[:3] != spec.key_prefix:
-            raise malformed_id(f"{spec.label} ID", raw_id)
+            raise malformed_id(f"{spec.label} ID", raw_id, "Id")
         record = self.tables[spec.name].get(normal)
         if record is None:
             raise not_found()
@@ -140,7 +140,7 @@ class Store:
         self._derive(spec, record, values)
         self._check_org_rules(spec, record, values, allow_save=allow_save)
         self._write(spec.name, current["Id"], record)
-        return current["Id"]
+        return str(current["Id"])
 
     def delete(self, sobject: str, raw_id: str) -> str:
         spec = self.spec(sobject)
@@ -148,10 +148,52 @@ class Store:
             raise ApiError(400, "INVALID_TYPE_FOR_OPERATION",
                            f"entity type {spec.name} does not support delete")
         current = self._live(spec, raw_id, deleted_error=entity_is_deleted())
+        for sobject, child in self._cascade(spec.name, current):
+            self._soft_delete(sobject, child)
+        self._soft_delete(spec.name, current)
+        return str(current["Id"])
+
+    def _soft_delete(self, sobject: str, record: Record) -> None:
         now = self._now()
-        self._write(spec.name, current["Id"], {**current, "IsDeleted": True,
-                                               "LastModifiedDate": now, "SystemModstamp": now})
-        return current["Id"]
+        self._write(sobject, record["Id"], {**record, "IsDeleted": True,
+                                            "LastModifiedDate": now, "SystemModstamp": now})
+
+    def _cascade(self, sobject: str, record: Record) -> list[tuple[str, Record]]:
+        """The children deleted with ``record``, or DELETE_FAILED where the platform refuses.
+
+        An account takes its contacts and opportunities with it unless one is Closed Won; a
+        contact on a case cannot be deleted; campaign members go with their lead, contact or
+        campaign.
+        """
+        record_id, name = record["Id"], record.get("Name") or record["Id"]
+        children: list[tuple[str, Record]] = []
+        if sobject == "Account":
+            opportunities = [o for o in self.rows("Opportunity") if o.get("AccountId") == record_id]
+            won = [str(o.get("Name")) for o in opportunities if o.get("IsWon")]
+            if won:
+                raise ApiError(400, "DELETE_FAILED",
+                               f"Your attempt to delete {name} could not be completed because "
+                               "some opportunities in that account were closed won. The "
+                               "opportunities that could not be deleted are shown below.: "
+                               f"{', '.join(won)}\n", [])
+            contacts = [c for c in self.rows("Contact") if c.get("AccountId") == record_id]
+            for contact in contacts:
+                children += self._cascade("Contact", contact)
+            children += [("Contact", c) for c in contacts]
+            children += [("Opportunity", o) for o in opportunities]
+        if sobject == "Contact":
+            cases = [str(c.get("CaseNumber")) for c in self.rows("Case")
+                     if c.get("ContactId") == record_id]
+            if cases:
+                raise ApiError(400, "DELETE_FAILED",
+                               f"Your attempt to delete {name} could not be completed because "
+                               f"it is associated with the following cases.: "
+                               f"{', '.join(cases)}\n", [])
+        if sobject in {"Lead", "Contact", "Campaign"}:
+            key = f"{sobject}Id"
+            children += [("CampaignMember", m) for m in self.rows("CampaignMember")
+                         if m.get(key) == record_id]
+        return children
 
     def upsert(self, sobject: str, field: str, value: str, body: Record, *,
                update_only: bool = False, allow_save: bool = False) -> tuple[str, bool]:
@@ -193,7 +235,7 @@ class Store:
         record["Id"] = record["Id"] or self.ids.new(spec.name)
         self._derive(spec, record, fields)
         self.tables[spec.name][record["Id"]] = record
-        return record["Id"]
+        return str(record["Id"])
 
     def seed_reference_data(self, org: Record, user: Record) -> None:
         """The rows every org has: its Organization, the integration User, the LeadStatus values."""

@@ -163,3 +163,37 @@ async def test_admin_routes_drive_the_emulator_and_are_not_counted(
     assert emu.call_counts()["api_calls"] == 0
     async with http.post(f"{admin}/clock", json={"advance_s": 60}) as resp:
         assert (await resp.json())["now"] > time.time() + 59
+
+
+async def test_lock_fault_on_collections_fails_only_some_records(api: Api) -> None:
+    """With records=N, a Collections call answers 200 and N records carry UNABLE_TO_LOCK_ROW."""
+    api.emu.set_faults([FaultRule("unable_to_lock_row", path="*/composite/sobjects", records=2)])
+    records = [{"attributes": {"type": "Account"}, "Name": f"A{n}"} for n in range(5)]
+    status, body, _ = await api.call("POST", "/composite/sobjects", json={"records": records})
+    assert status == 200
+    failed = [r for r in body if not r["success"]]
+    assert len(failed) == 2
+    assert {r["errors"][0]["statusCode"] for r in failed} == {"UNABLE_TO_LOCK_ROW"}
+    assert len(api.emu.records("Account")) == 3
+
+
+async def test_injected_errors_speak_each_routes_dialect(emu: Emulator,
+                                                         http: aiohttp.ClientSession) -> None:
+    """On the token endpoint an http_error is an OAuth error body; on SOAP it is a SOAP fault."""
+    emu.set_faults([
+        FaultRule("http_error", path="/services/oauth2/token", status=400,
+                  error_code="invalid_grant", message="user hasn't approved this consumer"),
+        FaultRule("request_limit_exceeded", path="/services/Soap/*"),
+    ])
+    async with http.post(f"{emu.url}/services/oauth2/token",
+                         data={"grant_type": "client_credentials"}) as resp:
+        assert (resp.status, await resp.json()) == (400, {
+            "error": "invalid_grant", "error_description": "user hasn't approved this consumer"})
+    envelope = ('<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/" '
+                'xmlns="urn:partner.soap.sforce.com"><e:Header><SessionHeader><sessionId>'
+                f"{emu.issue_access_token()}</sessionId></SessionHeader></e:Header><e:Body>"
+                "<convertLead/></e:Body></e:Envelope>")
+    async with http.post(f"{emu.url}/services/Soap/u/{emu.api_version}", data=envelope) as resp:
+        text = await resp.text()
+    assert resp.status == 500
+    assert "<faultcode>sf:REQUEST_LIMIT_EXCEEDED</faultcode>" in text

@@ -264,3 +264,30 @@ async def test_lead_status_and_organization_are_queryable(api: Api) -> None:
     _, org, _ = await api.query("SELECT Id, IsSandbox, OrganizationType FROM Organization")
     assert org["records"][0]["Id"] == api.emu.credentials.org_id
     assert org["records"][0]["IsSandbox"] is False
+
+
+async def test_deleting_an_account_takes_its_contacts_and_opportunities(api: Api) -> None:
+    """Account delete cascades to contacts and opportunities, all visible to queryAll."""
+    account_id = await api.create("Account", {"Name": "Acme"})
+    await api.create("Contact", {"LastName": "Doe", "AccountId": account_id})
+    await api.create("Opportunity", {"Name": "Deal", "StageName": "Prospecting",
+                                     "CloseDate": "2026-12-31", "AccountId": account_id})
+    assert (await api.call("DELETE", f"/sobjects/Account/{account_id}"))[0] == 204
+    assert api.emu.records("Contact") == []
+    assert api.emu.records("Opportunity") == []
+    assert all(r["IsDeleted"] for r in api.emu.all_records("Contact"))
+
+
+async def test_platform_refuses_some_deletes(api: Api) -> None:
+    """A contact on a case, or an account with a Closed Won opportunity, is DELETE_FAILED."""
+    account_id = await api.create("Account", {"Name": "Acme"})
+    contact_id = await api.create("Contact", {"LastName": "Doe"})
+    await api.create("Case", {"Subject": "help", "ContactId": contact_id})
+    status, err = await error_of(api, "DELETE", f"/sobjects/Contact/{contact_id}", None)
+    assert (status, err["errorCode"]) == (400, "DELETE_FAILED")
+    await api.create("Opportunity", {"Name": "Won", "StageName": "Closed Won",
+                                     "CloseDate": "2026-01-31", "AccountId": account_id})
+    status, err = await error_of(api, "DELETE", f"/sobjects/Account/{account_id}", None)
+    assert (status, err["errorCode"]) == (400, "DELETE_FAILED")
+    assert "closed won" in err["message"]
+    assert len(api.emu.records("Opportunity")) == 1

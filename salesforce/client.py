@@ -493,6 +493,35 @@ class SalesforceClient:
             "PATCH", path, payloads, all_or_none, idempotent=True, created=None
         )
 
+    async def delete_many(
+        self, record_ids: Sequence[str], *, all_or_none: bool = False
+    ) -> list[RecordOutcome]:
+        """Delete by id (any mix of types), 200 per call; one outcome per id, in order.
+
+        As with :meth:`delete`, a record already in the recycle bin counts as deleted.
+        """
+        outcomes: list[RecordOutcome] = []
+        for start in range(0, len(record_ids), COLLECTION_SIZE):
+            chunk = record_ids[start : start + COLLECTION_SIZE]
+            ids = ",".join(quote(i, safe="") for i in chunk)
+            path = f"/composite/sobjects?ids={ids}&allOrNone={str(all_or_none).lower()}"
+            try:
+                response = await self._request("DELETE", path, idempotent=True)
+                results = response.json()
+                if not isinstance(results, list) or len(results) != len(chunk):
+                    raise SalesforceError("sObject Collections returned a mismatched result list")
+            except SalesforceError as exc:
+                outcomes.extend(RecordOutcome(None, exc) for _ in chunk)
+                continue
+            for record_id, result in zip(chunk, results, strict=True):
+                outcome = _outcome(result, created=False)
+                if isinstance(outcome.error, NotFoundError) and (
+                    outcome.error.error_code == "ENTITY_IS_DELETED"
+                ):
+                    outcome = RecordOutcome(record_id, None)
+                outcomes.append(outcome)
+        return outcomes
+
     async def _collections(
         self,
         method: str,
@@ -504,7 +533,7 @@ class SalesforceClient:
         created: bool | None,
     ) -> list[RecordOutcome]:
         outcomes: list[RecordOutcome | None] = [None] * len(payloads)
-        for chunk in _chunks(payloads):
+        for chunk in chunk_indices(payloads):
             await self._collection_chunk(
                 method, path, payloads, chunk, outcomes, all_or_none, idempotent, created
             )
@@ -643,7 +672,7 @@ def _outcome(result: Mapping[str, Any], created: bool | None) -> RecordOutcome:
     return RecordOutcome(str(record_id) if record_id else None, error_from_record(errors[0]))
 
 
-def _chunks(payloads: Sequence[Mapping[str, Any]]) -> list[list[int]]:
+def chunk_indices(payloads: Sequence[Mapping[str, Any]]) -> list[list[int]]:
     """Indices split into calls of ≤200 records and ≤10 runs of one sObject type each."""
     chunks: list[list[int]] = []
     current: list[int] = []

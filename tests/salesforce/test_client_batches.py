@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import orjson
 import pytest
 from aiohttp import web
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pipeline.ports import LeadConversion, RecordWrite
-from salesforce.client import SalesforceClient
+from salesforce.client import SalesforceClient, chunk_indices
 from salesforce.errors import (
     ConvertedLeadError,
     RowLockError,
@@ -304,3 +307,44 @@ async def test_a_row_lock_soap_fault_is_retried(org: FakeOrg, client: Salesforce
     )
     assert result.lead_id == "00Q000000000001AAA"
     assert len(org.calls("POST", SOAP)) == 2
+
+
+@given(st.lists(st.sampled_from(["Lead", "Contact", "Account"]), max_size=900))
+def test_chunks_respect_collections_limits(types: list[str]) -> None:
+    """Chunks keep order, cover every record once, hold ≤200 records and ≤10 runs of one type."""
+    payloads = [{"attributes": {"type": t}} for t in types]
+    chunks = chunk_indices(payloads)
+    assert [i for chunk in chunks for i in chunk] == list(range(len(types)))
+    for chunk in chunks:
+        assert 0 < len(chunk) <= 200
+        runs = 1 + sum(types[a] != types[b] for a, b in itertools.pairwise(chunk))
+        assert runs <= 10
+
+
+async def test_delete_many(org: FakeOrg, client: SalesforceClient) -> None:
+    """delete_many sends ids in the query string; already-deleted records count as deleted."""
+    org.on(
+        "DELETE",
+        COLLECTIONS,
+        reply(
+            200,
+            [
+                {"id": "00Q000000000001AAA", "success": True, "errors": []},
+                {
+                    "id": "00Q000000000002AAA",
+                    "success": False,
+                    "errors": [{"statusCode": "ENTITY_IS_DELETED", "message": "entity is deleted"}],
+                },
+                {
+                    "id": "00Q000000000003AAA",
+                    "success": False,
+                    "errors": [{"statusCode": "INSUFFICIENT_ACCESS_OR_READONLY", "message": "no"}],
+                },
+            ],
+        ),
+    )
+    ids = ["00Q000000000001AAA", "00Q000000000002AAA", "00Q000000000003AAA"]
+    outcomes = await client.delete_many(ids)
+    assert [o.error is None for o in outcomes] == [True, True, False]
+    assert outcomes[1].id == "00Q000000000002AAA"
+    assert org.calls("DELETE", COLLECTIONS)[0].query == {"ids": ",".join(ids), "allOrNone": "false"}

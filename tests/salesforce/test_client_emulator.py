@@ -365,3 +365,13 @@ async def test_introspect_and_revoke(emu: Emulator, no_sleep: NoSleep) -> None:
         assert sf.token is None
         await sf.limits()
     assert emu.call_counts()[TOKEN_ROUTE] == 2
+
+
+async def test_delete_many_against_the_emulator(emu: Emulator, sf: SalesforceClient) -> None:
+    """delete_many removes records of mixed types in one call."""
+    lead = await sf.create("Lead", LEAD)
+    case = await sf.create("Case", {"Subject": "s"})
+    outcomes = await sf.delete_many([lead, case])
+    assert [o.error for o in outcomes] == [None, None]
+    assert emu.records("Lead") == []
+    assert emu.records("Case") == []

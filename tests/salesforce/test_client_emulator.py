@@ -375,3 +375,12 @@ async def test_delete_many_against_the_emulator(emu: Emulator, sf: SalesforceCli
     assert [o.error for o in outcomes] == [None, None]
     assert emu.records("Lead") == []
     assert emu.records("Case") == []
+
+
+async def test_old_api_version_upsert_204(emu: Emulator, no_sleep: NoSleep) -> None:
+    """On an API version before 46.0 an upsert update may answer 204; the id is still returned."""
+    async with SalesforceClient(emulator_settings(emu, api_version="45.0"), sleep=no_sleep) as sf:
+        created = await sf.upsert("Lead", "Actionflows_Key__c", "old-1", LEAD)
+        updated = await sf.upsert("Lead", "Actionflows_Key__c", "old-1", {"Phone": "1"})
+    assert updated.id == created.id
+    assert updated.created is False

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import random
 
 import pytest
+from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -20,7 +23,7 @@ from salesforce.errors import (
     ValidationError,
 )
 from tests.salesforce.conftest import KeyPair, NoSleep, settings_for
-from tests.salesforce.fake_org import DATA, FakeOrg, hang, reply, reset, sf_error
+from tests.salesforce.fake_org import DATA, FakeOrg, hang, json_response, reply, reset, sf_error
 
 LEAD = "00Q000000000001AAA"
 CREATED = reply(201, {"id": LEAD, "success": True, "errors": []})
@@ -192,3 +195,41 @@ def test_backoff_is_full_jitter_within_bounds(
 def test_retry_matrix(error: SalesforceError, idempotent: bool, retried: bool) -> None:
     """should_retry: transient and unapplied, or transient and idempotent; never the daily limit."""
     assert should_retry(error, idempotent) is retried
+
+
+async def test_in_flight_calls_are_bounded(
+    org: FakeOrg, key_pair: KeyPair, no_sleep: NoSleep
+) -> None:
+    """No more than max_concurrency requests are ever in flight at once."""
+    in_flight = 0
+    peak = 0
+
+    async def slow(request: web.Request) -> web.Response:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.01)  # holds the request open; the assertion does not depend on it
+        in_flight -= 1
+        return json_response(200, {})
+
+    org.on("GET", f"{DATA}/limits", slow)
+    async with SalesforceClient(
+        settings_for(org.url, key_pair, max_concurrency=4), sleep=no_sleep
+    ) as sf:
+        await asyncio.gather(*(sf.limits() for _ in range(40)))
+    assert peak == 4
+
+
+async def test_secrets_stay_out_of_logs(
+    org: FakeOrg, client: SalesforceClient, key_pair: KeyPair, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Retries and re-authentication are logged without the access token or the key."""
+    caplog.set_level(logging.DEBUG)
+    org.on("GET", f"{DATA}/limits", UNAVAILABLE, reply(200, {}))
+    await client.limits()
+    org.expire_tokens()
+    await client.limits()
+    assert "retrying" in caplog.text
+    assert "re-authenticating" in caplog.text
+    assert "00D!token" not in caplog.text
+    assert key_pair.private_pem.splitlines()[1] not in caplog.text

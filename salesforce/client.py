@@ -17,20 +17,18 @@ daily API limit                raise (``throttle``: pause)        raise
 anything else                  raise                              raise
 =============================  =================================  ==========================
 
-URLs are built from the ``instance_url`` of the token response; responses are read with orjson.
+The transport (session, token, deadlines, retries) is :mod:`salesforce.transport`; this module
+is the Salesforce resources: URLs, bodies and the parsing of their answers (with orjson).
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import random
-import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote
 
 import aiohttp
 import orjson
@@ -43,45 +41,21 @@ from pipeline.ports import (
     UpsertResult,
 )
 from salesforce import soap
-from salesforce.auth import AuthFlow, Token, TokenCache, TokenRequest, flow_for
+from salesforce.auth import AuthFlow, Token, TokenRequest
 from salesforce.errors import (
     AuthError,
-    ConnectionLostError,
     NotFoundError,
     QueryError,
-    RequestTimeoutError,
     SalesforceError,
-    ServerError,
-    SessionExpiredError,
-    TlsError,
-    TransportError,
-    UnknownError,
     error_from_record,
     error_from_response,
 )
-from salesforce.limits import ApiUsage, parse_limit_info
+from salesforce.limits import ApiUsage
 from salesforce.settings import ConnectionSettings
+from salesforce.transport import Clock, Sleep, Transport
 
 COLLECTION_SIZE = 200  # sObject Collections: at most 200 records per call
 COLLECTION_TYPE_RUNS = 10  # … and at most 10 runs of one sObject type ("chunks")
-USER_AGENT = "actionflows"
-
-logger = logging.getLogger(__name__)
-
-Clock = Callable[[], float]
-Sleep = Callable[[float], Awaitable[None]]
-BodyFor = Callable[[Token], bytes]
-
-
-def backoff_delay(attempt: int, *, base: float, cap: float, rng: random.Random) -> float:
-    """Full-jitter exponential backoff before retry number ``attempt`` (1 = the first retry)."""
-    return rng.uniform(0.0, min(cap, base * 2.0 ** (attempt - 1)))
-
-
-def should_retry(error: SalesforceError, idempotent: bool) -> bool:
-    """Retry in process what failed transiently and was either not applied or is safe to
-    apply twice. The daily limit (``throttle``) is left to the engine, which pauses."""
-    return error.retriable and not error.throttle and (idempotent or not error.ambiguous)
 
 
 def strip_attributes(value: Any) -> Any:
@@ -91,17 +65,6 @@ def strip_attributes(value: Any) -> Any:
     if isinstance(value, list):
         return [strip_attributes(v) for v in value]
     return value
-
-
-@dataclass(frozen=True, slots=True)
-class Response:
-    status: int
-    body: bytes
-    content_type: str
-    limit_info: str | None
-
-    def json(self) -> Any:
-        return orjson.loads(self.body) if self.body else None
 
 
 class SalesforceClient:
@@ -122,212 +85,47 @@ class SalesforceClient:
         rng: random.Random | None = None,
     ) -> None:
         self.settings = settings
-        self._session = session
-        self._owns_session = session is None
-        self._clock = clock
-        self._sleep = sleep
-        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
-        self._semaphore = asyncio.Semaphore(settings.max_concurrency)
-        self._tokens = TokenCache(
-            flow or flow_for(settings),
-            self._send_token_request,
-            clock=clock,
-            max_age_s=settings.token_max_age_s,
+        self._transport = Transport(
+            settings, session=session, flow=flow, clock=clock, sleep=sleep, rng=rng
         )
-        self._usage: ApiUsage | None = None
+        self._request = self._transport.request
         self._converted_status: str | None = None
-        self.api_calls = 0  # REST/SOAP requests sent, token requests excluded
-        self._usage_listeners: list[Callable[[ApiUsage], None]] = []
-
-    # --- lifecycle ----------------------------------------------------------------------------
 
     async def __aenter__(self) -> SalesforceClient:
-        self._http()
+        self._transport.open()
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
     async def close(self) -> None:
-        await self._tokens.aclose()
-        if self._owns_session and self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    def _ssl(self) -> ssl.SSLContext | bool:
-        if not self.settings.verify_tls:
-            return False
-        if self.settings.ca_file is not None:
-            return ssl.create_default_context(cafile=str(self.settings.ca_file))
-        return True
-
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            timeout = aiohttp.ClientTimeout(
-                total=self.settings.timeout_s, connect=self.settings.connect_timeout_s
-            )
-            connector = aiohttp.TCPConnector(ssl=self._ssl(), limit=self.settings.max_concurrency)
-            self._session = aiohttp.ClientSession(timeout=timeout, connector=connector)
-        return self._session
-
-    # --- what the client has learnt -----------------------------------------------------------
+        await self._transport.close()
 
     @property
     def api_usage(self) -> ApiUsage | None:
         """The latest ``Sforce-Limit-Info`` seen, or ``None`` before the first API call."""
-        return self._usage
+        return self._transport.api_usage
+
+    @property
+    def api_calls(self) -> int:
+        """REST and SOAP requests sent (token requests excluded)."""
+        return self._transport.api_calls
 
     @property
     def token(self) -> Token | None:
-        return self._tokens.token
+        return self._transport.token
 
     @property
     def token_requests(self) -> int:
-        return self._tokens.requests
-
-    async def connect(self) -> Token:
-        """Authenticate now (otherwise the first call does) and return the token."""
-        return await self._tokens.get()
-
-    def _data(self, token: Token) -> str:
-        return f"{token.instance_url}/services/data/v{self.settings.api_version}"
-
-    # --- transport ----------------------------------------------------------------------------
-
-    async def _send(
-        self, method: str, url: str, *, body: bytes | None, headers: Mapping[str, str]
-    ) -> Response:
-        """One HTTP exchange; every failure to get a response becomes a TransportError."""
-        write = method != "GET"
-        where = f"{method} {urlsplit(url).path}"
-        try:
-            async with (
-                self._semaphore,
-                self._http().request(method, url, data=body, headers=headers) as resp,
-            ):
-                payload = await resp.read()
-                return Response(
-                    resp.status,
-                    payload,
-                    resp.headers.get("Content-Type", ""),
-                    resp.headers.get("Sforce-Limit-Info"),
-                )
-        except TimeoutError:
-            raise RequestTimeoutError(
-                f"{where} got no answer within {self.settings.timeout_s:g} s", ambiguous=write
-            ) from None
-        except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError) as exc:
-            raise TlsError(f"{where}: TLS failure: {exc}") from exc
-        except aiohttp.ClientConnectorError as exc:  # never connected: nothing was sent
-            raise ConnectionLostError(f"{where}: cannot connect: {exc}") from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            raise ConnectionLostError(
-                f"{where}: {type(exc).__name__}: {exc}", ambiguous=write
-            ) from exc
+        return self._transport.token_requests
 
     def on_usage(self, listener: Callable[[ApiUsage], None]) -> None:
         """Call ``listener`` with each new API usage reading (for a budget governor, metrics)."""
-        self._usage_listeners.append(listener)
+        self._transport.on_usage(listener)
 
-    def _observe(self, response: Response) -> None:
-        self.api_calls += 1
-        self._record_usage(parse_limit_info(response.limit_info, observed_at=self._clock()))
-
-    def _record_usage(self, usage: ApiUsage | None) -> None:
-        if usage is None:
-            return
-        self._usage = usage
-        for listener in self._usage_listeners:
-            listener(usage)
-
-    async def _pause(self, attempt: int) -> None:
-        base, cap = self.settings.backoff_base_s, self.settings.backoff_max_s
-        await self._sleep(backoff_delay(attempt, base=base, cap=cap, rng=self._rng))
-
-    async def _request(
-        self,
-        method: str,
-        target: str | Callable[[Token], str],
-        *,
-        body: bytes | BodyFor | None = None,
-        idempotent: bool,
-        headers: Mapping[str, str] | None = None,
-    ) -> Response:
-        """Send with auth, one re-authentication on INVALID_SESSION_ID, and the retry policy.
-
-        ``target`` is a path under ``/services/data/vXX.X`` or a function of the token giving
-        the full URL. ``body`` may depend on the token too (SOAP carries it in the envelope).
-        """
-        attempt = 0
-        reauthenticated = False
-        while True:
-            attempt += 1
-            token = await self._tokens.get()
-            url = target(token) if callable(target) else self._data(token) + target
-            data = body(token) if callable(body) else body
-            all_headers = {
-                "Authorization": token.authorization(),
-                "Accept": "application/json",
-                "Sforce-Call-Options": f"client={USER_AGENT}",
-                **({"Content-Type": "application/json"} if data is not None else {}),
-                **(headers or {}),
-            }
-            try:
-                response = await self._send(method, url, body=data, headers=all_headers)
-            except TransportError as exc:
-                error: SalesforceError = exc
-            else:
-                self._observe(response)
-                if 200 <= response.status < 300:
-                    return response
-                error = error_from_response(response.status, response.body, response.content_type)
-                # A 5xx we cannot name may come after the write; a named error (a row lock in a
-                # SOAP fault, say) means the transaction was rolled back.
-                if method != "GET" and response.status >= 500:
-                    error.ambiguous = isinstance(error, ServerError | UnknownError)
-                if type(error) is SessionExpiredError:
-                    if not reauthenticated:
-                        reauthenticated = True
-                        attempt -= 1  # re-authenticating does not use up an attempt
-                        logger.info("%s: session expired, re-authenticating", self.settings.name)
-                        await self._tokens.refresh(token)
-                        continue
-                    error.message = f"{error.message} (still invalid after re-authenticating)"
-            if attempt < self.settings.max_attempts and should_retry(error, idempotent):
-                logger.warning(
-                    "%s: %s %s failed (attempt %d of %d), retrying: %s",
-                    self.settings.name,
-                    method,
-                    urlsplit(url).path,
-                    attempt,
-                    self.settings.max_attempts,
-                    error,
-                )
-                await self._pause(attempt)
-                continue
-            raise error
-
-    async def _send_token_request(self, request: TokenRequest) -> tuple[int, bytes, str]:
-        """POST to the token endpoint, retrying transport failures and 5xx (no write happens)."""
-        attempt = 0
-        while True:
-            attempt += 1
-            headers = {"Accept": "application/json", **request.headers}
-            form = urlencode(dict(request.form))
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-            try:
-                response = await self._send(
-                    "POST", request.url, body=form.encode(), headers=headers
-                )
-            except TransportError as exc:
-                if exc.retriable and attempt < self.settings.max_attempts:
-                    await self._pause(attempt)
-                    continue
-                raise
-            if response.status >= 500 and attempt < self.settings.max_attempts:
-                await self._pause(attempt)
-                continue
-            return response.status, response.body, response.content_type
+    async def connect(self) -> Token:
+        """Authenticate now (otherwise the first call does) and return the token."""
+        return await self._transport.connect()
 
     # --- single records (the gateway port) ----------------------------------------------------
 
@@ -446,7 +244,7 @@ class SalesforceClient:
         )
         usage = soap.parse_limit_info_header(response.body)
         if usage is not None:
-            self._record_usage(ApiUsage(usage.api, observed_at=self._clock()))
+            self._transport.record_usage(ApiUsage(usage.api, observed_at=self._transport.now()))
         results = soap.parse_convert_lead_response(response.body)
         if len(results) != len(conversions):
             raise SalesforceError(
@@ -588,7 +386,7 @@ class SalesforceClient:
             if not retry:
                 return
             pending = retry
-            await self._pause(attempt)
+            await self._transport.pause(attempt)
 
     # --- OAuth housekeeping ------------------------------------------------------------------
 
@@ -603,27 +401,27 @@ class SalesforceClient:
     async def introspect(self) -> dict[str, Any]:
         """``/services/oauth2/introspect`` for the current token: active, scope, exp (the only
         place Salesforce reveals an expiry). Needs the client secret."""
-        token = await self._tokens.get()
+        token = await self._transport.tokens.get()
         form = {
             "token": token.access_token.get_secret_value(),
             "token_type_hint": "access_token",
             **self._client_form(),
         }
         request = TokenRequest(f"{self.settings.login_url}/services/oauth2/introspect", form)
-        status, body, content_type = await self._send_token_request(request)
+        status, body, content_type = await self._transport.send_token_request(request)
         if status != 200:
             raise error_from_response(status, body, content_type)
         return dict(orjson.loads(body))
 
     async def revoke(self) -> None:
         """Revoke the current access token at ``/services/oauth2/revoke`` and forget it."""
-        token = self._tokens.token
+        token = self._transport.tokens.token
         if token is None:
             return
         form = {"token": token.access_token.get_secret_value()}
         request = TokenRequest(f"{self.settings.login_url}/services/oauth2/revoke", form)
-        status, body, content_type = await self._send_token_request(request)
-        self._tokens.clear()
+        status, body, content_type = await self._transport.send_token_request(request)
+        self._transport.tokens.clear()
         if status != 200:
             raise error_from_response(status, body, content_type)
 
@@ -649,10 +447,12 @@ class SalesforceClient:
 
     async def versions(self) -> list[dict[str, Any]]:
         """``GET /services/data/``: the API versions the org serves. Needs no token, costs no call."""
-        token = self._tokens.token
+        token = self._transport.tokens.token
         base = token.instance_url if token is not None else self.settings.login_url
         url = f"{base}/services/data/"
-        response = await self._send("GET", url, body=None, headers={"Accept": "application/json"})
+        response = await self._transport.send(
+            "GET", url, body=None, headers={"Accept": "application/json"}
+        )
         if response.status != 200:
             raise error_from_response(response.status, response.body, response.content_type)
         return list(response.json())
@@ -694,4 +494,4 @@ def chunk_indices(payloads: Sequence[Mapping[str, Any]]) -> list[list[int]]:
     return chunks
 
 
-__all__ = ["Response", "SalesforceClient", "backoff_delay", "should_retry", "strip_attributes"]
+__all__ = ["SalesforceClient", "chunk_indices", "strip_attributes"]

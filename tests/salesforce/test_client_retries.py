@@ -11,7 +11,7 @@ from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
 
-from salesforce.client import SalesforceClient, backoff_delay, should_retry
+from salesforce.client import SalesforceClient
 from salesforce.errors import (
     ConcurrentLimitError,
     ConnectionLostError,
@@ -22,6 +22,7 @@ from salesforce.errors import (
     ServerError,
     ValidationError,
 )
+from salesforce.transport import backoff_delay, should_retry
 from tests.salesforce.conftest import KeyPair, NoSleep, settings_for
 from tests.salesforce.fake_org import DATA, FakeOrg, hang, json_response, reply, reset, sf_error
 

@@ -1,0 +1,293 @@
+"""The transport under :class:`salesforce.client.SalesforceClient`: one aiohttp session per
+connection, the cached token, a concurrency bound, per-call deadlines and the retry policy.
+
+``request`` sends with the bearer token, re-authenticates at most once on INVALID_SESSION_ID
+(single-flight, via :class:`~salesforce.auth.TokenCache`) and retries only what
+:func:`should_retry` allows; every response's ``Sforce-Limit-Info`` updates ``api_usage``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import ssl
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import aiohttp
+import orjson
+
+from salesforce.auth import AuthFlow, Token, TokenCache, TokenRequest, flow_for
+from salesforce.errors import (
+    ConnectionLostError,
+    RequestTimeoutError,
+    SalesforceError,
+    ServerError,
+    SessionExpiredError,
+    TlsError,
+    TransportError,
+    UnknownError,
+    error_from_response,
+)
+from salesforce.limits import ApiUsage, parse_limit_info
+from salesforce.settings import ConnectionSettings
+
+USER_AGENT = "actionflows"
+
+logger = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+BodyFor = Callable[[Token], bytes]
+
+
+def backoff_delay(attempt: int, *, base: float, cap: float, rng: random.Random) -> float:
+    """Full-jitter exponential backoff before retry number ``attempt`` (1 = the first retry)."""
+    return rng.uniform(0.0, min(cap, base * 2.0 ** (attempt - 1)))
+
+
+def should_retry(error: SalesforceError, idempotent: bool) -> bool:
+    """Retry in process what failed transiently and was either not applied or is safe to
+    apply twice. The daily limit (``throttle``) is left to the engine, which pauses."""
+    return error.retriable and not error.throttle and (idempotent or not error.ambiguous)
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    status: int
+    body: bytes
+    content_type: str
+    limit_info: str | None
+
+    def json(self) -> Any:
+        return orjson.loads(self.body) if self.body else None
+
+
+class Transport:
+    """Session, token, concurrency bound, deadlines, retry policy and API-usage tracking for one
+    connection. ``clock``, ``sleep`` and ``rng`` are injectable so tests control time and jitter;
+    ``session`` lets several connections share one aiohttp session (the caller then closes it).
+    """
+
+    def __init__(
+        self,
+        settings: ConnectionSettings,
+        *,
+        session: aiohttp.ClientSession | None = None,
+        flow: AuthFlow | None = None,
+        clock: Clock = time.time,
+        sleep: Sleep = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self._session = session
+        self._owns_session = session is None
+        self._clock = clock
+        self._sleep = sleep
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self._semaphore = asyncio.Semaphore(settings.max_concurrency)
+        self._tokens = TokenCache(
+            flow or flow_for(settings),
+            self.send_token_request,
+            clock=clock,
+            max_age_s=settings.token_max_age_s,
+        )
+        self._usage: ApiUsage | None = None
+        self.api_calls = 0  # REST/SOAP requests sent, token requests excluded
+        self._usage_listeners: list[Callable[[ApiUsage], None]] = []
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Create the aiohttp session now (it needs a running event loop)."""
+        self._http()
+
+    async def close(self) -> None:
+        await self._tokens.aclose()
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _ssl(self) -> ssl.SSLContext | bool:
+        if not self.settings.verify_tls:
+            return False
+        if self.settings.ca_file is not None:
+            return ssl.create_default_context(cafile=str(self.settings.ca_file))
+        return True
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            timeout = aiohttp.ClientTimeout(
+                total=self.settings.timeout_s, connect=self.settings.connect_timeout_s
+            )
+            connector = aiohttp.TCPConnector(ssl=self._ssl(), limit=self.settings.max_concurrency)
+            self._session = aiohttp.ClientSession(timeout=timeout, connector=connector)
+        return self._session
+
+    # --- what the connection has learnt -----------------------------------------------------------
+
+    @property
+    def api_usage(self) -> ApiUsage | None:
+        """The latest ``Sforce-Limit-Info`` seen, or ``None`` before the first API call."""
+        return self._usage
+
+    @property
+    def token(self) -> Token | None:
+        return self._tokens.token
+
+    @property
+    def token_requests(self) -> int:
+        return self._tokens.requests
+
+    @property
+    def tokens(self) -> TokenCache:
+        return self._tokens
+
+    def now(self) -> float:
+        return self._clock()
+
+    async def connect(self) -> Token:
+        """Authenticate now (otherwise the first call does) and return the token."""
+        return await self._tokens.get()
+
+    def data_url(self, token: Token) -> str:
+        return f"{token.instance_url}/services/data/v{self.settings.api_version}"
+
+    # --- transport ----------------------------------------------------------------------------
+
+    async def send(
+        self, method: str, url: str, *, body: bytes | None, headers: Mapping[str, str]
+    ) -> Response:
+        """One HTTP exchange; every failure to get a response becomes a TransportError."""
+        write = method != "GET"
+        where = f"{method} {urlsplit(url).path}"
+        try:
+            async with (
+                self._semaphore,
+                self._http().request(method, url, data=body, headers=headers) as resp,
+            ):
+                payload = await resp.read()
+                return Response(
+                    resp.status,
+                    payload,
+                    resp.headers.get("Content-Type", ""),
+                    resp.headers.get("Sforce-Limit-Info"),
+                )
+        except TimeoutError:
+            raise RequestTimeoutError(
+                f"{where} got no answer within {self.settings.timeout_s:g} s", ambiguous=write
+            ) from None
+        except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError) as exc:
+            raise TlsError(f"{where}: TLS failure: {exc}") from exc
+        except aiohttp.ClientConnectorError as exc:  # never connected: nothing was sent
+            raise ConnectionLostError(f"{where}: cannot connect: {exc}") from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise ConnectionLostError(
+                f"{where}: {type(exc).__name__}: {exc}", ambiguous=write
+            ) from exc
+
+    def on_usage(self, listener: Callable[[ApiUsage], None]) -> None:
+        """Call ``listener`` with each new API usage reading (for a budget governor, metrics)."""
+        self._usage_listeners.append(listener)
+
+    def _observe(self, response: Response) -> None:
+        self.api_calls += 1
+        self.record_usage(parse_limit_info(response.limit_info, observed_at=self._clock()))
+
+    def record_usage(self, usage: ApiUsage | None) -> None:
+        if usage is None:
+            return
+        self._usage = usage
+        for listener in self._usage_listeners:
+            listener(usage)
+
+    async def pause(self, attempt: int) -> None:
+        base, cap = self.settings.backoff_base_s, self.settings.backoff_max_s
+        await self._sleep(backoff_delay(attempt, base=base, cap=cap, rng=self._rng))
+
+    async def request(
+        self,
+        method: str,
+        target: str | Callable[[Token], str],
+        *,
+        body: bytes | BodyFor | None = None,
+        idempotent: bool,
+        headers: Mapping[str, str] | None = None,
+    ) -> Response:
+        """Send with auth, one re-authentication on INVALID_SESSION_ID, and the retry policy.
+
+        ``target`` is a path under ``/services/data/vXX.X`` or a function of the token giving
+        the full URL. ``body`` may depend on the token too (SOAP carries it in the envelope).
+        """
+        attempt = 0
+        reauthenticated = False
+        while True:
+            attempt += 1
+            token = await self._tokens.get()
+            url = target(token) if callable(target) else self.data_url(token) + target
+            data = body(token) if callable(body) else body
+            all_headers = {
+                "Authorization": token.authorization(),
+                "Accept": "application/json",
+                "Sforce-Call-Options": f"client={USER_AGENT}",
+                **({"Content-Type": "application/json"} if data is not None else {}),
+                **(headers or {}),
+            }
+            try:
+                response = await self.send(method, url, body=data, headers=all_headers)
+            except TransportError as exc:
+                error: SalesforceError = exc
+            else:
+                self._observe(response)
+                if 200 <= response.status < 300:
+                    return response
+                error = error_from_response(response.status, response.body, response.content_type)
+                # A 5xx we cannot name may come after the write; a named error (a row lock in a
+                # SOAP fault, say) means the transaction was rolled back.
+                if method != "GET" and response.status >= 500:
+                    error.ambiguous = isinstance(error, ServerError | UnknownError)
+                if type(error) is SessionExpiredError:
+                    if not reauthenticated:
+                        reauthenticated = True
+                        attempt -= 1  # re-authenticating does not use up an attempt
+                        logger.info("%s: session expired, re-authenticating", self.settings.name)
+                        await self._tokens.refresh(token)
+                        continue
+                    error.message = f"{error.message} (still invalid after re-authenticating)"
+            if attempt < self.settings.max_attempts and should_retry(error, idempotent):
+                logger.warning(
+                    "%s: %s %s failed (attempt %d of %d), retrying: %s",
+                    self.settings.name,
+                    method,
+                    urlsplit(url).path,
+                    attempt,
+                    self.settings.max_attempts,
+                    error,
+                )
+                await self.pause(attempt)
+                continue
+            raise error
+
+    async def send_token_request(self, request: TokenRequest) -> tuple[int, bytes, str]:
+        """POST to the token endpoint, retrying transport failures and 5xx (no write happens)."""
+        attempt = 0
+        while True:
+            attempt += 1
+            headers = {"Accept": "application/json", **request.headers}
+            form = urlencode(dict(request.form))
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            try:
+                response = await self.send("POST", request.url, body=form.encode(), headers=headers)
+            except TransportError as exc:
+                if exc.retriable and attempt < self.settings.max_attempts:
+                    await self.pause(attempt)
+                    continue
+                raise
+            if response.status >= 500 and attempt < self.settings.max_attempts:
+                await self.pause(attempt)
+                continue
+            return response.status, response.body, response.content_type

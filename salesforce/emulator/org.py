@@ -19,6 +19,7 @@ from .limits import ApiBudget
 from .oauth import OAuthServer
 from .rest import RestApi
 from .schema import build_schema
+from .search import SearchApi
 from .store import Store
 
 
@@ -52,6 +53,7 @@ class Org:
         self.router = self.rest.router
         CollectionsApi(self.store, self.router)
         CompositeApi(self.store, self.router, self.count_api_calls)
+        SearchApi(self.store, self.router)
 
     def now(self) -> float:
         """The org's clock: wall time plus whatever tests advanced it by."""

@@ -83,6 +83,9 @@ def _execute(query: Query, store: Store, version: str, *, include_deleted: bool)
             if predicate is None or predicate(r)]
     for order in reversed(query.order):
         resolved = _resolve(store, spec, order.path)
+        if _long_text(resolved.field):
+            raise SoqlError("INVALID_FIELD", f"field '{resolved.field.name}' can not be sorted "
+                            "in a query call", order.path.pos)
         rows.sort(key=functools.partial(_sort_key, store, resolved), reverse=order.descending)
         nulls = [r for r in rows if _value(store, resolved, r) is None]
         present = [r for r in rows if _value(store, resolved, r) is not None]
@@ -160,6 +163,9 @@ def _compile(store: Store, spec: ObjectSpec, node: Any) -> Any:
     assert isinstance(node, Compare)
     resolved = _resolve(store, spec, node.path)
     field = resolved.field
+    if _long_text(field):
+        raise SoqlError("INVALID_FIELD", f"field '{field.name}' can not be filtered in query call",
+                        node.path.pos)
     values = [_literal_for(field, lit) for lit in node.values]
     if node.op == "LIKE":
         if field.type not in _TEXT:
@@ -185,6 +191,11 @@ def _compile(store: Store, spec: ObjectSpec, node: Any) -> Any:
         return bool(_ORDERING[op](actual, expected))
 
     return test
+
+
+def _long_text(field: FieldSpec) -> bool:
+    """Long text areas (Description) cannot be filtered or sorted in SOQL; SOSL finds them."""
+    return field.type == "textarea" and field.length > 255
 
 
 def _comparable(field: FieldSpec, value: Any) -> Any:

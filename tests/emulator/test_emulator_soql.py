@@ -107,6 +107,10 @@ def test_query_all_sees_soft_deleted_rows(store: Store) -> None:
     ("SELECT Id FROM Lead WHERE LastName = :name", "MALFORMED_QUERY",
      "Bind variables only allowed in Apex code"),
     ("SELECT Boss.Name FROM Lead", "INVALID_FIELD", "Didn't understand relationship 'Boss'"),
+    ("SELECT Id FROM Account WHERE Description = 'x'", "INVALID_FIELD",
+     "field 'Description' can not be filtered in query call"),
+    ("SELECT Id FROM Account ORDER BY Description", "INVALID_FIELD",
+     "field 'Description' can not be sorted in a query call"),
 ])
 def test_query_errors_are_worded_like_salesforce(store: Store, soql: str, code: str,
                                                  reason: str) -> None:

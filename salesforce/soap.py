@@ -17,7 +17,11 @@ from salesforce.errors import SalesforceError, error_from_record, parse_xml
 from salesforce.limits import ApiUsage, Usage
 
 SOAP_PATH = "/services/Soap/u/{version}"
-SOAP_HEADERS = {"Content-Type": "text/xml; charset=UTF-8", "SOAPAction": '""'}
+SOAP_HEADERS = {
+    "Content-Type": "text/xml; charset=UTF-8",
+    "Accept": "text/xml",
+    "SOAPAction": '""',
+}
 _ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 _PARTNER = "urn:partner.soap.sforce.com"
 _XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"

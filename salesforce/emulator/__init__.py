@@ -8,8 +8,8 @@ See docs/emulator.md. Public API::
 from .config import API_VERSIONS, LATEST_API_VERSION, DemoCredentials, EmulatorConfig
 from .emulator import Emulator
 from .faults import FaultRule
+from .rules import DuplicateRule
 from .soql import quote, quote_like
-from .store import DuplicateRule
 
 __all__ = [
     "API_VERSIONS",

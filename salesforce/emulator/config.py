@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .faults import FaultRule
+from .rules import DEFAULT_DUPLICATE_RULES, DuplicateRule
 from .schema import DEFAULT_EXTERNAL_ID_FIELDS
-from .store import DEFAULT_DUPLICATE_RULES, DuplicateRule
 
 LATEST_API_VERSION = "67.0"
 # Every version a real org still serves, oldest first, as GET /services/data/ lists them.

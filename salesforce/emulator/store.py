@@ -1,40 +1,23 @@
-"""The org's records in memory: validated DML, soft delete, duplicate rules, savepoints.
+"""The org's records in memory: validated DML, soft delete, derived fields, savepoints.
 
-Pure and synchronous: no HTTP, no asyncio. Every write goes through ``validation.check_write`` and
-the org-level rules here (reference integrity, unique external IDs, duplicate rules, converted
-leads). ``savepoint``/``rollback`` give allOrNone requests their all-or-nothing semantics.
+Pure and synchronous: no HTTP, no asyncio. Every write goes through ``validation.check_write``
+(field level) and ``rules.check_org_rules`` (reference integrity, unique external IDs, duplicate
+rules). ``savepoint``/``rollback`` give allOrNone requests their all-or-nothing semantics.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
-from . import ids
+from . import ids, rules
 from .errors import ApiError, entity_is_deleted, malformed_id, not_found
+from .rules import DEFAULT_DUPLICATE_RULES, DuplicateRule
 from .schema import LEAD_STATUSES, OPPORTUNITY_STAGES, ObjectSpec
 from .validation import check_write, format_datetime
 
 Record = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class DuplicateRule:
-    """A matching rule on exact (case-insensitive) field values; ``alert`` honours allowSave."""
-
-    sobject: str
-    fields: tuple[str, ...] = ("Email",)
-    action: str = "alert"  # "alert" (allowSave=true lets it through) or "block"
-    name: str = ""
-
-    @property
-    def rule_name(self) -> str:
-        return self.name or f"Standard_{self.sobject}_Duplicate_Rule"
-
-
-DEFAULT_DUPLICATE_RULES = (DuplicateRule("Lead"), DuplicateRule("Contact"))
 
 
 class Store:
@@ -122,7 +105,7 @@ class Store:
             self._case_number += 1
             record["CaseNumber"] = f"{self._case_number:08d}"
         self._derive(spec, record, values)
-        self._check_org_rules(spec, record, values, allow_save=allow_save)
+        rules.check_org_rules(self, spec, record, values, allow_save=allow_save)
         self._write(spec.name, record_id, record)
         return record_id
 
@@ -138,7 +121,7 @@ class Store:
         now = self._now()
         record.update(LastModifiedDate=now, SystemModstamp=now, LastModifiedById=self.user_id)
         self._derive(spec, record, values)
-        self._check_org_rules(spec, record, values, allow_save=allow_save)
+        rules.check_org_rules(self, spec, record, values, allow_save=allow_save)
         self._write(spec.name, current["Id"], record)
         return str(current["Id"])
 
@@ -148,7 +131,7 @@ class Store:
             raise ApiError(400, "INVALID_TYPE_FOR_OPERATION",
                            f"entity type {spec.name} does not support delete")
         current = self._live(spec, raw_id, deleted_error=entity_is_deleted())
-        for sobject, child in self._cascade(spec.name, current):
+        for sobject, child in rules.cascade(self, spec.name, current):
             self._soft_delete(sobject, child)
         self._soft_delete(spec.name, current)
         return str(current["Id"])
@@ -157,43 +140,6 @@ class Store:
         now = self._now()
         self._write(sobject, record["Id"], {**record, "IsDeleted": True,
                                             "LastModifiedDate": now, "SystemModstamp": now})
-
-    def _cascade(self, sobject: str, record: Record) -> list[tuple[str, Record]]:
-        """The children deleted with ``record``, or DELETE_FAILED where the platform refuses.
-
-        An account takes its contacts and opportunities with it unless one is Closed Won; a
-        contact on a case cannot be deleted; campaign members go with their lead, contact or
-        campaign.
-        """
-        record_id, name = record["Id"], record.get("Name") or record["Id"]
-        children: list[tuple[str, Record]] = []
-        if sobject == "Account":
-            opportunities = [o for o in self.rows("Opportunity") if o.get("AccountId") == record_id]
-            won = [str(o.get("Name")) for o in opportunities if o.get("IsWon")]
-            if won:
-                raise ApiError(400, "DELETE_FAILED",
-                               f"Your attempt to delete {name} could not be completed because "
-                               "some opportunities in that account were closed won. The "
-                               "opportunities that could not be deleted are shown below.: "
-                               f"{', '.join(won)}\n", [])
-            contacts = [c for c in self.rows("Contact") if c.get("AccountId") == record_id]
-            for contact in contacts:
-                children += self._cascade("Contact", contact)
-            children += [("Contact", c) for c in contacts]
-            children += [("Opportunity", o) for o in opportunities]
-        if sobject == "Contact":
-            cases = [str(c.get("CaseNumber")) for c in self.rows("Case")
-                     if c.get("ContactId") == record_id]
-            if cases:
-                raise ApiError(400, "DELETE_FAILED",
-                               f"Your attempt to delete {name} could not be completed because "
-                               f"it is associated with the following cases.: "
-                               f"{', '.join(cases)}\n", [])
-        if sobject in {"Lead", "Contact", "Campaign"}:
-            key = f"{sobject}Id"
-            children += [("CampaignMember", m) for m in self.rows("CampaignMember")
-                         if m.get(key) == record_id]
-        return children
 
     def upsert(self, sobject: str, field: str, value: str, body: Record, *,
                update_only: bool = False, allow_save: bool = False) -> tuple[str, bool]:
@@ -296,68 +242,3 @@ class Store:
             record["IsClosed"] = closed
         elif spec.name == "CampaignMember":
             record["HasResponded"] = record.get("Status") == "Responded"
-
-    def _check_org_rules(self, spec: ObjectSpec, record: Record, changed: Record, *,
-                         allow_save: bool) -> None:
-        for name, value in changed.items():
-            field = spec.field(name)
-            if field is None or value is None:
-                continue
-            if field.type == "reference":
-                target = self.lookup(value)
-                if target is None:
-                    raise ApiError(400, "INVALID_CROSS_REFERENCE_KEY",
-                                   "invalid cross reference id", [field.name])
-                if target.get("IsDeleted"):
-                    raise ApiError(400, "ENTITY_IS_DELETED", "entity is deleted", [field.name])
-            if field.unique:
-                for other in self.rows(spec.name):
-                    if other["Id"] != record["Id"] and other.get(field.name) == value:
-                        raise ApiError(
-                            400, "DUPLICATE_VALUE",
-                            f"duplicate value found: {field.name} duplicates value on record "
-                            f"with id: {other['Id']}", [])
-        if spec.name == "CampaignMember":
-            self._check_campaign_member(record)
-        for rule in self.duplicate_rules:
-            if rule.sobject == spec.name and any(f in changed for f in rule.fields):
-                self._check_duplicates(spec, rule, record, allow_save=allow_save)
-
-    def _check_campaign_member(self, record: Record) -> None:
-        if not record.get("LeadId") and not record.get("ContactId"):
-            raise ApiError(400, "REQUIRED_FIELD_MISSING",
-                           "Required fields are missing: [LeadId, ContactId]",
-                           ["LeadId", "ContactId"])
-        for other in self.rows("CampaignMember"):
-            same_person = (other.get("LeadId") or other.get("ContactId")) == (
-                record.get("LeadId") or record.get("ContactId"))
-            if (other["Id"] != record["Id"] and other.get("CampaignId") == record["CampaignId"]
-                    and same_person):
-                raise ApiError(400, "DUPLICATE_VALUE", "Already a campaign member.", [])
-
-    def _check_duplicates(self, spec: ObjectSpec, rule: DuplicateRule, record: Record, *,
-                          allow_save: bool) -> None:
-        wanted = [str(record.get(f) or "").lower() for f in rule.fields]
-        if not all(wanted):
-            return
-        matches = [other for other in self.rows(spec.name) if other["Id"] != record["Id"]
-                   and [str(other.get(f) or "").lower() for f in rule.fields] == wanted]
-        if not matches or (rule.action == "alert" and allow_save):
-            return
-        message = ("Use one of these records?" if rule.action == "alert" else
-                   "You're creating a duplicate record. We recommend you use an existing record "
-                   "instead.")
-        raise ApiError(400, "DUPLICATES_DETECTED", message, [], extra={"duplicateResult": {
-            "allowSave": rule.action == "alert",
-            "duplicateRule": rule.rule_name,
-            "duplicateRuleEntityType": spec.name,
-            "errorMessage": message,
-            "matchResults": [{
-                "entityType": spec.name, "errors": [], "matchEngine": "ExactMatchEngine",
-                "matchRecords": [{"additionalInformation": [], "fieldDiffs": [],
-                                  "matchConfidence": 100.0,
-                                  "record": {"attributes": {"type": spec.name}, "Id": m["Id"]}}
-                                 for m in matches],
-                "rule": f"Standard_{spec.name}_Match_Rule_v1_0", "size": len(matches),
-                "success": True}],
-        }})

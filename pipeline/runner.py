@@ -20,7 +20,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from pipeline.actions import ActionInput, ActionResult
 from pipeline.catalogue import execute as catalogue_execute
@@ -37,8 +37,22 @@ from pipeline.templating import to_text
 Executor = Callable[[ActionInput, SalesforceGateway], Awaitable[ActionResult]]
 
 
+class ClockPort(Protocol):
+    """What the runner needs of time. Tests pass a fake whose sleeps return at once."""
+
+    def now(self) -> float:
+        """Wall-clock seconds since the epoch (for run history)."""
+        ...
+
+    def monotonic(self) -> float:
+        """Seconds for measuring durations."""
+        ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
 class Clock:
-    """Wall time for run history, monotonic time for durations, and sleeping. Tests pass a fake."""
+    """The real clock: :func:`time.time`, :func:`time.monotonic`, :func:`asyncio.sleep`."""
 
     def now(self) -> float:
         return time.time()
@@ -56,7 +70,7 @@ class Ports:
 
     gateway: SalesforceGateway
     ledger: Ledger
-    clock: Clock = field(default_factory=Clock)
+    clock: ClockPort = field(default_factory=Clock)
     execute: Executor = catalogue_execute  # pipeline.catalogue.execute
     # Backoff jitter only; not security-relevant, so the stdlib generator is right.
     rng: Random = field(default_factory=random.Random)

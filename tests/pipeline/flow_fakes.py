@@ -153,7 +153,7 @@ class NoGateway:
 
 
 def make_ports(executor: ScriptedExecutor, ledger: InMemoryLedger | None = None) -> Ports:
-    return Ports(gateway=NoGateway(), ledger=ledger if ledger is not None else InMemoryLedger(),  # type: ignore[arg-type]
+    return Ports(gateway=NoGateway(), ledger=ledger if ledger is not None else InMemoryLedger(),
                  clock=FakeClock(), execute=executor, rng=FixedRandom())
 
 

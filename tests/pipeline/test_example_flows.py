@@ -10,7 +10,7 @@ import pytest
 
 from pipeline.events import Interaction, Organization, Person
 from pipeline.ledger import InMemoryLedger
-from pipeline.loader import load_flows, validate_directory
+from pipeline.loader import compile_text, load_flows, validate_directory
 from pipeline.plan import FlowSet
 from pipeline.result import RunResult, RunStatus
 from pipeline.runner import Ports, run
@@ -127,3 +127,11 @@ async def test_case_opens_then_follows_the_ticket_status(flows: FlowSet) -> None
                             ticket={"status": "solved", "external_id": case["Id"]})
     assert [s.status for s in solved.steps] == ["skipped", "succeeded"]
     assert org.only("Case")["Status"] == "Closed"
+
+
+def test_the_example_in_the_language_reference_is_valid() -> None:
+    """docs/flows.md opens with a complete flow; it must load against the real catalogue."""
+    doc = (FLOWS.parent / "docs" / "flows.md").read_text()
+    example = doc.split("```yaml\n", 1)[1].split("```", 1)[0]
+    plan = compile_text(example, file="docs/flows.md")
+    assert plan.step_ids == ("find_contact", "find_lead", "create_lead")

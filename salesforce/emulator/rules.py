@@ -51,7 +51,8 @@ def check_org_rules(store: Store, spec: ObjectSpec, record: Record, changed: Rec
             if target.get("IsDeleted"):
                 raise ApiError(400, "ENTITY_IS_DELETED", "entity is deleted", [field.name])
         if field.unique:
-            for other in store.rows(spec.name):
+            same = store.candidates(spec.name, field.name, value)
+            for other in store.rows(spec.name) if same is None else same:
                 if other["Id"] != record["Id"] and other.get(field.name) == value:
                     raise ApiError(
                         400, "DUPLICATE_VALUE",
@@ -82,7 +83,9 @@ def _check_duplicates(store: Store, spec: ObjectSpec, rule: DuplicateRule, recor
     wanted = [str(record.get(f) or "").lower() for f in rule.fields]
     if not all(wanted):
         return
-    matches = [other for other in store.rows(spec.name) if other["Id"] != record["Id"]
+    pool = store.candidates(spec.name, rule.fields[0], wanted[0])
+    matches = [other for other in (store.rows(spec.name) if pool is None else pool)
+               if other["Id"] != record["Id"]
                and [str(other.get(f) or "").lower() for f in rule.fields] == wanted]
     if not matches or (rule.action == "alert" and allow_save):
         return

@@ -79,8 +79,9 @@ def _execute(query: Query, store: Store, version: str, *, include_deleted: bool)
             raise SoqlError("MALFORMED_QUERY", f"duplicate field selected: {path.text}", path.pos)
         seen.add(key)
     predicate = _compile(store, spec, query.where) if query.where is not None else None
-    rows = [r for r in store.rows(spec.name, include_deleted=include_deleted)
-            if predicate is None or predicate(r)]
+    pool = _indexed_pool(store, spec, query.where, include_deleted=include_deleted)
+    source = store.rows(spec.name, include_deleted=include_deleted) if pool is None else pool
+    rows = [r for r in source if predicate is None or predicate(r)]
     for order in reversed(query.order):
         resolved = _resolve(store, spec, order.path)
         if _long_text(resolved.field):
@@ -101,6 +102,23 @@ def _execute(query: Query, store: Store, version: str, *, include_deleted: bool)
         return QueryResult(1, [{"attributes": {"type": "AggregateResult"}, "expr0": total}])
     records = [_render(store, spec, [s for s, _ in selected], r, version) for r in rows]
     return QueryResult(len(records), records)
+
+
+def _indexed_pool(store: Store, spec: ObjectSpec, where: Any, *,
+                  include_deleted: bool) -> list[Record] | None:
+    """Candidate rows from an index when the filter pins an indexed field with ``=``; the
+    full predicate still runs on them, so this only narrows the scan."""
+    terms = where.terms if isinstance(where, Logical) and where.op == "AND" else (where,)
+    for term in terms:
+        if (isinstance(term, Compare) and term.op == "=" and "." not in term.path.text
+                and term.values[0].kind == "string"):
+            field = spec.field(term.path.text)
+            if field is not None and field.type not in {"id", "reference"}:
+                found = store.candidates(spec.name, field.name, term.values[0].value,
+                                         include_deleted=include_deleted)
+                if found is not None:
+                    return found
+    return None
 
 
 def _object(store: Store, name: str, pos: int) -> ObjectSpec:

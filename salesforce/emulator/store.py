@@ -13,6 +13,7 @@ from typing import Any
 
 from . import ids, rules
 from .errors import ApiError, entity_is_deleted, malformed_id, not_found
+from .index import FieldIndex
 from .rules import DEFAULT_DUPLICATE_RULES, DuplicateRule
 from .schema import LEAD_STATUSES, OPPORTUNITY_STAGES, ObjectSpec
 from .validation import check_write, format_datetime
@@ -32,6 +33,9 @@ class Store:
         self.user_id = user_id
         self.duplicate_rules = duplicate_rules
         self.tables: dict[str, dict[str, Record]] = {name: {} for name in schema}
+        self.index = FieldIndex({name: _indexed_fields(spec, duplicate_rules)
+                                 for name, spec in schema.items()})
+        self._order: dict[str, int] = {}  # record id -> creation sequence, for stable results
         self._case_number = 1000
         self._journal: list[tuple[str, str, Record | None]] = []
         self._open_savepoints = 0
@@ -48,6 +52,18 @@ class Store:
         for record in self.tables[self.spec(sobject).name].values():
             if include_deleted or not record.get("IsDeleted"):
                 yield record
+
+    def candidates(self, sobject: str, field: str, value: Any, *,
+                   include_deleted: bool = False) -> list[Record] | None:
+        """Records whose ``field`` equals ``value`` ignoring case, in creation order; None when
+        the field is not indexed (the caller scans instead)."""
+        name = self.spec(sobject).name
+        if not self.index.covers(name, field):
+            return None
+        table = self.tables[name]
+        found = [table[i] for i in sorted(self.index.ids(name, field, value),
+                                          key=self._order.__getitem__)]
+        return [r for r in found if include_deleted or not r.get("IsDeleted")]
 
     def lookup(self, record_id: str) -> Record | None:
         """The record with this ID in any table (deleted or not), or None."""
@@ -78,9 +94,11 @@ class Store:
         if ext is None or not (ext.external_id or ext.name == "Id"):
             raise not_found()
         if ext.name == "Id":
-            found = self.lookup(value)
-            return [found] if found is not None and not found.get("IsDeleted") else []
-        return [r for r in self.rows(spec.name) if r.get(ext.name) == value]
+            record = self.lookup(value)
+            return [record] if record is not None and not record.get("IsDeleted") else []
+        found = self.candidates(spec.name, ext.name, value)
+        rows = self.rows(spec.name) if found is None else found
+        return [r for r in rows if r.get(ext.name) == value]
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -180,7 +198,7 @@ class Store:
         record.setdefault("Id", None)
         record["Id"] = record["Id"] or self.ids.new(spec.name)
         self._derive(spec, record, fields)
-        self.tables[spec.name][record["Id"]] = record
+        self._put(spec.name, record["Id"], record)
         return str(record["Id"])
 
     def seed_reference_data(self, org: Record, user: Record) -> None:
@@ -206,10 +224,7 @@ class Store:
     def rollback(self, point: int) -> None:
         while len(self._journal) > point:
             sobject, record_id, previous = self._journal.pop()
-            if previous is None:
-                self.tables[sobject].pop(record_id, None)
-            else:
-                self.tables[sobject][record_id] = previous
+            self._put(sobject, record_id, previous)
         self.release(point)
 
     # -- internals ---------------------------------------------------------------------------
@@ -217,7 +232,18 @@ class Store:
     def _write(self, sobject: str, record_id: str, record: Record) -> None:
         if self._open_savepoints:
             self._journal.append((sobject, record_id, self.tables[sobject].get(record_id)))
-        self.tables[sobject][record_id] = record
+        self._put(sobject, record_id, record)
+
+    def _put(self, sobject: str, record_id: str, record: Record | None) -> None:
+        """Set (or with None remove) a row, keeping the indexes in step."""
+        table = self.tables[sobject]
+        self.index.replace(sobject, record_id, table.get(record_id), record)
+        if record is None:
+            table.pop(record_id, None)
+            self._order.pop(record_id, None)
+        else:
+            table[record_id] = record
+            self._order.setdefault(record_id, len(self._order))
 
     def _now(self) -> str:
         return format_datetime(dt.datetime.fromtimestamp(self.clock(), dt.UTC))
@@ -242,3 +268,13 @@ class Store:
             record["IsClosed"] = closed
         elif spec.name == "CampaignMember":
             record["HasResponded"] = record.get("Status") == "Responded"
+
+
+_ALWAYS_INDEXED = ("Email", "Name", "LastName", "CaseNumber", "Phone")
+
+
+def _indexed_fields(spec: ObjectSpec, rules: tuple[DuplicateRule, ...]) -> tuple[str, ...]:
+    names = [f.name for f in spec.fields
+             if f.unique or f.external_id or f.name in _ALWAYS_INDEXED]
+    names += [f for rule in rules if rule.sobject == spec.name for f in rule.fields]
+    return tuple(dict.fromkeys(n for n in names if spec.field(n) is not None))

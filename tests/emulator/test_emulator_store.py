@@ -1,0 +1,68 @@
+"""The pure store: savepoints, indexes and derived fields, without HTTP."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from salesforce.emulator.errors import ApiError
+from salesforce.emulator.ids import IdFactory
+from salesforce.emulator.schema import DEFAULT_EXTERNAL_ID_FIELDS, build_schema
+from salesforce.emulator.soql_eval import run
+from salesforce.emulator.store import Store
+
+
+@pytest.fixture
+def store() -> Store:
+    ids = IdFactory(9)
+    return Store(build_schema(DEFAULT_EXTERNAL_ID_FIELDS), ids, time.time, ids.new("User"))
+
+
+def test_rollback_restores_rows_and_indexes(store: Store) -> None:
+    """Rolling back a savepoint undoes creates and updates, and their index entries."""
+    kept = store.create("Lead", {"LastName": "Kept", "Company": "C", "Actionflows_Key__c": "a"})
+    point = store.savepoint()
+    store.update("Lead", kept, {"Actionflows_Key__c": "b"})
+    store.create("Lead", {"LastName": "Gone", "Company": "C", "Actionflows_Key__c": "c"})
+    store.rollback(point)
+    assert [r["LastName"] for r in store.rows("Lead")] == ["Kept"]
+    assert [r["Id"] for r in store.match_external("Lead", "Actionflows_Key__c", "a")] == [kept]
+    assert store.match_external("Lead", "Actionflows_Key__c", "b") == []
+    assert store.upsert("Lead", "Actionflows_Key__c", "c", {"LastName": "New",
+                                                             "Company": "C"})[1] is True
+
+
+def test_indexed_equality_queries_keep_creation_order(store: Store) -> None:
+    """Filtering on an indexed field returns the same rows, in the same order, as a scan."""
+    for n in range(5):
+        lead = store.create("Lead", {"LastName": f"L{n}", "Company": "C"})
+        if n == 2:
+            store.update("Lead", lead, {"Phone": "1"})  # an update must not reorder results
+    found = run("SELECT LastName FROM Lead WHERE Company = 'c' AND LastName != 'L1'", store,
+                "62.0", include_deleted=False)
+    assert [r["LastName"] for r in found.records] == ["L0", "L2", "L3", "L4"]
+
+
+def test_duplicate_rule_is_case_insensitive_and_ignores_deleted(store: Store) -> None:
+    """Email duplicates match ignoring case; a soft-deleted original no longer blocks."""
+    first = store.create("Contact", {"LastName": "A", "Email": "A@X.test"})
+    with pytest.raises(ApiError) as caught:
+        store.create("Contact", {"LastName": "B", "Email": "a@x.TEST"})
+    assert caught.value.error_code == "DUPLICATES_DETECTED"
+    store.delete("Contact", first)
+    store.create("Contact", {"LastName": "B", "Email": "a@x.test"})
+
+
+def test_derived_fields(store: Store) -> None:
+    """Name, opportunity probability/closed flags and case closure are derived like the UI."""
+    lead = store.create("Lead", {"FirstName": "Ada", "LastName": "Lovelace", "Company": "C"})
+    assert store.get("Lead", lead)["Name"] == "Ada Lovelace"
+    opp = store.create("Opportunity", {"Name": "D", "StageName": "Closed Won",
+                                       "CloseDate": "2026-03-31"})
+    record = store.get("Opportunity", opp)
+    assert (record["IsClosed"], record["IsWon"], record["Probability"]) == (True, True, 100)
+    case = store.create("Case", {"Subject": "s"})
+    store.update("Case", case, {"Status": "Closed"})
+    assert store.get("Case", case)["IsClosed"] is True
+    assert store.get("Case", case)["ClosedDate"]

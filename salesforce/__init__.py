@@ -6,6 +6,7 @@ The only package that speaks HTTP to Salesforce. :class:`SalesforceClient` imple
 """
 
 from salesforce.client import SalesforceClient
+from salesforce.connections import Connections
 from salesforce.errors import SalesforceError, for_code
 from salesforce.limits import ApiUsage, Usage, parse_limit_info
 from salesforce.settings import (
@@ -20,6 +21,7 @@ __all__ = [
     "ApiUsage",
     "AuthMethod",
     "ConnectionSettings",
+    "Connections",
     "SalesforceClient",
     "SalesforceError",
     "SalesforceSettings",

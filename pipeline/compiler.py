@@ -9,6 +9,8 @@ Nothing in a plan is parsed or looked up again at run time.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 
 from pipeline.actions import ActionSpec
@@ -90,4 +92,11 @@ def compile_flow(
         publish=_mapping(flow.publish),
         source=source,
         description=flow.description,
+        digest=definition_digest(flow),
     )
+
+
+def definition_digest(flow: FlowDefinition) -> str:
+    """A short fingerprint of what the flow says (key order and YAML formatting aside)."""
+    canonical = json.dumps(flow.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.blake2b(canonical.encode(), digest_size=8).hexdigest()

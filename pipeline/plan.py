@@ -77,6 +77,9 @@ class Plan:
     publish: MapOf  # rendered after a successful run, for downstream consumers
     source: str = ""  # the file the flow came from
     description: str = ""
+    # blake2b of the definition's canonical JSON: tells two contents of one version apart in
+    # run history (a flow edited without a version bump reuses the old version's ledger).
+    digest: str = ""
 
     def step(self, step_id: str) -> CompiledStep | None:
         return next((step for step in self.steps if step.id == step_id), None)

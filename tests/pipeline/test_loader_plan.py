@@ -135,3 +135,14 @@ def test_routing_honours_topics_types_conditions_and_enabled(tmp_path: Path) -> 
     assert names(None, ticket={}) == ["all", "tickets"]  # no topic: no topic filter
     assert flows.get("disabled") is not None
     assert flows.get("nope") is None
+
+
+def test_the_digest_changes_with_the_content_not_the_formatting(tmp_path: Path) -> None:
+    """Reformatting a flow keeps its digest; changing what it says changes it."""
+    write(tmp_path, "a.yaml", good("a"))
+    before = load_flows(tmp_path, catalogue=CATALOGUE).plans[0].digest
+    write(tmp_path, "a.yaml", "# a comment\n" + good("a").replace("version: 1", "version:   1"))
+    assert load_flows(tmp_path, catalogue=CATALOGUE).plans[0].digest == before
+    write(tmp_path, "a.yaml", good("a").replace("event.requester.name", "event.requester.email"))
+    assert load_flows(tmp_path, catalogue=CATALOGUE).plans[0].digest != before
+    assert len(before) == 16

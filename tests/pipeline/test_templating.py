@@ -9,7 +9,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pipeline.errors import TemplateSyntaxError
-from pipeline.templating import Constant, ListOf, MapOf, compile_value, parse_template
+from pipeline.templating import (
+    Constant,
+    Expr,
+    Filter,
+    ListOf,
+    MapOf,
+    compile_value,
+    parse_template,
+)
 
 CONTEXT: dict[str, Any] = {
     "event": {
@@ -110,3 +118,42 @@ def test_compiled_mappings_omit_none_and_report_nested_error_paths() -> None:
     with pytest.raises(TemplateSyntaxError) as caught:
         compile_value({"outer": {"list": ["ok", "{{ bad"]}})
     assert caught.value.path == "outer.list[1]"
+
+
+names = st.from_regex(r"[a-z_][a-z0-9_]{0,6}", fullmatch=True)
+texts = st.text(alphabet=st.characters(blacklist_characters="{}", blacklist_categories=("Cs",)),
+                max_size=8)
+filters = st.one_of(
+    st.sampled_from([Filter("lower"), Filter("upper"), Filter("trim")]),
+    st.builds(lambda v: Filter("default", v),
+              st.text(alphabet="abc xyz'\"\\", max_size=5) | st.integers() | st.booleans()),
+)
+
+
+def spell(item: Filter) -> str:
+    if item.name != "default":
+        return item.name
+    arg = item.arg
+    if isinstance(arg, bool):
+        return f"default({'true' if arg else 'false'})"
+    if isinstance(arg, int):
+        return f"default({arg})"
+    escaped = arg.replace("\\", "\\\\").replace("'", "\\'")
+    return f"default('{escaped}')"
+
+
+@given(st.lists(st.tuples(texts, st.lists(names, min_size=1, max_size=3),
+                          st.lists(filters, max_size=2)), min_size=1, max_size=3), texts)
+def test_parsing_recovers_the_parts_a_template_was_written_from(
+    pieces: list[tuple[str, list[str], list[Filter]]], tail: str
+) -> None:
+    """Write a template from text, paths and filters; parsing gives back exactly those parts."""
+    source, expected = "", []
+    for text, path, chain in pieces:
+        spelled = "".join(f" | {spell(item)}" for item in chain)
+        source += f"{text}{{{{ {'.'.join(path)}{spelled} }}}}"
+        expected += [text] if text else []
+        expected.append(Expr(tuple(path), tuple(chain)))
+    source += tail
+    expected += [tail] if tail else []
+    assert parse_template(source).parts == tuple(expected)

@@ -9,6 +9,7 @@ Grammar (keywords case-insensitive)::
     term   := NOT term | '(' cond ')' | path op value | path [NOT] IN '(' value {',' value} ')'
               | path LIKE string
     value  := 'string' | number | TRUE | FALSE | NULL | 2024-01-31 | 2024-01-31T10:00:00Z
+              | TODAY | YESTERDAY | TOMORROW | LAST_N_DAYS:n | NEXT_N_DAYS:n
 
 Errors are ``SoqlError`` with the position, rendered by ``soql_eval`` the way Salesforce words them.
 """
@@ -113,7 +114,7 @@ class Path:
 
 @dataclass(frozen=True)
 class Literal:
-    kind: str  # string number boolean null date datetime
+    kind: str  # string number boolean null date datetime relative
     value: Any
     pos: int
     raw: str = ""  # a string literal's body as written (LIKE needs its escapes)
@@ -156,6 +157,10 @@ class Query:
     count: bool = False  # COUNT() or COUNT(path)
     count_path: Path | None = None
 
+
+# Relative date literals: a day range computed from the org's clock when the query runs.
+FIXED_DATE_LITERALS = {"TODAY", "YESTERDAY", "TOMORROW"}
+N_DATE_LITERALS = {"LAST_N_DAYS", "NEXT_N_DAYS"}
 
 _KEYWORDS = {"select", "from", "where", "and", "or", "not", "in", "like", "order", "by", "asc",
              "desc", "nulls", "first", "last", "limit", "offset", "count", "true", "false", "null"}
@@ -316,6 +321,14 @@ class _Parser:
             return Literal("boolean", tok.text.lower() == "true", tok.pos)
         if tok.kind == "word" and tok.text.lower() == "null":
             return Literal("null", None, tok.pos)
+        if tok.kind == "word" and tok.text.upper() in FIXED_DATE_LITERALS:
+            return Literal("relative", (tok.text.upper(), 0), tok.pos)
+        if tok.kind == "word" and tok.text.upper() in N_DATE_LITERALS:
+            if self.tok.text != ":" or self.tokens[self.i + 1].kind != "number":
+                raise self.fail()
+            self.i += 2
+            return Literal("relative", (tok.text.upper(), int(self.tokens[self.i - 1].text)),
+                           tok.pos)
         self.i -= 1
         raise self.fail()
 

@@ -5,6 +5,7 @@ for query errors (the query echoed with a caret, ``ERROR at Row:R:Column:C``, th
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import operator
 import re
@@ -184,6 +185,8 @@ def _compile(store: Store, spec: ObjectSpec, node: Any) -> Any:
     if _long_text(field):
         raise SoqlError("INVALID_FIELD", f"field '{field.name}' can not be filtered in query call",
                         node.path.pos)
+    if any(lit.kind == "relative" for lit in node.values):
+        return _relative_test(store, resolved, node)
     values = [_literal_for(field, lit) for lit in node.values]
     if node.op == "LIKE":
         if field.type not in _TEXT:
@@ -207,6 +210,43 @@ def _compile(store: Store, spec: ObjectSpec, node: Any) -> Any:
         if actual is None or expected is None:
             return False
         return bool(_ORDERING[op](actual, expected))
+
+    return test
+
+
+def _relative_test(store: Store, resolved: _Resolved, node: Compare) -> Any:
+    """A filter against TODAY, LAST_N_DAYS:n and friends: each is a range of whole days."""
+    field, literal = resolved.field, node.values[0]
+    if field.type not in {"date", "datetime"} or node.op not in _ORDERING.keys() | {"=", "!="}:
+        raise SoqlError("INVALID_FIELD", f"value of filter criterion for field '{field.name}' "
+                        f"must be of type {field.type} and should not be enclosed in quotes",
+                        literal.pos)
+    name, days = literal.value
+    today = dt.date.fromisoformat(store.today())
+    first, last = {
+        "TODAY": (today, today),
+        "YESTERDAY": (today - dt.timedelta(days=1),) * 2,
+        "TOMORROW": (today + dt.timedelta(days=1),) * 2,
+        "LAST_N_DAYS": (today - dt.timedelta(days=days), today),
+        "NEXT_N_DAYS": (today + dt.timedelta(days=1), today + dt.timedelta(days=days)),
+    }[name]
+
+    def day_of(record: Record) -> dt.date | None:
+        value = _value(store, resolved, record)
+        if value is None:
+            return None
+        if field.type == "date":
+            return dt.date.fromisoformat(value)
+        moment = parse_datetime(value)
+        return moment.date() if moment else None
+
+    def test(record: Record) -> bool:
+        day = day_of(record)
+        if day is None:
+            return node.op == "!="
+        inside = first <= day <= last
+        return {"=": inside, "!=": not inside, "<": day < first, "<=": day <= last,
+                ">": day > last, ">=": day >= first}[node.op]
 
     return test
 

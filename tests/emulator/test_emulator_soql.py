@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 import pytest
@@ -79,6 +80,28 @@ def test_count_and_relationship_fields(store: Store) -> None:
     assert row["Account"]["attributes"]["type"] == "Account"
     assert row["Owner"]["Name"] == "Int User"
     assert row["attributes"]["url"].startswith(f"/services/data/v{V}/sobjects/Contact/")
+
+
+def test_relative_date_literals(store: Store) -> None:
+    """TODAY, LAST_N_DAYS:n and NEXT_N_DAYS:n are day ranges on date and datetime fields."""
+    today = dt.date.fromisoformat(store.today())
+    for offset in (-10, -1, 0, 5):
+        store.create("Opportunity", {"Name": f"d{offset}", "StageName": "Prospecting",
+                                     "CloseDate": (today + dt.timedelta(days=offset)).isoformat()})
+
+    def opportunities(where: str) -> list[str]:
+        soql = f"SELECT Name FROM Opportunity WHERE {where} ORDER BY CloseDate"  # noqa: S608 - SOQL
+        result = run(soql, store, V,
+                     include_deleted=False)
+        return [r["Name"] for r in result.records]
+
+    assert opportunities("CloseDate = TODAY") == ["d0"]
+    assert opportunities("CloseDate = LAST_N_DAYS:3") == ["d-1", "d0"]
+    assert opportunities("CloseDate < YESTERDAY") == ["d-10"]
+    assert opportunities("CloseDate > TODAY") == ["d5"]
+    assert opportunities("CloseDate = NEXT_N_DAYS:7") == ["d5"]
+    assert len(opportunities("CreatedDate = TODAY")) == 4
+    assert opportunities("CreatedDate < TODAY") == []
 
 
 def test_query_all_sees_soft_deleted_rows(store: Store) -> None:

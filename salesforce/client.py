@@ -56,6 +56,7 @@ from salesforce.transport import Clock, Sleep, Transport
 
 COLLECTION_SIZE = 200  # sObject Collections: at most 200 records per call
 COLLECTION_TYPE_RUNS = 10  # … and at most 10 runs of one sObject type ("chunks")
+LONG_QUERY_URL = 8000  # longer query URLs go in a Composite body (URI + headers ≤ 16,384 bytes)
 
 
 def strip_attributes(value: Any) -> Any:
@@ -187,15 +188,38 @@ class SalesforceClient:
         path: str | None = f"/{resource}?q={quote(soql, safe='')}"
         first = True
         while path is not None:
-            target = path if first else _on_instance(path)
-            response = await self._request("GET", target, idempotent=True)
+            if first and len(path) > LONG_QUERY_URL:
+                page = await self._query_in_body(path)
+            else:
+                target = path if first else _on_instance(path)
+                page = (await self._request("GET", target, idempotent=True)).json()
             first = False
-            page = response.json()
             for record in page.get("records") or ():
                 yield strip_attributes(record)
             path = None if page.get("done", True) else page.get("nextRecordsUrl")
             if path is None and not page.get("done", True):
                 raise QueryError("query page is not done but has no nextRecordsUrl")
+
+    async def _query_in_body(self, path: str) -> Any:
+        """The first page of a query too long for a URL, as a Composite subrequest (one call).
+
+        URI plus headers may not exceed 16 KB; a Composite body carries the same URL freely.
+        """
+        version = self.settings.api_version
+        body = orjson.dumps(
+            {
+                "allOrNone": False,
+                "compositeRequest": [
+                    {"method": "GET", "url": f"/services/data/v{version}{path}", "referenceId": "q"}
+                ],
+            }
+        )
+        response = await self._request("POST", "/composite", body=body, idempotent=True)
+        [sub] = response.json()["compositeResponse"]
+        status = int(sub.get("httpStatusCode", 500))
+        if status >= 300:
+            raise error_from_response(status, orjson.dumps(sub.get("body")), "application/json")
+        return sub["body"]
 
     async def count(self, soql: str) -> int:
         """``totalSize`` of a ``SELECT COUNT() …`` query."""

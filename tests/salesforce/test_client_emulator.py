@@ -32,6 +32,7 @@ from salesforce.errors import (
 )
 from salesforce.indicator import build_indicator
 from salesforce.settings import AuthMethod, ConnectionSettings
+from salesforce.soql import quote_list
 from tests.salesforce.conftest import NoSleep
 
 TOKEN_ROUTE = "POST /services/oauth2/token"
@@ -384,3 +385,23 @@ async def test_old_api_version_upsert_204(emu: Emulator, no_sleep: NoSleep) -> N
         updated = await sf.upsert("Lead", "Actionflows_Key__c", "old-1", {"Phone": "1"})
     assert updated.id == created.id
     assert updated.created is False
+
+
+async def test_very_long_soql_goes_through_composite(emu: Emulator, sf: SalesforceClient) -> None:
+    """A query whose URL would pass 8 KB is sent in a Composite body and still pages normally."""
+    wanted = [f"wanted {n}" for n in range(3)]
+    for name in wanted:
+        await sf.create("Account", {"Name": name})
+    names = wanted + [f"no such account {n}" for n in range(600)]  # lengthens the query
+    soql = f"SELECT Name FROM Account WHERE Name IN {quote_list(names)}"  # noqa: S608 - quoted
+    rows = await sf.query(soql)
+    assert sorted(r["Name"] for r in rows) == wanted
+    assert emu.call_counts().get("POST /composite") == 1
+
+
+async def test_long_soql_errors_keep_their_class(emu: Emulator, sf: SalesforceClient) -> None:
+    """An error inside the Composite subrequest is raised as its own class."""
+    names = quote_list([f"n{n}" for n in range(1500)])
+    soql = f"SELECT Nope FROM Account WHERE Name IN {names}"  # noqa: S608 - quoted
+    with pytest.raises(InvalidFieldError):
+        await sf.query(soql)

@@ -2,9 +2,9 @@
 
 The compiler trusts :mod:`pipeline.validate` to have run: it parses every template and condition
 once, looks each step's spec up in the catalogue, fixes its retry policy, adds the object's
-external-id field to the options of its create steps (from the ``external_id_fields`` setting, unless
-the step sets ``options.external_id_field`` itself), and decides whether the step is idempotent.
-Nothing in a plan is parsed or looked up again at run time.
+external-id field to the options of its create steps (from the ``external_id_fields``
+setting, unless the step sets ``options.external_id_field`` itself), and decides whether the
+step is idempotent. Nothing in a plan is parsed or looked up again at run time.
 """
 
 from __future__ import annotations

@@ -53,8 +53,9 @@ class PolicyDefinition(_Definition):
 class TriggerDefinition(_Definition):
     """Which events start the flow. An empty list means "any"."""
 
-    topics: tuple[str, ...] = Field(default=(), strict=False)  # logical inputs: tickets, interactions
-    event_types: tuple[str, ...] = Field(default=(), strict=False)  # exact, or shell-style "ticket.*"
+    # Logical inputs ("tickets", "interactions"); exact event types or shell-style "ticket.*".
+    topics: tuple[str, ...] = Field(default=(), strict=False)
+    event_types: tuple[str, ...] = Field(default=(), strict=False)
     when: dict[str, Any] | None = None  # a condition on `event` (no steps yet)
 
 

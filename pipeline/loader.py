@@ -129,7 +129,8 @@ def read_flow_file(path: Path | str) -> ParsedFile:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        return ParsedFile(str(path), None, [FlowError(str(path), "", f"cannot read the file: {exc}")])
+        error = FlowError(str(path), "", f"cannot read the file: {exc}")
+        return ParsedFile(str(path), None, [error])
     return read_flow_text(text, str(path))
 
 

@@ -41,7 +41,9 @@ def parse_path(text: str) -> Path:
     """``"event.requester.email"`` → ``("event", "requester", "email")``; raises on bad syntax."""
     match = _PATH.fullmatch(text)
     if match is None:
-        raise TemplateSyntaxError(f"invalid path {text!r} (expected dotted names like event.ticket_id)")
+        raise TemplateSyntaxError(
+            f"invalid path {text!r} (expected dotted names like event.ticket_id)"
+        )
     return tuple(match.group(1).split("."))
 
 
@@ -62,7 +64,7 @@ def resolve(context: Mapping[str, Any], path: Path) -> Any:
 
 
 def to_text(value: Any) -> str:
-    """How a value reads inside mixed text: ``None`` → ``""``, booleans as JSON, containers as JSON."""
+    """How a value reads inside mixed text: ``None`` → ``""``; booleans and containers as JSON."""
     if value is None:
         return ""
     if isinstance(value, str):
@@ -128,7 +130,8 @@ class Template:
         if single is not None:
             return single.evaluate(context)
         return "".join(
-            part if isinstance(part, str) else to_text(part.evaluate(context)) for part in self.parts
+            part if isinstance(part, str) else to_text(part.evaluate(context))
+            for part in self.parts
         )
 
     def expressions(self) -> Iterator[Expr]:
@@ -204,7 +207,9 @@ def parse_expression(text: str) -> Expr:
         argument = _ARG.match(text, position)
         if name == "default":
             if argument is None:
-                raise TemplateSyntaxError("filter 'default' takes one literal argument: default('x')")
+                raise TemplateSyntaxError(
+                    "filter 'default' takes one literal argument: default('x')"
+                )
             filters.append(Filter(name, _parse_literal(argument.group(1))))
             position = argument.end()
         elif argument is not None or text.startswith("(", position):

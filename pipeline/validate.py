@@ -112,7 +112,8 @@ class FlowChecker:
             where = f"steps[{index}]"
             if step.id in specs:
                 first = order.index(step.id)
-                self.error(f"{where}.id", f"duplicate step id {step.id!r} (first at steps[{first}])")
+                self.error(f"{where}.id",
+                           f"duplicate step id {step.id!r} (first at steps[{first}])")
                 continue
             spec = self.spec(where, step)
             scope = Scope(dict(specs), order[index + 1 :], step.id)
@@ -133,7 +134,8 @@ class FlowChecker:
         if obj is None:
             if len(supported) == 1:
                 return self.actions[(step.action, supported[0])]
-            self.error(where, f"missing 'object' for {step.action} (one of: {', '.join(supported)})")
+            self.error(where, f"missing 'object' for {step.action} "
+                       f"(one of: {', '.join(supported)})")
             return None
         if obj not in OBJECTS:
             self.error(f"{where}.object", f"unknown object {obj!r} (known: {', '.join(OBJECTS)})")

@@ -37,7 +37,8 @@ def test_field_boundaries_matter() -> None:
 
 def test_a_known_key_never_changes() -> None:
     """Keys are stored in Salesforce: the scheme must not drift between releases."""
-    assert idempotency_key("evt-1", "create-lead", "create_lead") == "af1-celcg2mq6yn6buvfluymeddtbu"
+    key = idempotency_key("evt-1", "create-lead", "create_lead")
+    assert key == "af1-celcg2mq6yn6buvfluymeddtbu"
 
 
 def test_run_keys_depend_on_the_flow_version() -> None:

@@ -27,12 +27,13 @@ from tests.pipeline.flow_fakes import (
     make_ports,
 )
 
-scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5)
+scalars = (st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+           | st.text(max_size=5))
 values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
                       | st.dictionaries(st.text(max_size=3), inner, max_size=3), max_leaves=6)
 # Literal mappings are not operands ({path: …} is the only mapping form).
-operands = scalars | st.lists(scalars, max_size=3) | st.sampled_from(["{{ x }}", "{{ x.y }}", "{{ x.0 | lower }}", "a {{ x }}"]) \
-    | st.just({"path": "x.y"})
+templates = st.sampled_from(["{{ x }}", "{{ x.y }}", "{{ x.0 | lower }}", "a {{ x }}"])
+operands = scalars | st.lists(scalars, max_size=3) | templates | st.just({"path": "x.y"})
 
 
 def conditions() -> st.SearchStrategy[Any]:
@@ -104,7 +105,8 @@ def test_redelivery_never_writes_twice(script: list[str]) -> None:
         if kind == "throttle":
             raise Throttled("limit")
         succeeded[action.kind] = succeeded.get(action.kind, 0) + 1
-        return ActionResult(outputs={"id": "X" if action.kind != "salesforce.find_record" else None})
+        found = action.kind != "salesforce.find_record"
+        return ActionResult(outputs={"id": "X" if found else None})
 
     executor = ScriptedExecutor()
     for kind, obj in (("salesforce.find_record", "contact"), ("salesforce.create_record", "lead"),

@@ -48,7 +48,10 @@ steps:
       name: "{{ event.requester.name }}"
       phone: "{{ event.requester.phone }}"
       description: "Ticket {{ event.ticket_id }}: {{ event.ticket.subject }}"
-    fields: {Email: "{{ event.requester.email }}", LeadSource: Support, Missing: "{{ event.attributes.nope }}"}
+    fields:
+      Email: "{{ event.requester.email }}"
+      LeadSource: Support
+      Missing: "{{ event.attributes.nope }}"
     policy: {max_attempts: 5, max_attempts_in_process: 3, backoff: {initial_s: 0.5, max_s: 4}}
 publish:
   lead_id: "{{ steps.create_lead.id }}"

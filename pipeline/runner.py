@@ -98,8 +98,8 @@ def render_inputs(step: CompiledStep, context: Mapping[str, Any]) -> dict[str, A
 class _Run:
     """The state of one run: the context templates see, and the outcomes so far."""
 
-    def __init__(self, plan: Plan, event: Event, ports: Ports, prior_attempts: int,
-                 dry_run: bool) -> None:
+    def __init__(self, plan: Plan, event: Event, ports: Ports,
+                 prior_attempts: int | Mapping[str, int], dry_run: bool) -> None:
         self.plan, self.event, self.ports, self.dry_run = plan, event, ports, dry_run
         self.key = run_key(event.id, plan.name, plan.version)
         self.steps: dict[str, Mapping[str, Any]] = {}
@@ -132,6 +132,14 @@ class _Run:
         self.outcome(step, "reused", outputs=dict(record.outputs), attempt=record.attempts,
                      salesforce_id=record.salesforce_id, recorded_status=record.status)
 
+    def prior(self, step: CompiledStep) -> int:
+        """Attempts earlier deliveries spent on ``step``: a mapping says per step; a plain
+        number belongs to the first step this run executes (the one that failed before)."""
+        if isinstance(self.prior_attempts, Mapping):
+            return self.prior_attempts.get(step.id, 0)
+        prior, self.prior_attempts = self.prior_attempts, 0
+        return prior
+
     async def record(self, step: CompiledStep, record: StepRecord) -> None:
         """Write to the ledger, except in a dry run, which must leave no trace."""
         if not self.dry_run:
@@ -160,8 +168,7 @@ class _Run:
         """Run one step with its in-process retries. Returns ``(None, None)`` on success or
         tolerated failure, else the disposition that ends the run and its reason."""
         clock, action = self.ports.clock, self.action_input(step)
-        started, attempt, prior = clock.monotonic(), 0, self.prior_attempts
-        self.prior_attempts = 0  # earlier deliveries' attempts belong to the first step run
+        started, attempt, prior = clock.monotonic(), 0, self.prior(step)
         while True:
             attempt += 1
             try:
@@ -219,15 +226,17 @@ async def run(
     ports: Ports,
     *,
     resume_from: str | None = None,
-    prior_attempts: int = 0,
+    prior_attempts: int | Mapping[str, int] = 0,
     dry_run: bool = False,
 ) -> RunResult:
     """Run ``event`` through ``plan``.
 
     ``resume_from``: redrive at this step; every earlier step must be recorded in the ledger
     (its outputs are reused), else :class:`~pipeline.errors.ResumeError`. ``prior_attempts``:
-    attempts earlier deliveries already spent on the first step this run executes (read from
-    the retry topic's headers), so that ``max_attempts`` bounds all deliveries together.
+    attempts earlier deliveries already spent (read from the retry topic's headers), so that
+    ``max_attempts`` bounds all deliveries together: ``{step_id: n}`` (exact, e.g. from the
+    ``resume_step`` header), or a number for the first step this run executes, which is the
+    failed one as long as the ledger kept the steps before it.
     ``dry_run``: reads (finds) run, writes are only shown (status ``dry_run``, outputs unknown),
     and the ledger is read but never written, so a dry run changes nothing anywhere.
     """

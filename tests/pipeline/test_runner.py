@@ -320,3 +320,14 @@ steps:
     await run(plan_of(text), make_event(attributes={"ai_lead_score": 87, "vip": True}),
               make_ports(executor))
     assert executor.calls[0].inputs == {"object_id": "003C", "description": "87", "name": "true"}
+
+
+async def test_prior_attempts_by_step_survive_a_lost_ledger() -> None:
+    """Given per step, earlier attempts count against the step that failed, even when the
+    ledger forgot the steps before it and they run again."""
+    executor = ScriptedExecutor().on(CREATE, "lead", Transient("UNABLE_TO_LOCK_ROW"))
+    result = await run(plan_of(LEAD_FLOW), make_event(), make_ports(executor),
+                       prior_attempts={"create_lead": 4})
+    assert [s.attempt for s in result.steps] == [1, 1, 5]
+    assert result.status is RunStatus.DEAD_LETTER
+    assert executor.kinds().count((CREATE, "lead")) == 1

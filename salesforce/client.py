@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
@@ -44,6 +45,8 @@ from salesforce import soap
 from salesforce.auth import AuthFlow, Token, TokenRequest
 from salesforce.errors import (
     AuthError,
+    InvalidFieldError,
+    MalformedIdError,
     NotFoundError,
     QueryError,
     SalesforceError,
@@ -57,6 +60,30 @@ from salesforce.transport import Clock, Sleep, Transport
 COLLECTION_SIZE = 200  # sObject Collections: at most 200 records per call
 COLLECTION_TYPE_RUNS = 10  # … and at most 10 runs of one sObject type ("chunks")
 LONG_QUERY_URL = 8000  # longer query URLs go in a Composite body (URI + headers ≤ 16,384 bytes)
+
+
+_ID = re.compile(r"[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?")
+_API_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,79}")
+
+
+def checked_id(record_id: str) -> str:
+    """A record id safe to put in a URL path: 15 or 18 letters and digits, nothing else.
+
+    Ids often come from event data; without this check ``"../Case/500…"`` would address
+    another object.
+    """
+    if not isinstance(record_id, str) or not _ID.fullmatch(record_id):
+        raise MalformedIdError(
+            f"not a Salesforce id: {str(record_id)[:40]!r}", error_code="MALFORMED_ID"
+        )
+    return record_id
+
+
+def checked_name(name: str) -> str:
+    """An sObject or field API name safe to put in a URL path (``Lead``, ``Ext_Key__c``)."""
+    if not isinstance(name, str) or not _API_NAME.fullmatch(name):
+        raise InvalidFieldError(f"not an API name: {str(name)[:40]!r}", error_code="INVALID_TYPE")
+    return name
 
 
 def strip_attributes(value: Any) -> Any:
@@ -132,7 +159,10 @@ class SalesforceClient:
 
     async def create(self, sobject: str, fields: Mapping[str, Any]) -> str:
         response = await self._request(
-            "POST", f"/sobjects/{sobject}/", body=orjson.dumps(dict(fields)), idempotent=False
+            "POST",
+            f"/sobjects/{checked_name(sobject)}/",
+            body=orjson.dumps(dict(fields)),
+            idempotent=False,
         )
         return str(response.json()["id"])
 
@@ -141,7 +171,10 @@ class SalesforceClient:
     ) -> UpsertResult:
         # The body may carry neither the external id field nor Id (Salesforce rejects both).
         body = {k: v for k, v in fields.items() if k not in (external_id_field, "Id")}
-        path = f"/sobjects/{sobject}/{external_id_field}/{quote(external_id, safe='')}"
+        path = (
+            f"/sobjects/{checked_name(sobject)}/{checked_name(external_id_field)}/"
+            f"{quote(external_id, safe='')}"
+        )
         response = await self._request("PATCH", path, body=orjson.dumps(body), idempotent=True)
         if response.status == 204:  # API versions before 46.0 answer an update with no body
             record = await self._get_path(f"{path}?fields=Id")
@@ -155,19 +188,23 @@ class SalesforceClient:
         """Update one record by id (an ``Id`` key in ``fields`` is dropped). Idempotent."""
         body = {k: v for k, v in fields.items() if k != "Id"}
         await self._request(
-            "PATCH", f"/sobjects/{sobject}/{record_id}", body=orjson.dumps(body), idempotent=True
+            "PATCH",
+            f"/sobjects/{checked_name(sobject)}/{checked_id(record_id)}",
+            body=orjson.dumps(body),
+            idempotent=True,
         )
 
     async def delete(self, sobject: str, record_id: str) -> None:
         """Delete one record. A record already in the recycle bin counts as deleted."""
         try:
-            await self._request("DELETE", f"/sobjects/{sobject}/{record_id}", idempotent=True)
+            path = f"/sobjects/{checked_name(sobject)}/{checked_id(record_id)}"
+            await self._request("DELETE", path, idempotent=True)
         except NotFoundError as exc:
             if exc.error_code != "ENTITY_IS_DELETED":
                 raise
 
     async def get(self, sobject: str, record_id: str, fields: Sequence[str]) -> dict[str, Any]:
-        path = f"/sobjects/{sobject}/{record_id}"
+        path = f"/sobjects/{checked_name(sobject)}/{checked_id(record_id)}"
         if fields:
             path += "?fields=" + quote(",".join(fields), safe=",")
         return await self._get_path(path)
@@ -310,7 +347,7 @@ class SalesforceClient:
         if any(not r.get(external_id_field) for r in records):
             raise ValueError(f"upsert_many needs {external_id_field} on every record")
         payloads = [{"attributes": {"type": sobject}, **r} for r in records]
-        path = f"/composite/sobjects/{sobject}/{external_id_field}"
+        path = f"/composite/sobjects/{checked_name(sobject)}/{checked_name(external_id_field)}"
         return await self._collections(
             "PATCH", path, payloads, all_or_none, idempotent=True, created=None
         )
@@ -322,10 +359,17 @@ class SalesforceClient:
 
         As with :meth:`delete`, a record already in the recycle bin counts as deleted.
         """
-        outcomes: list[RecordOutcome] = []
-        for start in range(0, len(record_ids), COLLECTION_SIZE):
-            chunk = record_ids[start : start + COLLECTION_SIZE]
-            ids = ",".join(quote(i, safe="") for i in chunk)
+        outcomes: list[RecordOutcome | None] = [None] * len(record_ids)
+        valid: list[int] = []
+        for index, record_id in enumerate(record_ids):
+            try:
+                checked_id(record_id)
+                valid.append(index)
+            except MalformedIdError as exc:  # one bad id fails only its own record
+                outcomes[index] = RecordOutcome(None, exc)
+        for start in range(0, len(valid), COLLECTION_SIZE):
+            chunk = valid[start : start + COLLECTION_SIZE]
+            ids = ",".join(record_ids[i] for i in chunk)
             path = f"/composite/sobjects?ids={ids}&allOrNone={str(all_or_none).lower()}"
             try:
                 response = await self._request("DELETE", path, idempotent=True)
@@ -333,16 +377,20 @@ class SalesforceClient:
                 if not isinstance(results, list) or len(results) != len(chunk):
                     raise SalesforceError("sObject Collections returned a mismatched result list")
             except SalesforceError as exc:
-                outcomes.extend(RecordOutcome(None, exc) for _ in chunk)
+                for i in chunk:
+                    outcomes[i] = RecordOutcome(None, exc)
                 continue
-            for record_id, result in zip(chunk, results, strict=True):
+            for i, result in zip(chunk, results, strict=True):
                 outcome = _outcome(result, created=False)
                 if isinstance(outcome.error, NotFoundError) and (
                     outcome.error.error_code == "ENTITY_IS_DELETED"
                 ):
-                    outcome = RecordOutcome(record_id, None)
-                outcomes.append(outcome)
-        return outcomes
+                    outcome = RecordOutcome(record_ids[i], None)
+                outcomes[i] = outcome
+        return [
+            o if o is not None else RecordOutcome(None, SalesforceError("no result"))
+            for o in outcomes
+        ]
 
     async def _collections(
         self,
@@ -452,7 +500,8 @@ class SalesforceClient:
     # --- metadata and org information ---------------------------------------------------------
 
     async def describe(self, sobject: str) -> dict[str, Any]:
-        response = await self._request("GET", f"/sobjects/{sobject}/describe", idempotent=True)
+        path = f"/sobjects/{checked_name(sobject)}/describe"
+        response = await self._request("GET", path, idempotent=True)
         return dict(response.json())
 
     async def describe_global(self) -> dict[str, Any]:

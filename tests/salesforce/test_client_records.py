@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pipeline.ports import SalesforceGateway
-from salesforce.client import SalesforceClient
-from salesforce.errors import MultipleMatchesError, NotFoundError, ValidationError
+from salesforce.client import SalesforceClient, checked_id
+from salesforce.errors import (
+    InvalidFieldError,
+    MalformedIdError,
+    MultipleMatchesError,
+    NotFoundError,
+    ValidationError,
+)
 from salesforce.limits import ApiUsage
 from tests.salesforce.fake_org import DATA, FakeOrg, reply, sf_error
 
@@ -223,3 +231,52 @@ async def test_error_lists_become_typed_errors(org: FakeOrg, client: SalesforceC
     assert error.status == 400
     assert not error.retriable
     assert len(org.calls("POST", f"{DATA}/sobjects/Lead/")) == 1
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["../Case/500000000000001AAA", "00Q000000000001AAA/..", "00Q 0000", "", "00Q%2F0000000000"],
+)
+async def test_ids_from_event_data_cannot_steer_the_url(
+    org: FakeOrg, client: SalesforceClient, bad: str
+) -> None:
+    """A record id that is not 15/18 letters and digits is refused before any request."""
+    with pytest.raises(MalformedIdError):
+        await client.delete("Lead", bad)
+    with pytest.raises(MalformedIdError):
+        await client.get("Lead", bad, ["Id"])
+    assert org.requests == []
+
+
+async def test_object_names_are_checked(org: FakeOrg, client: SalesforceClient) -> None:
+    """sObject and field names must be API names: no slashes, dots or query strings."""
+    with pytest.raises(InvalidFieldError):
+        await client.create("Lead/../User", {"LastName": "x"})
+    with pytest.raises(InvalidFieldError):
+        await client.upsert("Lead", "Ext__c?x=1", "k", {})
+    assert org.requests == []
+
+
+async def test_delete_many_fails_only_the_bad_id(org: FakeOrg, client: SalesforceClient) -> None:
+    """In delete_many a malformed id fails its own record; the others are still deleted."""
+    org.on(
+        "DELETE",
+        f"{DATA}/composite/sobjects",
+        reply(200, [{"id": LEAD_ID, "success": True, "errors": []}]),
+    )
+    outcomes = await client.delete_many(["../x", LEAD_ID])
+    assert isinstance(outcomes[0].error, MalformedIdError)
+    assert outcomes[1].id == LEAD_ID
+    assert org.calls("DELETE", f"{DATA}/composite/sobjects")[0].query["ids"] == LEAD_ID
+
+
+@given(st.text(max_size=20))
+def test_checked_id_accepts_only_ids(text: str) -> None:
+    """checked_id passes exactly the 15- and 18-character alphanumeric strings."""
+    is_id = len(text) in (15, 18) and text.isascii() and text.isalnum()
+    try:
+        checked_id(text)
+        accepted = True
+    except MalformedIdError:
+        accepted = False
+    assert accepted is is_id

@@ -115,8 +115,9 @@ async def _soap(org: Org, request: web.Request) -> web.StreamResponse:
         return envelope(500, soap.SoapFault(
             "INVALID_SESSION_ID", "Invalid Session ID found in SessionHeader: Illegal Session"
         ).xml())
-    if org.budget.exhausted():
-        return envelope(500, soap.SoapFault("REQUEST_LIMIT_EXCEEDED", DAILY_LIMIT_MESSAGE).xml())
+    if org.budget.exhausted() or org.budget.concurrency_exceeded():
+        message = DAILY_LIMIT_MESSAGE if org.budget.exhausted() else CONCURRENT_LIMIT_MESSAGE
+        return envelope(500, soap.SoapFault("REQUEST_LIMIT_EXCEEDED", message).xml())
     org.count_api_calls()
     org.counts[f"POST /services/Soap/u {call.operation}"] += 1
 

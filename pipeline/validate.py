@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from pipeline.actions import OBJECTS, ActionSpec, ValueType
@@ -162,6 +163,7 @@ class FlowChecker:
                     self.error(f"{where}.inputs", f"missing required input {name!r} for {label}")
         for name, raw in step.inputs.items():
             field = spec.inputs.get(name) if spec is not None else None
+            self.dates(f"{where}.inputs.{name}", raw)
             self.value(f"{where}.inputs.{name}", raw, scope, field.type if field else None)
         if step.fields and spec is not None and spec.kind not in _FIELD_KINDS:
             self.error(f"{where}.fields", f"{spec.kind} takes no extra fields (only "
@@ -190,7 +192,20 @@ class FlowChecker:
             except Exception as exc:  # the catalogue's own error, reported as is
                 self.error(f"{where}.options", str(exc))
 
+    def dates(self, where: str, raw: Any) -> None:
+        """YAML reads an unquoted 2026-01-01 as a date, which no input or comparison expects."""
+        if isinstance(raw, date):
+            self.error(where, f"YAML read {raw.isoformat()} as a date: quote it "
+                       f"('{raw.isoformat()}') to use it as text")
+        elif isinstance(raw, Mapping):
+            for key, value in raw.items():
+                self.dates(join_path(where, str(key)), value)
+        elif isinstance(raw, list):
+            for index, value in enumerate(raw):
+                self.dates(join_path(where, f"[{index}]"), value)
+
     def condition(self, where: str, raw: Any, scope: Scope) -> None:
+        self.dates(where, raw)
         try:
             condition = parse_condition(raw)
         except FlowSyntaxError as exc:

@@ -303,8 +303,7 @@ async def test_connection_reset(emu: Emulator, sf: SalesforceClient) -> None:
 
 
 async def test_lost_answer_after_commit(emu: Emulator, sf: SalesforceClient) -> None:
-    """When the answer is lost after the write, a create is not replayed (no duplicate)
-    and an upsert replay finds the record it made."""
+    """A lost answer after commit: a create is not replayed, an upsert replay finds its record."""
     emu.set_faults(
         [FaultRule("fail_after_commit", method="POST", path="*/sobjects/Lead*", times=1)]
     )

@@ -44,11 +44,12 @@ OPERATORS: tuple[str, ...] = ("eq", "ne", "gt", "gte", "lt", "lte", "contains", 
                               "and", "or", "not")
 
 
-def _number(value: Any) -> float | None:
+def _number(value: Any) -> int | float | None:
+    """A number as is; a numeric string read as a float; anything else (booleans too) None."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        return float(value)
+        return value  # not float(): a huge int would overflow, and ints compare exactly
     if isinstance(value, str):
         try:
             return float(value)

@@ -38,6 +38,8 @@ def holds(condition: Any) -> bool:
         ({"lt": ["{{ event.attributes.as_text }}", 0.8]}, True),  # numeric string vs number
         ({"lte": ["{{ event.missing }}", 10]}, False),  # missing never orders
         ({"gt": ["b", "a"]}, True),
+        ({"gt": [10**400, 10**400 - 1]}, True),  # huge ints compare exactly, no overflow
+        ({"lt": ["{{ event.attributes.as_text }}", 10**400]}, True),
         ({"gt": ["{{ event.ticket.status }}", 1]}, False),  # text vs number: false, no error
         ({"contains": ["{{ event.ticket.tags }}", "vip"]}, True),
         ({"contains": ["{{ event.ticket.subject }}", "fire"]}, True),

@@ -60,9 +60,12 @@ class RetryPolicy:
 
 def backoff_ceiling(policy: RetryPolicy, attempt: int) -> float:
     """The largest delay after failed attempt ``attempt`` (1-based); non-decreasing in it."""
-    exponent = max(attempt, 1) - 1
-    # Cap the exponent so that a huge attempt count cannot overflow a float.
-    ceiling = policy.initial_s * policy.multiplier ** min(exponent, 64)
+    ceiling = policy.initial_s
+    # Multiply step by step and stop at max_s: no float power can overflow, whatever the inputs.
+    for _ in range(min(max(attempt, 1) - 1, 1000)):  # attempts are far fewer; bound the loop
+        if ceiling >= policy.max_s:
+            break
+        ceiling *= policy.multiplier
     return min(policy.max_s, ceiling)
 
 

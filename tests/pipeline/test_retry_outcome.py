@@ -16,7 +16,7 @@ policies = st.builds(
     max_attempts=st.integers(1, 50),
     max_attempts_in_process=st.integers(1, 10),
     initial_s=st.floats(0, 10),
-    multiplier=st.floats(1, 10),
+    multiplier=st.floats(1, 1e300),
     max_s=st.floats(0, 600),
 )
 draws = st.floats(0, 1, exclude_max=True)

@@ -8,7 +8,7 @@ See docs/emulator.md. Public API::
 from .config import API_VERSIONS, LATEST_API_VERSION, DemoCredentials, EmulatorConfig
 from .emulator import Emulator
 from .faults import FaultRule
-from .rules import DuplicateRule
+from .rules import DuplicateRule, ValidationRule
 from .soql import quote, quote_like
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "Emulator",
     "EmulatorConfig",
     "FaultRule",
+    "ValidationRule",
     "quote",
     "quote_like",
 ]

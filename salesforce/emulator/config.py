@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .faults import FaultRule
-from .rules import DEFAULT_DUPLICATE_RULES, DuplicateRule
+from .rules import DEFAULT_DUPLICATE_RULES, DuplicateRule, ValidationRule
 from .schema import DEFAULT_EXTERNAL_ID_FIELDS
 
 LATEST_API_VERSION = "67.0"
@@ -57,6 +57,7 @@ class EmulatorConfig:
     external_id_fields: Mapping[str, str] = field(
         default_factory=lambda: dict(DEFAULT_EXTERNAL_ID_FIELDS))
     duplicate_rules: tuple[DuplicateRule, ...] = DEFAULT_DUPLICATE_RULES
+    validation_rules: tuple[ValidationRule, ...] = ()
     jwt_audiences: tuple[str, ...] = LOGIN_AUDIENCES
     jwt_preauthorized: bool = True
     refresh_token_rotation: bool = False

@@ -3,8 +3,10 @@
 One ``LeadConvert`` in, one ``LeadConvertResult`` out. The lead, and the account, contact and
 opportunity it creates or merges into, change together or not at all (a savepoint per lead).
 Rules (reference §4): ``convertedStatus`` must be a LeadStatus with IsConverted=true; an existing
-contact must belong to the given account; ``doNotCreateOpportunity`` excludes an opportunity name;
-a converted lead cannot be converted or updated again; merging fills only empty fields.
+contact (or opportunity) must belong to the given account; ``doNotCreateOpportunity`` excludes an
+opportunity name or id; a converted lead cannot be converted or updated again; merging fills only
+empty fields (``overwriteLeadSource`` replaces the contact's LeadSource); ``ownerId`` owns what is
+created.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class LeadConvert:
     contact_id: str | None = None
     do_not_create_opportunity: bool = False
     opportunity_name: str | None = None
+    opportunity_id: str | None = None
     overwrite_lead_source: bool = False
     owner_id: str | None = None
 
@@ -76,17 +79,25 @@ def _convert(store: Store, req: LeadConvert) -> LeadConvertResult:
     if status is None or not status["IsConverted"]:
         raise ApiError(400, "INVALID_STATUS",
                        f"invalid convertedStatus: {req.converted_status}", ["convertedStatus"])
-    if req.do_not_create_opportunity and req.opportunity_name:
+    if req.do_not_create_opportunity and (req.opportunity_name or req.opportunity_id):
         raise ApiError(400, "INVALID_FIELD", "If doNotCreateOpportunity is true, opportunityName "
                        "and opportunityId must be null", ["opportunityName"])
-    account_id = _account(store, lead, req.account_id)
-    contact_id = _contact(store, lead, account_id, req.contact_id)
+    owner = {"OwnerId": req.owner_id} if req.owner_id else {}
+    account_id = _account(store, lead, req.account_id, owner)
+    contact_id = _contact(store, lead, account_id, req, owner)
     opportunity_id = None
-    if not req.do_not_create_opportunity:
+    if req.opportunity_id:
+        opportunity = store.get("Opportunity", req.opportunity_id)
+        if opportunity.get("AccountId") not in (None, account_id):
+            raise ApiError(400, "INVALID_CROSS_REFERENCE_KEY", "The opportunity ID specified "
+                           "does not belong to the account ID specified.", ["opportunityId"])
+        opportunity_id = str(opportunity["Id"])
+    elif not req.do_not_create_opportunity:
         opportunity_id = store.create("Opportunity", _drop_none({
             "Name": req.opportunity_name or lead.get("Company") or lead.get("Name"),
             "AccountId": account_id, "StageName": "Prospecting",
             "CloseDate": _quarter_end(store.today()), "LeadSource": lead.get("LeadSource"),
+            **owner,
         }), allow_save=True)
     converted = {**lead, "Status": status["MasterLabel"], "IsConverted": True,
                  "ConvertedAccountId": account_id, "ConvertedContactId": contact_id,
@@ -95,25 +106,31 @@ def _convert(store: Store, req: LeadConvert) -> LeadConvertResult:
     return LeadConvertResult(lead["Id"], account_id, contact_id, opportunity_id)
 
 
-def _account(store: Store, lead: dict[str, Any], account_id: str | None) -> str:
+def _account(store: Store, lead: dict[str, Any], account_id: str | None,
+             owner: dict[str, str]) -> str:
     values = _mapped(lead, _ACCOUNT_MAP)
     if not account_id:
-        return store.create("Account", values, allow_save=True)
+        return store.create("Account", {**values, **owner}, allow_save=True)
     account = store.get("Account", account_id)
     _fill_empty(store, "Account", account, values)
     return str(account["Id"])
 
 
-def _contact(store: Store, lead: dict[str, Any], account_id: str, contact_id: str | None) -> str:
+def _contact(store: Store, lead: dict[str, Any], account_id: str, req: LeadConvert,
+             owner: dict[str, str]) -> str:
     values = _mapped(lead, _CONTACT_MAP)
-    if not contact_id:
-        return store.create("Contact", {**values, "AccountId": account_id}, allow_save=True)
-    contact = store.get("Contact", contact_id)
+    if not req.contact_id:
+        return store.create("Contact", {**values, "AccountId": account_id, **owner},
+                            allow_save=True)
+    contact = store.get("Contact", req.contact_id)
     if contact.get("AccountId") != account_id:
         raise ApiError(400, "INVALID_CROSS_REFERENCE_KEY",
                        "The contact ID specified does not belong to the account ID specified.",
                        ["contactId"])
     _fill_empty(store, "Contact", contact, values)
+    if req.overwrite_lead_source and lead.get("LeadSource"):
+        store.update("Contact", contact["Id"], {"LeadSource": lead["LeadSource"]},
+                     allow_save=True)
     return str(contact["Id"])
 
 

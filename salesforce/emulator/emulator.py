@@ -137,7 +137,7 @@ class Emulator:
 
     def issue_access_token(self) -> str:
         """A valid access token without an OAuth round trip (for tests not about OAuth)."""
-        return self._org.oauth._issue(self.credentials.client_id).token
+        return self._org.oauth.issue(self.credentials.client_id).token
 
     async def wait_for_in_flight(self, count: int) -> None:
         """Return once at least ``count`` requests are being processed (wrap in a timeout)."""

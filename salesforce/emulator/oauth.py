@@ -73,7 +73,7 @@ class OAuthServer:
                 self._client(form, authorization, require_secret=True)
                 if host.split(":")[0].lower() in LOGIN_HOSTS:
                     raise OAuthError("invalid_grant", "request not supported on this domain")
-                session = self._issue(self.creds.client_id)
+                session = self.issue(self.creds.client_id)
             elif grant == "refresh_token":
                 self._client(form, authorization, require_secret=False)
                 session = self._refresh(form.get("refresh_token", ""))
@@ -82,7 +82,7 @@ class OAuthServer:
                 if (form.get("username") != self.creds.username
                         or form.get("password") != self.creds.password):
                     raise OAuthError("invalid_grant", "authentication failure")
-                session = self._issue(self.creds.client_id)
+                session = self.issue(self.creds.client_id)
             else:
                 raise OAuthError("unsupported_grant_type", "grant type not supported")
         except OAuthError as err:
@@ -171,7 +171,7 @@ class OAuthServer:
         subject = claims.get("prn") or claims.get("sub")
         if subject != self.creds.username or not self.preauthorized:
             raise OAuthError("invalid_grant", "user hasn't approved this consumer")
-        return self._issue(self.creds.client_id)
+        return self.issue(self.creds.client_id)
 
     def _client(self, form: Mapping[str, str], authorization: str | None, *,
                 require_secret: bool) -> None:
@@ -199,9 +199,10 @@ class OAuthServer:
         if self.rotation:
             self.refresh_tokens[refresh_token] = False
             refresh_token = self.mint_refresh_token()
-        return self._issue(self.creds.client_id, refresh_token=refresh_token)
+        return self.issue(self.creds.client_id, refresh_token=refresh_token)
 
-    def _issue(self, client_id: str, *, refresh_token: str | None = None) -> Session:
+    def issue(self, client_id: str, *, refresh_token: str | None = None) -> Session:
+        """A new session for the integration user (what every successful grant ends in)."""
         token = f"{self.creds.org_id[:15]}!{secrets.token_urlsafe(72)}"
         scope = f"{SCOPE} refresh_token" if refresh_token else SCOPE
         session = Session(token, client_id, self.creds.username, self.clock(), scope,

@@ -46,7 +46,7 @@ class Org:
 
     def _build_data_api(self) -> None:
         self.store = Store(self.schema, self.ids, self.now, self.creds.user_id,
-                           self.config.duplicate_rules)
+                           self.config.duplicate_rules, self.config.validation_rules)
         self.store.seed_reference_data(self._org_row(), self._user_row())
         self.rest = RestApi(self.store, self.budget, self.ids, self.now,
                             self.config.query_locator_ttl_s)

@@ -1,12 +1,14 @@
 """Org-level rules a write must pass beyond its own fields, and what a delete takes with it.
 
 Reference integrity (INVALID_CROSS_REFERENCE_KEY / ENTITY_IS_DELETED), unique fields
-(DUPLICATE_VALUE), campaign membership, duplicate rules (DUPLICATES_DETECTED unless an alert-type
+(DUPLICATE_VALUE), campaign membership, validation rules (FIELD_CUSTOM_VALIDATION_EXCEPTION),
+duplicate rules (DUPLICATES_DETECTED unless an alert-type
 rule meets ``allowSave=true``) and delete cascades (DELETE_FAILED where the platform refuses).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -36,9 +38,20 @@ class DuplicateRule:
 DEFAULT_DUPLICATE_RULES = (DuplicateRule("Lead"), DuplicateRule("Contact"))
 
 
+@dataclass(frozen=True)
+class ValidationRule:
+    """An admin-defined validation rule: when ``error_condition(record)`` is true the write fails
+    with FIELD_CUSTOM_VALIDATION_EXCEPTION, shown at ``field`` or at the top of the page."""
+
+    sobject: str
+    error_condition: Callable[[Mapping[str, Any]], bool]
+    message: str
+    field: str | None = None
+
+
 def check_org_rules(store: Store, spec: ObjectSpec, record: Record, changed: Record, *,
                     allow_save: bool) -> None:
-    """Reference integrity, unique values, campaign membership and duplicate rules."""
+    """Reference integrity, unique values, campaign membership, validation and duplicate rules."""
     for name, value in changed.items():
         field = spec.field(name)
         if field is None or value is None:
@@ -60,6 +73,10 @@ def check_org_rules(store: Store, spec: ObjectSpec, record: Record, changed: Rec
                         f"with id: {other['Id']}", [])
     if spec.name == "CampaignMember":
         _check_campaign_member(store, record)
+    for check in store.validation_rules:
+        if check.sobject == spec.name and check.error_condition(record):
+            raise ApiError(400, "FIELD_CUSTOM_VALIDATION_EXCEPTION", check.message,
+                           [check.field] if check.field else [])
     for rule in store.duplicate_rules:
         if rule.sobject == spec.name and any(f in changed for f in rule.fields):
             _check_duplicates(store, spec, rule, record, allow_save=allow_save)

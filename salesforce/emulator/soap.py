@@ -104,6 +104,7 @@ def _lead_convert(element: ET.Element) -> LeadConvert:
         contact_id=values.get("contactId") or None,
         do_not_create_opportunity=flag("doNotCreateOpportunity"),
         opportunity_name=values.get("opportunityName") or None,
+        opportunity_id=values.get("opportunityId") or None,
         overwrite_lead_source=flag("overwriteLeadSource"),
         owner_id=values.get("ownerId") or None,
     )

@@ -14,7 +14,7 @@ from typing import Any
 from . import ids, rules
 from .errors import ApiError, entity_is_deleted, malformed_id, not_found
 from .index import FieldIndex
-from .rules import DEFAULT_DUPLICATE_RULES, DuplicateRule
+from .rules import DEFAULT_DUPLICATE_RULES, DuplicateRule, ValidationRule
 from .schema import LEAD_STATUSES, OPPORTUNITY_STAGES, ObjectSpec
 from .validation import check_write, format_datetime
 
@@ -26,12 +26,14 @@ class Store:
 
     def __init__(self, schema: dict[str, ObjectSpec], id_factory: ids.IdFactory,
                  clock: Callable[[], float], user_id: str,
-                 duplicate_rules: tuple[DuplicateRule, ...] = DEFAULT_DUPLICATE_RULES) -> None:
+                 duplicate_rules: tuple[DuplicateRule, ...] = DEFAULT_DUPLICATE_RULES,
+                 validation_rules: tuple[ValidationRule, ...] = ()) -> None:
         self.schema = schema
         self.ids = id_factory
         self.clock = clock
         self.user_id = user_id
         self.duplicate_rules = duplicate_rules
+        self.validation_rules = validation_rules
         self.tables: dict[str, dict[str, Record]] = {name: {} for name in schema}
         self.index = FieldIndex({name: _indexed_fields(spec, duplicate_rules)
                                  for name, spec in schema.items()})

@@ -7,7 +7,7 @@ from typing import Any
 import aiohttp
 from emulator_helpers import Api
 
-from salesforce.emulator import Emulator, EmulatorConfig
+from salesforce.emulator import Emulator, EmulatorConfig, ValidationRule
 
 LEAD = {"LastName": "Lovelace", "FirstName": "Ada", "Company": "Analytical Engines"}
 
@@ -291,3 +291,16 @@ async def test_platform_refuses_some_deletes(api: Api) -> None:
     assert (status, err["errorCode"]) == (400, "DELETE_FAILED")
     assert "closed won" in err["message"]
     assert len(api.emu.records("Opportunity")) == 1
+
+
+async def test_validation_rules_fail_with_the_admins_message(http: aiohttp.ClientSession) -> None:
+    """A configured validation rule gives FIELD_CUSTOM_VALIDATION_EXCEPTION at its field."""
+    rule = ValidationRule("Case", lambda r: r.get("Origin") is None, "Pick a case origin.",
+                          field="Origin")
+    async with Emulator(EmulatorConfig(validation_rules=(rule,))) as emu:
+        api = Api(emu, http, emu.issue_access_token())
+        assert await error_of(api, "POST", "/sobjects/Case/", {"Subject": "x"}) == (400, {
+            "errorCode": "FIELD_CUSTOM_VALIDATION_EXCEPTION", "message": "Pick a case origin.",
+            "fields": ["Origin"]})
+        assert (await api.call("POST", "/sobjects/Case/",
+                               json={"Subject": "x", "Origin": "Web"}))[0] == 201

@@ -129,3 +129,23 @@ async def test_rest_convert_lead_action_does_not_exist(api: Api,
     _, listing, _ = await api.call("GET", "/actions/standard")
     assert "convertLead" not in {a["name"] for a in listing["actions"]}
     assert api.emu.records("Lead")[0]["IsConverted"] is False
+
+
+async def test_convert_into_existing_contact_and_opportunity_with_owner(api: Api) -> None:
+    """contactId/opportunityId attach the lead to existing records; overwriteLeadSource applies."""
+    account_id = await api.create("Account", {"Name": "Existing Ltd"})
+    contact_id = await api.create("Contact", {"LastName": "Lovelace", "AccountId": account_id,
+                                              "LeadSource": "Other"})
+    opportunity_id = await api.create("Opportunity", {"Name": "Deal", "StageName": "Prospecting",
+                                                      "CloseDate": "2026-12-31",
+                                                      "AccountId": account_id})
+    lead_id = await api.create("Lead", {**LEAD, "Email": "ada2@engines.test"})
+    _, root, _ = await soap(api, envelope(
+        api.token, leadId=lead_id, convertedStatus="Closed - Converted", accountId=account_id,
+        contactId=contact_id, opportunityId=opportunity_id, overwriteLeadSource="true",
+        ownerId=api.emu.credentials.user_id))
+    result = result_of(root)
+    assert (result["success"], result["contactId"], result["opportunityId"]) == (
+        "true", contact_id, opportunity_id)
+    assert api.emu.records("Contact")[0]["LeadSource"] == "Web"
+    assert len(api.emu.records("Opportunity")) == 1

@@ -27,10 +27,15 @@ _PARTNER = "urn:partner.soap.sforce.com"
 _XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
 
 
+def _text(value: str) -> str:
+    # A raw CR would come back as LF after XML end-of-line normalisation.
+    return escape(value, {"\r": "&#13;"})
+
+
 def _element(name: str, value: str | bool | None) -> str:
-    if value is None:
+    if value is None or value == "":
         return ""
-    text = ("true" if value else "false") if isinstance(value, bool) else escape(value)
+    text = ("true" if value else "false") if isinstance(value, bool) else _text(value)
     return f"<urn:{name}>{text}</urn:{name}>"
 
 
@@ -58,7 +63,7 @@ def convert_lead_envelope(
         '<?xml version="1.0" encoding="UTF-8"?>'
         f'<soapenv:Envelope xmlns:soapenv="{_ENV}" xmlns:urn="{_PARTNER}">'
         "<soapenv:Header><urn:SessionHeader>"
-        f"<urn:sessionId>{escape(session_id)}</urn:sessionId>"
+        f"<urn:sessionId>{_text(session_id)}</urn:sessionId>"
         "</urn:SessionHeader></soapenv:Header>"
         f"<soapenv:Body><urn:convertLead>{converts}</urn:convertLead></soapenv:Body>"
         "</soapenv:Envelope>"

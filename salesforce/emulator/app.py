@@ -105,7 +105,6 @@ def _item_count(body: object, request: web.Request) -> int:
 
 async def _soap(org: Org, request: web.Request) -> web.StreamResponse:
     raw = await request.read()
-
     envelope = soap_response
     try:
         call = soap.parse_call(raw)

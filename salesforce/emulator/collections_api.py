@@ -181,6 +181,8 @@ def _records(req: ApiRequest) -> tuple[list[dict[str, Any]], bool]:
         raise ApiError(400, "JSON_PARSER_ERROR", "Expected a records array in the request body")
     if len(body["records"]) > MAX_RECORDS:
         raise _too_many()
+    if not all(isinstance(record, dict) for record in body["records"]):
+        raise ApiError(400, "JSON_PARSER_ERROR", "Each element of records must be an object")
     return body["records"], bool(body.get("allOrNone", False))
 
 

@@ -39,6 +39,7 @@ class Emulator:
     async def start(self) -> Emulator:
         if self._runner is not None:
             return self
+        self._org.stopping.clear()
         app = build_app(self._org)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False,
                                      shutdown_timeout=0.5)

@@ -131,6 +131,9 @@ class Store:
 
     def update(self, sobject: str, raw_id: str, body: Record, *, allow_save: bool = False) -> str:
         spec = self.spec(sobject)
+        if not spec.updateable:
+            raise ApiError(400, "INVALID_TYPE_FOR_OPERATION",
+                           f"entity type {spec.name} does not support update")
         current = self._live(spec, raw_id, deleted_error=entity_is_deleted())
         if spec.name == "Lead" and current.get("IsConverted"):
             raise ApiError(400, "CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead")

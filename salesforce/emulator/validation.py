@@ -77,16 +77,11 @@ def _coerce(field: FieldSpec, value: Any) -> Any:
         if isinstance(value, str) and value.lower() in {"true", "false"}:
             return value.lower() == "true"
         raise _cannot_deserialize("boolean", value)
-    if kind == "int":
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise _cannot_deserialize("int", value)
-    if kind in _NUMBER_TYPES:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return value
-        raise _cannot_deserialize("double", value)
+    if kind in _NUMBER_TYPES or kind == "int":
+        number = _number(value)
+        if number is None or (kind == "int" and not float(number).is_integer()):
+            raise _cannot_deserialize("int" if kind == "int" else "double", value)
+        return int(number) if kind == "int" else number
     if kind == "date":
         if isinstance(value, str) and _DATE.match(value) and _valid_date(value):
             return value
@@ -103,6 +98,24 @@ def _coerce(field: FieldSpec, value: Any) -> Any:
             raise malformed_id(field.display_label, value, field.name)
         return normal
     return value
+
+
+def _number(value: Any) -> int | float | None:
+    """A JSON number, or a numeric string (the API's JSON reader accepts both)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            pass
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
 
 
 def _check_value(field: FieldSpec, value: Any) -> None:

@@ -66,3 +66,27 @@ def test_derived_fields(store: Store) -> None:
     store.update("Case", case, {"Status": "Closed"})
     assert store.get("Case", case)["IsClosed"] is True
     assert store.get("Case", case)["ClosedDate"]
+
+
+def test_json_types_are_checked_per_field(store: Store) -> None:
+    """Numbers accept numeric strings; a bad date or a list is JSON_PARSER_ERROR."""
+    opp = store.create("Opportunity", {"Name": "D", "StageName": "Prospecting",
+                                       "CloseDate": "2026-03-31", "Amount": "1250.50"})
+    assert store.get("Opportunity", opp)["Amount"] == 1250.5
+    for bad in ({"CloseDate": "31/03/2026"}, {"Amount": "lots"}, {"Name": ["x"]}):
+        with pytest.raises(ApiError) as caught:
+            store.update("Opportunity", opp, bad)
+        assert caught.value.error_code == "JSON_PARSER_ERROR"
+
+
+def test_reference_only_objects_are_read_only(store: Store) -> None:
+    """LeadStatus, User and Organization rows cannot be created, updated or deleted via DML."""
+    store.seed_reference_data({"Name": "Org"}, {"Id": store.user_id, "Username": "u@x.test",
+                                                "LastName": "U"})
+    status = next(store.rows("LeadStatus"))
+    for attempt in (lambda: store.create("LeadStatus", {"MasterLabel": "x"}),
+                    lambda: store.update("LeadStatus", status["Id"], {"MasterLabel": "x"}),
+                    lambda: store.delete("LeadStatus", status["Id"])):
+        with pytest.raises(ApiError) as caught:
+            attempt()
+        assert caught.value.status == 400

@@ -255,6 +255,8 @@ class TokenCache:
     ``refresh(stale)`` names the token that failed. If the cache already holds a different one,
     someone else has re-authenticated since and that token is returned; otherwise every caller
     naming the same stale token awaits one shared token request (and shares its failure).
+    A refused login is remembered for ``failure_cooldown_s``: calls in that window fail at once
+    with the same error (``retry_after`` set) instead of asking the token endpoint again.
     """
 
     def __init__(
@@ -264,11 +266,14 @@ class TokenCache:
         *,
         clock: Callable[[], float],
         max_age_s: float | None = None,
+        failure_cooldown_s: float = 5.0,
     ) -> None:
         self._flow = flow
         self._fetch = fetch
         self._clock = clock
         self._max_age_s = max_age_s
+        self._cooldown_s = failure_cooldown_s
+        self._failure: tuple[float, AuthError] | None = None
         self._token: Token | None = None
         self._inflight: asyncio.Future[Token] | None = None
         self.requests = 0  # token requests sent, for metrics and tests
@@ -289,6 +294,18 @@ class TokenCache:
     async def refresh(self, stale: Token | None) -> Token:
         if self._token is not None and self._token is not stale:
             return self._token
+        if self._failure is not None:
+            # A refused login (bad key, unapproved user) will be refused again: do not hammer
+            # the token endpoint at event rate, which ends in rate_limit_exceeded.
+            failed_at, error = self._failure
+            wait = self._cooldown_s - (self._clock() - failed_at)
+            if wait > 0:
+                raise type(error)(
+                    error.message,
+                    error_code=error.error_code,
+                    status=error.status,
+                    retry_after=wait,
+                )
         if self._inflight is None:
             self._inflight = asyncio.ensure_future(self._request_token())
             self._inflight.add_done_callback(self._finished)
@@ -303,14 +320,21 @@ class TokenCache:
         self.requests += 1
         request = self._flow.token_request(self._clock())
         status, body, content_type = await self._fetch(request)
-        token = parse_token_response(status, body, content_type, now=self._clock())
+        try:
+            token = parse_token_response(status, body, content_type, now=self._clock())
+        except AuthError as exc:
+            if not exc.retriable:
+                self._failure = (self._clock(), exc)
+            raise
+        self._failure = None
         self._flow.accept(token)
         self._token = token
         return token
 
     def clear(self) -> None:
-        """Forget the token (after revocation, or to force a fresh login)."""
+        """Forget the token and any remembered login failure (force a fresh login)."""
         self._token = None
+        self._failure = None
 
     async def aclose(self) -> None:
         if self._inflight is not None:

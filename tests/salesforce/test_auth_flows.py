@@ -292,3 +292,29 @@ def test_token_type_is_used_in_the_header() -> None:
     """The Authorization header is '<token_type> <access_token>'."""
     token = Token(SecretStr("abc"), "https://x", "", frozenset(), 0.0)
     assert token.authorization() == "Bearer abc"
+
+
+async def test_a_refused_login_is_not_repeated_at_event_rate(
+    org: FakeOrg, key_pair: KeyPair, no_sleep: NoSleep
+) -> None:
+    """After invalid_grant, calls within the cooldown fail at once without a token request."""
+    now = [1000.0]
+    org.token_script = [
+        reply(
+            400,
+            {"error": "invalid_grant", "error_description": "user hasn't approved this consumer"},
+        )
+    ]
+    async with SalesforceClient(
+        settings_for(org.url, key_pair), sleep=no_sleep, clock=lambda: now[0]
+    ) as sf:
+        for _ in range(3):
+            with pytest.raises(InvalidGrantError) as caught:
+                await sf.limits()
+        assert caught.value.retry_after == pytest.approx(5.0)
+        assert len(org.token_requests) == 1
+        now[0] += 6
+        org.token_script = [org.issue_token]
+        org.on("GET", LIMITS, reply(200, {}))
+        await sf.limits()
+    assert len(org.token_requests) == 2

@@ -37,6 +37,16 @@ async def test_counted_responses_carry_usage_and_json_content_type(api: Api) -> 
     assert headers["Sforce-Limit-Info"] == "api-usage=2/15000"
 
 
+async def test_latest_alias_and_malformed_json(api: Api) -> None:
+    """/services/data/latest serves the newest version; a non-JSON body is JSON_PARSER_ERROR."""
+    status, body, _ = await api.call("GET", f"{api.emu.url}/services/data/latest/")
+    assert (status, body["sobjects"]) == (200, f"/services/data/v{api.emu.api_version}/sobjects")
+    async with api.http.post(f"{api.base}/sobjects/Lead/", data=b"{not json",
+                             headers=api.headers({"Content-Type": "application/json"})) as resp:
+        assert resp.status == 400
+        assert (await resp.json())[0]["errorCode"] == "JSON_PARSER_ERROR"
+
+
 async def test_unknown_version_and_resource_are_not_found(api: Api) -> None:
     """A version the org does not serve and an unknown path answer 404 NOT_FOUND."""
     not_found = [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]

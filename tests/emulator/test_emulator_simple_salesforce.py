@@ -30,11 +30,14 @@ def lead_lifecycle(sf: Salesforce) -> dict[str, object]:
         gone = True
     return {"created": created, "found": found, "update_status": status, "record": record,
             "upsert_status": upserted, "malformed": malformed, "gone": gone,
-            "usage": sf.api_usage.get("api-usage")}
+            "usage": sf.api_usage.get("api-usage"), "sandbox": sf.is_sandbox(),
+            "accounts": sf.query_all("SELECT Id, Name FROM Account")["totalSize"],
+            "lead_fields": len(sf.Lead.describe()["fields"])}
 
 
 async def test_simple_salesforce_crud_over_tls(tmp_path: Path) -> None:
-    """simple-salesforce creates, queries, updates, upserts and deletes a Lead unchanged."""
+    """simple-salesforce creates, queries, updates, upserts and deletes a Lead, pages query_all,
+    describes and checks is_sandbox, all unchanged."""
     async with Emulator(EmulatorConfig(tls=True, seed=3)) as emu:
         assert emu.url.startswith("https://")
         cafile = tmp_path / "emulator-ca.pem"
@@ -42,6 +45,8 @@ async def test_simple_salesforce_crud_over_tls(tmp_path: Path) -> None:
         session = requests.Session()
         session.verify = str(cafile)
         session.trust_env = False  # else REQUESTS_CA_BUNDLE from the environment wins over verify
+        for n in range(2500):  # more than one 2000-record batch, so query_all must page
+            emu.insert("Account", {"Name": f"Account {n}"})
         sf = Salesforce(instance_url=emu.url, session_id=emu.issue_access_token(),
                         version=emu.api_version, session=session)
         outcome = await asyncio.to_thread(lead_lifecycle, sf)
@@ -55,6 +60,9 @@ async def test_simple_salesforce_crud_over_tls(tmp_path: Path) -> None:
     assert outcome["upsert_status"] == 201
     assert outcome["malformed"] == "REQUIRED_FIELD_MISSING"
     assert outcome["gone"] is True
+    assert outcome["sandbox"] is False
+    assert outcome["accounts"] == 2500
+    assert outcome["lead_fields"] > 30
     # simple-salesforce records Sforce-Limit-Info per object; sf.api_usage is from the query,
     # the second call made.
     assert (outcome["usage"].used, outcome["usage"].total) == (2, 15000)

@@ -9,7 +9,7 @@ from .config import API_VERSIONS, LATEST_API_VERSION, DemoCredentials, EmulatorC
 from .emulator import Emulator
 from .faults import FaultRule
 from .rules import DuplicateRule, ValidationRule
-from .soql import quote, quote_like
+from .soql_lexer import quote, quote_like
 
 __all__ = [
     "API_VERSIONS",

@@ -13,8 +13,9 @@ from typing import Any
 from .describe import attributes
 from .errors import ApiError
 from .schema import ObjectSpec
-from .soql import Compare, Logical, Query, SoqlError, parse
+from .soql import Compare, Logical, Query, parse
 from .soql_filter import compile_filter, long_text
+from .soql_lexer import SoqlError
 from .soql_paths import Resolved, parent_of, resolve, value_at
 from .store import Record, Store
 

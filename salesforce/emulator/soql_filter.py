@@ -11,7 +11,8 @@ from typing import Any
 
 from . import ids
 from .schema import FieldSpec, ObjectSpec
-from .soql import Compare, Literal, Logical, Not, SoqlError, unescape
+from .soql import Compare, Literal, Logical, Not
+from .soql_lexer import SoqlError, unescape
 from .soql_paths import Resolved, resolve, value_at
 from .store import Record, Store
 from .validation import parse_datetime

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .schema import FieldSpec, ObjectSpec
-from .soql import Path, SoqlError
+from .soql import Path
+from .soql_lexer import SoqlError
 from .store import Record, Store
 
 _NO_COLUMN = ("No such column '{name}' on entity '{entity}'. If you are attempting to use a custom "

@@ -13,8 +13,9 @@ from salesforce.emulator import quote, quote_like
 from salesforce.emulator.errors import ApiError
 from salesforce.emulator.ids import IdFactory
 from salesforce.emulator.schema import DEFAULT_EXTERNAL_ID_FIELDS, build_schema
-from salesforce.emulator.soql import SoqlError, parse, unescape
+from salesforce.emulator.soql import parse
 from salesforce.emulator.soql_eval import run
+from salesforce.emulator.soql_lexer import SoqlError, unescape
 from salesforce.emulator.store import Store
 
 V = "62.0"

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import importlib
+import logging
 import signal
 import sys
 import threading
@@ -16,7 +17,7 @@ from rich.console import Console
 
 from agents.demo import ROOT, demo
 from agents.service import Service, ServiceConfig, emulator_connection
-from agents.settings import KafkaSettings, WorkerSettings
+from agents.settings import KafkaSettings, WorkerSettings, topics_from_env
 from localkafka import BrokerError, BrokerOptions, LocalBroker
 from pipeline.errors import FlowLoadError
 from pipeline.loader import flow_files, validate_directory
@@ -135,6 +136,9 @@ def _worker(argv: Sequence[str]) -> int:
         "--emulator", action="store_true", help="start an in-process Salesforce emulator and use it"
     )
     args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     kafka = KafkaSettings.from_env()
     if not kafka.bootstrap_servers:
         parser.error("set KAFKA_BOOTSTRAP_SERVERS (or use `actionflows run` for a local broker)")
@@ -146,7 +150,7 @@ def _worker(argv: Sequence[str]) -> int:
                 "pass --emulator to use the local emulator"
             )
         asyncio.run(_serve(kafka.bootstrap_servers, args.flows, connection))
-    except (FlowLoadError, SettingsError) as error:
+    except (FlowLoadError, SettingsError, ValueError) as error:
         print(f"actionflows worker: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -155,8 +159,14 @@ def _worker(argv: Sequence[str]) -> int:
 
 
 async def _serve(bootstrap: str, flows: Path, connection: ConnectionSettings | None) -> None:
+    topics = topics_from_env()
     worker = WorkerSettings.from_env(bootstrap)
-    worker = WorkerSettings(bootstrap_servers=bootstrap, app_id=worker.app_id, flows_dir=flows)
+    worker = WorkerSettings(
+        bootstrap_servers=bootstrap,
+        app_id=worker.app_id,
+        flows_dir=flows,
+        topic_partitions=topics.partitions,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -168,7 +178,7 @@ async def _serve(bootstrap: str, flows: Path, connection: ConnectionSettings | N
                 emulator.url, emulator.credentials, emulator.api_version
             )
         service = await stack.enter_async_context(
-            Service(ServiceConfig(worker=worker, connection=connection))
+            Service(ServiceConfig(worker=worker, connection=connection, topics=topics))
         )
         print(
             f"worker {worker.app_id}: {len(service.flows)} flows, inputs "

@@ -6,6 +6,10 @@ Variables (all optional):
 ``ACTIONFLOWS_KAFKA_VERSION`` the Kafka version the local broker runs (default: localkafka's)
 ``ACTIONFLOWS_APP_ID``        the faust app id, which is also the consumer group (default: actionflows)
 ``ACTIONFLOWS_FLOWS_DIR``     the folder of flow files (default: flows)
+``ACTIONFLOWS_TOPIC_PREFIX``  the prefix of every topic name (default: actionflows)
+``ACTIONFLOWS_TICKETS_TOPIC``, ``ACTIONFLOWS_INTERACTIONS_TOPIC``  input topic names
+``ACTIONFLOWS_PARTITIONS``    partitions of the topics the worker creates (default: 12)
+``ACTIONFLOWS_RETRY_DELAYS``  the retry tiers, e.g. ``30s,5m,1h`` (the default)
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from localkafka import DEFAULT_KAFKA_VERSION
+from topics.catalogue import CatalogueSettings, parse_delay
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,3 +57,25 @@ class WorkerSettings:
             app_id=env.get("ACTIONFLOWS_APP_ID") or "actionflows",
             flows_dir=Path(env.get("ACTIONFLOWS_FLOWS_DIR") or "flows"),
         )
+
+
+def topics_from_env(environ: Mapping[str, str] | None = None) -> CatalogueSettings:
+    """The topic catalogue's settings; a bad value raises ValueError naming the variable."""
+    env = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    try:
+        if prefix := env.get("ACTIONFLOWS_TOPIC_PREFIX"):
+            values["prefix"] = prefix
+        if tickets := env.get("ACTIONFLOWS_TICKETS_TOPIC"):
+            values["tickets_topic"] = tickets
+        if interactions := env.get("ACTIONFLOWS_INTERACTIONS_TOPIC"):
+            values["interactions_topic"] = interactions
+        if partitions := env.get("ACTIONFLOWS_PARTITIONS"):
+            values["partitions"] = int(partitions)
+        if delays := env.get("ACTIONFLOWS_RETRY_DELAYS"):
+            values["retry_delays_ms"] = tuple(parse_delay(d) for d in delays.split(","))
+        return CatalogueSettings(**values)  # type: ignore[arg-type]
+    except ValueError as error:
+        raise ValueError(
+            f"topic settings (ACTIONFLOWS_TOPIC_*, _PARTITIONS, _RETRY_DELAYS): {error}"
+        ) from None

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from salesforce.emulator import Emulator, EmulatorConfig, FaultRule
+from salesforce.emulator import Emulator, EmulatorConfig
 from tests.agents.test_engine import CREATE_LEAD_FLOW, ticket_created
 from tests.kafkatools import create_topics, produce, wait_for
 

@@ -1,5 +1,6 @@
 """Composite (``/composite``: up to 25 chained subrequests, ``@{ref.field}`` references,
-allOrNone rollback, one API call) and Composite Batch (``/composite/batch``: up to 25 independent
+allOrNone rollback, one API call), Composite Graph (``/composite/graph``: up to 75 all-or-nothing
+graphs, 500 nodes in all) and Composite Batch (``/composite/batch``: up to 25 independent
 subrequests, ``haltOnError``, each executed subrequest counted as a call).
 """
 
@@ -16,6 +17,9 @@ from .store import Store
 
 MAX_SUBREQUESTS = 25
 MAX_QUERY_OR_COLLECTIONS = 5
+MAX_GRAPHS = 75
+MAX_GRAPH_NODES = 500
+MAX_GRAPH_FAILURES = 14
 FORBIDDEN_HEADERS = {"accept", "authorization", "content-type"}
 _REFERENCE = re.compile(r"@\{([A-Za-z0-9_]+)((?:\.[A-Za-z0-9_]+|\[\d+\])*)\}")
 _URL = re.compile(r"^/services/data/v(\d+\.\d)(/.*)?$")
@@ -37,6 +41,7 @@ class CompositeApi:
         self.count_calls = count_calls
         router.add("/composite", "composite", POST=self.composite)
         router.add("/composite/batch", "composite/batch", POST=self.batch)
+        router.add("/composite/graph", "composite/graph", POST=self.graph)
 
     def _subrequest(self, parent: ApiRequest, method: str, url: str, body: Any,
                     headers: dict[str, str]) -> ApiRequest:
@@ -54,8 +59,46 @@ class CompositeApi:
         subrequests = body.get("compositeRequest")
         if not isinstance(subrequests, list) or not subrequests:
             raise ApiError(400, "JSON_PARSER_ERROR", "compositeRequest is required")
-        _check_shape(subrequests)
-        all_or_none = bool(body.get("allOrNone", False))
+        _check_shape(subrequests, MAX_SUBREQUESTS)
+        _check_heavy(subrequests)
+        responses, _ok = self._chain(req, subrequests, all_or_none=bool(body.get("allOrNone")))
+        return ApiResponse(200, {"compositeResponse": responses})
+
+    def graph(self, req: ApiRequest, _: re.Match[str]) -> ApiResponse:
+        """Composite Graph: each graph all-or-nothing; after 14 failed graphs the rest halt."""
+        body = req.body if isinstance(req.body, dict) else {}
+        graphs = body.get("graphs")
+        if not isinstance(graphs, list) or not graphs:
+            raise ApiError(400, "JSON_PARSER_ERROR", "graphs is required")
+        if len(graphs) > MAX_GRAPHS:
+            raise ApiError(400, "LIMIT_EXCEEDED", f"A payload can contain at most {MAX_GRAPHS} "
+                           "graphs.")
+        for graph in graphs:
+            nodes = graph.get("compositeRequest") if isinstance(graph, dict) else None
+            if not isinstance(nodes, list) or not nodes or not graph.get("graphId"):
+                raise ApiError(400, "JSON_PARSER_ERROR",
+                               "Each graph needs a graphId and a compositeRequest.")
+            _check_shape(nodes, MAX_GRAPH_NODES)
+        if sum(len(g["compositeRequest"]) for g in graphs) > MAX_GRAPH_NODES:
+            raise ApiError(400, "LIMIT_EXCEEDED", f"A payload can contain at most "
+                           f"{MAX_GRAPH_NODES} nodes.")
+        out, failures = [], 0
+        for graph in graphs:
+            if failures >= MAX_GRAPH_FAILURES:
+                halted = [{"errorCode": "PROCESSING_HALTED", "message": _HALTED}]
+                responses = [_entry(n["referenceId"], 400, halted, {})
+                             for n in graph["compositeRequest"]]
+                ok = False
+            else:
+                responses, ok = self._chain(req, graph["compositeRequest"], all_or_none=True)
+                failures += not ok
+            out.append({"graphId": graph["graphId"],
+                        "graphResponse": {"compositeResponse": responses}, "isSuccessful": ok})
+        return ApiResponse(200, {"graphs": out})
+
+    def _chain(self, req: ApiRequest, subrequests: list[dict[str, Any]], *,
+               all_or_none: bool) -> tuple[list[dict[str, Any]], bool]:
+        """Run subrequests in order, resolving references; (responses, nothing rolled back)."""
         point = self.store.savepoint()
         results: dict[str, Any] = {}
         responses: list[dict[str, Any]] = []
@@ -96,7 +139,7 @@ class CompositeApi:
                           for s in subrequests[failed_at + 1 :]]
         else:
             self.store.release(point)
-        return ApiResponse(200, {"compositeResponse": responses})
+        return responses, failed_at is None
 
     def batch(self, req: ApiRequest, _: re.Match[str]) -> ApiResponse:
         body = req.body if isinstance(req.body, dict) else {}
@@ -128,11 +171,10 @@ class CompositeApi:
         return ApiResponse(200, {"hasErrors": has_errors, "results": results})
 
 
-def _check_shape(subrequests: list[Any]) -> None:
-    if len(subrequests) > MAX_SUBREQUESTS:
+def _check_shape(subrequests: list[Any], limit: int) -> None:
+    if len(subrequests) > limit:
         raise ApiError(400, "LIMIT_EXCEEDED",
-                       "The composite request can contain at most 25 subrequests.")
-    heavy = 0
+                       f"The composite request can contain at most {limit} subrequests.")
     seen: set[str] = set()
     for sub in subrequests:
         if not isinstance(sub, dict) or not all(sub.get(k) for k in ("method", "url",
@@ -147,9 +189,11 @@ def _check_shape(subrequests: list[Any]) -> None:
         if forbidden:
             raise ApiError(400, "INVALID_INPUT",
                            f"Header {forbidden[0]} is not allowed in a subrequest.")
-        path = urlsplit(str(sub["url"])).path
-        if re.search(r"/(query|queryAll)/?$|/composite/sobjects", path):
-            heavy += 1
+
+
+def _check_heavy(subrequests: list[dict[str, Any]]) -> None:
+    heavy = sum(1 for sub in subrequests if re.search(
+        r"/(query|queryAll)/?$|/composite/sobjects", urlsplit(str(sub["url"])).path))
     if heavy > MAX_QUERY_OR_COLLECTIONS:
         raise ApiError(400, "LIMIT_EXCEEDED", "The composite request can contain at most 5 "
                        "query or sObject Collections subrequests.")

@@ -166,3 +166,21 @@ async def test_batch_counts_each_subrequest_and_halts_on_error(api: Api) -> None
     assert [r["statusCode"] for r in body["results"]] == [201, 400, 412]
     assert body["results"][2]["result"][0]["errorCode"] == "BATCH_PROCESSING_HALTED"
     assert headers["Sforce-Limit-Info"] == "api-usage=2/15000"  # the halted one is not counted
+
+
+async def test_composite_graph_is_all_or_nothing_per_graph(api: Api) -> None:
+    """Each graph commits or rolls back on its own; one API call for the whole payload."""
+    v = f"/services/data/v{api.emu.api_version}"
+    good = [sub("POST", f"{v}/sobjects/Account", "a", {"Name": "Kept"}),
+            sub("POST", f"{v}/sobjects/Contact", "c", {"LastName": "X", "AccountId": "@{a.id}"})]
+    bad = [sub("POST", f"{v}/sobjects/Account", "a", {"Name": "Gone"}),
+           sub("POST", f"{v}/sobjects/Contact", "c", {"FirstName": "no last name"})]
+    status, body, headers = await api.call("POST", "/composite/graph", json={"graphs": [
+        {"graphId": "g1", "compositeRequest": good}, {"graphId": "g2", "compositeRequest": bad}]})
+    assert status == 200
+    assert [(g["graphId"], g["isSuccessful"]) for g in body["graphs"]] == [("g1", True),
+                                                                            ("g2", False)]
+    failed = body["graphs"][1]["graphResponse"]["compositeResponse"]
+    assert failed[0]["body"][0]["errorCode"] == "PROCESSING_HALTED"
+    assert [r["Name"] for r in api.emu.records("Account")] == ["Kept"]
+    assert headers["Sforce-Limit-Info"] == "api-usage=1/15000"

@@ -59,7 +59,6 @@ class OAuthServer:
         self.refresh_tokens: dict[str, bool] = {}  # token -> still valid
         self._public_key = x509.load_pem_x509_certificate(
             creds.certificate_pem.encode()).public_key()
-        self.tokens_issued = 0
 
     # -- endpoints ---------------------------------------------------------------------------
 
@@ -79,8 +78,8 @@ class OAuthServer:
                 session = self._refresh(form.get("refresh_token", ""))
             elif grant == "password":
                 self._client(form, authorization, require_secret=True)
-                if (form.get("username") != self.creds.username
-                        or form.get("password") != self.creds.password):
+                if form.get("username") != self.creds.username or not hmac.compare_digest(
+                        form.get("password", ""), self.creds.password):
                     raise OAuthError("invalid_grant", "authentication failure")
                 session = self.issue(self.creds.client_id)
             else:
@@ -208,7 +207,6 @@ class OAuthServer:
         session = Session(token, client_id, self.creds.username, self.clock(), scope,
                           refresh_token)
         self.sessions[token] = session
-        self.tokens_issued += 1
         return session
 
     def _response(self, session: Session) -> dict[str, Any]:

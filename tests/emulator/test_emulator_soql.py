@@ -179,3 +179,32 @@ def test_escaped_like_patterns_match_only_themselves(value: str) -> None:
     result = run(f"SELECT Name FROM Account WHERE Name LIKE {pattern}", store, V,  # noqa: S608 - SOQL, not SQL; the point of the test
                  include_deleted=False)
     assert [r["Name"] for r in result.records] == [value or "x"]
+
+
+_OPS = {"=": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
+        ">": lambda a, b: a > b, "<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b}
+
+
+@given(employees=st.lists(st.one_of(st.none(), st.integers(0, 50)), max_size=12),
+       op=st.sampled_from(sorted(_OPS)), pivot=st.integers(0, 50), descending=st.booleans())
+def test_number_filters_and_ordering_match_a_reference_model(
+        employees: list[int | None], op: str, pivot: int, descending: bool) -> None:
+    """Comparisons skip nulls (except != ), and ORDER BY puts nulls first ASC / last DESC."""
+    ids = IdFactory(5)
+    store = Store(build_schema({}), ids, time.time, ids.new("User"), duplicate_rules=())
+    for n, count in enumerate(employees):
+        fields = {"LastName": f"L{n}", "Company": "C"}
+        if count is not None:
+            fields["NumberOfEmployees"] = count
+        store.create("Lead", fields)
+    direction = "DESC" if descending else "ASC"
+    soql = (f"SELECT LastName, NumberOfEmployees FROM Lead WHERE NumberOfEmployees {op} {pivot} "  # noqa: S608 - SOQL
+            f"ORDER BY NumberOfEmployees {direction}, LastName")
+    got = [(r["LastName"], r["NumberOfEmployees"])
+           for r in run(soql, store, V, include_deleted=False).records]
+    rows = [(f"L{n}", c) for n, c in enumerate(employees)
+            if (c is not None and _OPS[op](c, pivot)) or (c is None and op == "!=")]
+    nulls = sorted(r for r in rows if r[1] is None)
+    present = sorted((r for r in rows if r[1] is not None),
+                     key=lambda r: (-r[1] if descending else r[1], r[0]))
+    assert got == (nulls + present if not descending else present + nulls)

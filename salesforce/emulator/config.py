@@ -48,6 +48,7 @@ class EmulatorConfig:
     seed: int = 0
     api_version: str = LATEST_API_VERSION
     token_lifetime_s: float = 7200.0
+    token_max_calls: int | None = None  # test knob: a session dies after this many calls
     daily_api_limit: int = 15000
     concurrency_limit: int = 5
     long_running_threshold_s: float = 20.0
@@ -62,5 +63,6 @@ class EmulatorConfig:
     jwt_preauthorized: bool = True
     refresh_token_rotation: bool = False
     query_locator_ttl_s: float = 2 * 24 * 3600.0
+    variable_batch_size: bool = False  # pages of batch/2..batch rows, as wide rows get on orgs
     edition: str = "Developer Edition"
     credentials: DemoCredentials | None = None  # None: generated from ``seed`` at start

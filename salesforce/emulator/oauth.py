@@ -35,6 +35,7 @@ class Session:
     issued_at: float
     scope: str = SCOPE
     refresh_token: str | None = None
+    calls: int = 0
 
 
 class OAuthError(Exception):
@@ -47,13 +48,15 @@ class OAuthError(Exception):
 class OAuthServer:
     def __init__(self, creds: DemoCredentials, clock: Callable[[], float], *,
                  lifetime_s: float, audiences: tuple[str, ...], preauthorized: bool,
-                 rotation: bool, base_url: Callable[[], str]) -> None:
+                 rotation: bool, base_url: Callable[[], str],
+                 max_calls: int | None = None) -> None:
         self.creds = creds
         self.clock = clock
         self.lifetime_s = lifetime_s
         self.audiences = audiences
         self.preauthorized = preauthorized
         self.rotation = rotation
+        self.max_calls = max_calls
         self.base_url = base_url
         self.sessions: dict[str, Session] = {}
         self.refresh_tokens: dict[str, bool] = {}  # token -> still valid
@@ -107,7 +110,7 @@ class OAuthServer:
         except OAuthError as err:
             return 401, err.body
         token = form.get("token", "")
-        session = self.authenticate(token)
+        session = self.authenticate(token, use=False)
         if session is None:
             if self.refresh_tokens.get(token):
                 return 200, {"active": True, "client_id": self.creds.client_id,
@@ -122,14 +125,20 @@ class OAuthServer:
             "nbf": issued,
         }
 
-    def authenticate(self, token: str) -> Session | None:
-        """The live session for a bearer token, or None (unknown, revoked or expired)."""
+    def authenticate(self, token: str, *, use: bool = True) -> Session | None:
+        """The live session for a bearer token, or None (unknown, revoked or expired).
+
+        With ``use`` the call counts toward ``max_calls`` (a test knob: sessions that die after
+        N calls); introspection looks without using.
+        """
         session = self.sessions.get(token)
         if session is None:
             return None
-        if self.clock() - session.issued_at >= self.lifetime_s:
+        worn_out = self.max_calls is not None and session.calls >= self.max_calls
+        if self.clock() - session.issued_at >= self.lifetime_s or (use and worn_out):
             del self.sessions[token]
             return None
+        session.calls += use
         return session
 
     def expire_all(self) -> None:

@@ -38,7 +38,7 @@ class Org:
         self.oauth = OAuthServer(
             creds, self.now, lifetime_s=config.token_lifetime_s, audiences=config.jwt_audiences,
             preauthorized=config.jwt_preauthorized, rotation=config.refresh_token_rotation,
-            base_url=lambda: self.base_url)
+            base_url=lambda: self.base_url, max_calls=config.token_max_calls)
         self.counts: Counter[str] = Counter()
         self.stopping = asyncio.Event()
         self.in_flight_changed = asyncio.Condition()
@@ -48,8 +48,10 @@ class Org:
         self.store = Store(self.schema, self.ids, self.now, self.creds.user_id,
                            self.config.duplicate_rules, self.config.validation_rules)
         self.store.seed_reference_data(self._org_row(), self._user_row())
+        pages = (random.Random(self.config.seed + 3)  # noqa: S311 - seeded page sizes
+                 if self.config.variable_batch_size else None)
         self.rest = RestApi(self.store, self.budget, self.ids, self.now,
-                            self.config.query_locator_ttl_s)
+                            self.config.query_locator_ttl_s, pages)
         self.router = self.rest.router
         CollectionsApi(self.store, self.router)
         CompositeApi(self.store, self.router, self.count_api_calls)

@@ -6,6 +6,7 @@ real orgs answer with 404 (``/actions/standard/convertLead``). Composite and Col
 
 from __future__ import annotations
 
+import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,12 +43,14 @@ def multiple_choices(err: ApiError, sobject: str, version: str) -> ApiError:
 
 class RestApi:
     def __init__(self, store: Store, budget: ApiBudget, ids: IdFactory,
-                 clock: Callable[[], float], locator_ttl_s: float) -> None:
+                 clock: Callable[[], float], locator_ttl_s: float,
+                 page_rng: random.Random | None = None) -> None:
         self.store = store
         self.budget = budget
         self.ids = ids
         self.clock = clock
         self.locator_ttl_s = locator_ttl_s
+        self.page_rng = page_rng  # set: pages vary in size, as the real server's may
         self.cursors: dict[str, _Cursor] = {}
         self.router = Router()
         r = self.router
@@ -186,7 +189,7 @@ class RestApi:
             raise ApiError(400, "MALFORMED_QUERY", "A query string must be provided.")
         result = soql_eval.run(text, self.store, req.version, include_deleted=include_deleted)
         batch = _batch_size(req.header("Sforce-Query-Options"))
-        if len(result.records) <= batch:
+        if len(result.records) <= self._page_size(batch):
             return ApiResponse(200, {"totalSize": result.total_size, "done": True,
                                      "records": result.records})
         locator = self.ids.token("0r8", 18)
@@ -203,9 +206,14 @@ class RestApi:
             raise ApiError(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
         return self._page(req.version, m.group(1), offset)
 
+    def _page_size(self, batch: int) -> int:
+        if self.page_rng is None:
+            return batch
+        return self.page_rng.randint(max(batch // 2, 1), batch)
+
     def _page(self, version: str, locator: str, offset: int) -> ApiResponse:
         cursor = self.cursors[locator]
-        end = offset + cursor.batch
+        end = offset + self._page_size(cursor.batch)
         body: dict[str, Any] = {"totalSize": cursor.total, "done": end >= len(cursor.records)}
         if not body["done"]:
             body["nextRecordsUrl"] = f"/services/data/v{version}/query/{locator}-{end}"

@@ -314,3 +314,28 @@ async def test_validation_rules_fail_with_the_admins_message(http: aiohttp.Clien
             "fields": ["Origin"]})
         assert (await api.call("POST", "/sobjects/Case/",
                                json={"Subject": "x", "Origin": "Web"}))[0] == 201
+
+
+async def test_variable_batch_size_still_pages_everything(http: aiohttp.ClientSession) -> None:
+    """With variable_batch_size pages shrink below batchSize, and paging still returns all."""
+    async with Emulator(EmulatorConfig(variable_batch_size=True)) as emu:
+        api = Api(emu, http, emu.issue_access_token())
+        for n in range(700):
+            emu.insert("Account", {"Name": f"A{n:03d}"})
+        _, page, _ = await api.query("SELECT Name FROM Account",
+                                     headers={"Sforce-Query-Options": "batchSize=400"})
+        sizes, names = [len(page["records"])], [r["Name"] for r in page["records"]]
+        while not page["done"]:
+            _, page, _ = await api.call("GET", page["nextRecordsUrl"])
+            sizes.append(len(page["records"]))
+            names += [r["Name"] for r in page["records"]]
+        assert names == [f"A{n:03d}" for n in range(700)]
+        assert all(200 <= size <= 400 for size in sizes[:-1])
+        assert len(sizes) >= 2
+
+
+async def test_sessions_can_be_made_to_die_after_n_calls(http: aiohttp.ClientSession) -> None:
+    """token_max_calls=2: the third call with the same token is 401 INVALID_SESSION_ID."""
+    async with Emulator(EmulatorConfig(token_max_calls=2)) as emu:
+        api = Api(emu, http, emu.issue_access_token())
+        assert [(await api.call("GET", "/limits"))[0] for _ in range(3)] == [200, 200, 401]

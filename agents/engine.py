@@ -203,7 +203,8 @@ class Engine:
             plans = self.flows.match(event, self._logical.get(record.topic))
         outbound: list[Outbound] = []
         for plan in plans:
-            prior = retry.attempt if retry is not None else 0
+            # Attempts spent by earlier deliveries belong to the step that failed then.
+            prior = {retry.resume_step: retry.attempt} if retry and retry.resume_step else 0
             started = self.ports.clock.monotonic()
             result = await run(plan, event, self.ports, prior_attempts=prior)
             elapsed_ms = (self.ports.clock.monotonic() - started) * 1000
@@ -273,6 +274,7 @@ class Engine:
             attempts=attempts,
             at=now,
             failed_step=result.failed_step,
+            published=result.published,
         )
         out.append(Outbound(self._run_results, key, run_record.to_bytes(), trace))
         if result.status is RunStatus.SUCCEEDED:

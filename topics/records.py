@@ -30,7 +30,7 @@ from topics.headers import (
     qualified_name,
     without_prefix,
 )
-from topics.redaction import DEFAULT_REDACT_KEYS, redact
+from topics.redaction import DEFAULT_REDACT_KEYS, SECRET_KEYS, redact
 
 STEP_OUTPUT_SCHEMA = "actionflows.step-output/1"
 RUN_RESULT_SCHEMA = "actionflows.run-result/1"
@@ -92,15 +92,23 @@ class StepOutputRecord:
     def to_dict(self, redact_keys: frozenset[str] = DEFAULT_REDACT_KEYS) -> dict[str, Any]:
         return {
             "schema": STEP_OUTPUT_SCHEMA,
-            "flow": self.flow, "flow_version": self.flow_version, "run_id": self.run_id,
-            "event_id": self.event_id, "ticket_id": self.ticket_id, "step": self.step,
-            "action": self.action, "object": self.object,
+            "flow": self.flow,
+            "flow_version": self.flow_version,
+            "run_id": self.run_id,
+            "event_id": self.event_id,
+            "ticket_id": self.ticket_id,
+            "step": self.step,
+            "action": self.action,
+            "object": self.object,
             "inputs": redact(self.inputs, redact_keys),
             "outputs": redact(self.outputs, redact_keys),
-            "status": self.status.value, "attempt": self.attempt,
-            "duration_ms": self.duration_ms, "salesforce_id": self.salesforce_id,
+            "status": self.status.value,
+            "attempt": self.attempt,
+            "duration_ms": self.duration_ms,
+            "salesforce_id": self.salesforce_id,
             "error": _redacted(self.error, redact_keys),
-            "idempotency_key": self.idempotency_key, "at": self.at,
+            "idempotency_key": self.idempotency_key,
+            "at": self.at,
         }
 
     def to_bytes(self, redact_keys: frozenset[str] = DEFAULT_REDACT_KEYS) -> bytes:
@@ -129,6 +137,9 @@ class RunResultRecord:
     attempts: int
     at: datetime
     failed_step: str | None = None
+    # The flow's ``publish:`` values: what the flow author chose to hand downstream consumers
+    # (a Slack or Jira bridge). Deliberate, so PII is kept; secret-named keys are still masked.
+    published: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def key(self) -> bytes:
@@ -136,16 +147,22 @@ class RunResultRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "published": redact(self.published, SECRET_KEYS),
             "schema": RUN_RESULT_SCHEMA,
-            "flow": self.flow, "version": self.version, "run_id": self.run_id,
-            "event_id": self.event_id, "ticket_id": self.ticket_id,
+            "flow": self.flow,
+            "version": self.version,
+            "run_id": self.run_id,
+            "event_id": self.event_id,
+            "ticket_id": self.ticket_id,
             "status": self.status.value,
             "steps": [
                 {"step": s.step, "status": s.status.value, "salesforce_id": s.salesforce_id}
                 for s in self.steps
             ],
-            "failed_step": self.failed_step, "duration_ms": self.duration_ms,
-            "attempts": self.attempts, "at": self.at,
+            "failed_step": self.failed_step,
+            "duration_ms": self.duration_ms,
+            "attempts": self.attempts,
+            "at": self.at,
         }
 
     def to_bytes(self) -> bytes:
@@ -176,9 +193,14 @@ class DeadLetterRecord:
     ) -> DeadLetterRecord:
         """The dead letter for an input record :func:`topics.decode_event` refused."""
         context = DeadLetterContext(
-            topic=topic, partition=partition, offset=offset, stage=Stage.DECODE,
-            reason=error.code, exception_class=qualified_name(error),
-            exception_message=error.reason, timestamp_ms=timestamp_ms,
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            stage=Stage.DECODE,
+            reason=error.code,
+            exception_class=qualified_name(error),
+            exception_message=error.reason,
+            timestamp_ms=timestamp_ms,
         )
         return cls(key, value, context, tuple(headers))
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 DAY_S = 24 * 3600.0
 DAILY_LIMIT_MESSAGE = "TotalRequests Limit exceeded."
-CONCURRENT_LIMIT_MESSAGE = "ConcurrentRequests (Concurrent API Requests) Limit exceeded."
+CONCURRENT_LIMIT_MESSAGE = "ConcurrentRequests (Concurrent API Requests) Limit exceeded"
 
 
 class ApiBudget:

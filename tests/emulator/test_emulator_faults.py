@@ -95,7 +95,7 @@ async def test_hung_requests_count_toward_the_concurrency_limit(
         emu.advance_clock(21)
         status, body, _ = await api.call("GET", "/sobjects/Lead/describe")
         assert (status, body) == (403, [{
-            "message": "ConcurrentRequests (Concurrent API Requests) Limit exceeded.",
+            "message": "ConcurrentRequests (Concurrent API Requests) Limit exceeded",
             "errorCode": "REQUEST_LIMIT_EXCEEDED"}])
     finally:
         await emu.stop()

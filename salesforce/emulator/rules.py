@@ -161,3 +161,31 @@ def cascade(store: Store, sobject: str, record: Record) -> list[tuple[str, Recor
         children += [("CampaignMember", m) for m in store.rows("CampaignMember")
                      if m.get(key) == record_id]
     return children
+
+
+def resolve_foreign_keys(store: Store, spec: ObjectSpec, body: Record) -> Record:
+    """``body`` with relationship references by external ID turned into lookup IDs.
+
+    ``{"Account": {"Actionflows_Key__c": "acme"}}`` on a Contact becomes ``{"AccountId": "001…"}``,
+    as the API does for creates, updates and upserts, so a write can point at its parent by a
+    deterministic key without looking it up first.
+    """
+    resolved: Record = {}
+    for key, value in body.items():
+        ref = spec.by_relationship(key) if isinstance(value, dict) else None
+        if ref is None or spec.field(key) is not None:
+            resolved[key] = value
+            continue
+        target = store.spec(ref.reference_to[0])
+        keys = [(k, v) for k, v in value.items() if k != "attributes"]
+        ext = target.field(keys[0][0]) if len(keys) == 1 else None
+        if ext is None or not ext.external_id:
+            raise ApiError(400, "INVALID_FIELD", f"The value provided for foreign key reference "
+                           f"{key} is not a nested SObject with one external ID field", [key])
+        matches = store.match_external(target.name, ext.name, str(keys[0][1]))
+        if len(matches) != 1:
+            problem = "not found" if not matches else "matched more than one record"
+            raise ApiError(400, "INVALID_FIELD", f"Foreign key external ID: {keys[0][1]} "
+                           f"{problem} for field {ext.name} in entity {target.name}", [])
+        resolved[ref.name] = matches[0]["Id"]
+    return resolved

@@ -112,7 +112,7 @@ class Store:
         if any(k.lower() == "id" for k in body):
             raise ApiError(400, "INVALID_FIELD",
                            "The Id field should not be specified in the sobject data.")
-        values = check_write(spec, body, creating=True)
+        values = check_write(spec, rules.resolve_foreign_keys(self, spec, body), creating=True)
         record: Record = {f.name: f.default for f in spec.fields}
         record.update(values)
         now = self._now()
@@ -139,7 +139,8 @@ class Store:
             raise ApiError(400, "CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead")
         body = {k: v for k, v in body.items()
                 if not (k.lower() == "id" and ids.normalize(str(v)) == current["Id"])}
-        values = check_write(spec, body, creating=False, current=current)
+        values = check_write(spec, rules.resolve_foreign_keys(self, spec, body), creating=False,
+                             current=current)
         record = {**current, **values}
         now = self._now()
         record.update(LastModifiedDate=now, SystemModstamp=now, LastModifiedById=self.user_id)

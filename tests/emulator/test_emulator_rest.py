@@ -339,3 +339,17 @@ async def test_sessions_can_be_made_to_die_after_n_calls(http: aiohttp.ClientSes
     async with Emulator(EmulatorConfig(token_max_calls=2)) as emu:
         api = Api(emu, http, emu.issue_access_token())
         assert [(await api.call("GET", "/limits"))[0] for _ in range(3)] == [200, 200, 401]
+
+
+async def test_parents_can_be_referenced_by_external_id(api: Api) -> None:
+    """{"Account": {"Actionflows_Key__c": k}} sets AccountId; an unknown key is INVALID_FIELD."""
+    account_id = await api.create("Account", {"Name": "Acme", "Actionflows_Key__c": "acme"})
+    status, _, _ = await api.call("PATCH", "/sobjects/Contact/Actionflows_Key__c/c-1", json={
+        "LastName": "Doe", "Account": {"Actionflows_Key__c": "acme"}})
+    assert status == 201
+    assert api.emu.records("Contact")[0]["AccountId"] == account_id
+    status, err = await error_of(api, "POST", "/sobjects/Contact/", {
+        "LastName": "Roe", "Account": {"Actionflows_Key__c": "nope"}})
+    assert (status, err["errorCode"]) == (400, "INVALID_FIELD")
+    assert err["message"] == ("Foreign key external ID: nope not found for field "
+                              "Actionflows_Key__c in entity Account")

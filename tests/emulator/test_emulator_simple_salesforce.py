@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import aiohttp
 import requests
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceMalformedRequest, SalesforceResourceNotFound
@@ -66,3 +67,12 @@ async def test_simple_salesforce_crud_over_tls(tmp_path: Path) -> None:
     # simple-salesforce records Sforce-Limit-Info per object; sf.api_usage is from the query,
     # the second call made.
     assert (outcome["usage"].used, outcome["usage"].total) == (2, 15000)
+
+
+async def test_tls_certificate_is_trusted_through_client_ssl_context() -> None:
+    """With tls=True an aiohttp client trusting emu.client_ssl_context() reaches the org."""
+    async with Emulator(EmulatorConfig(tls=True)) as emu, aiohttp.ClientSession() as http:
+        context = emu.client_ssl_context()
+        assert context is not None
+        async with http.get(f"{emu.url}/services/data/", ssl=context) as resp:
+            assert resp.status == 200

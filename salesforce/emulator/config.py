@@ -66,3 +66,10 @@ class EmulatorConfig:
     variable_batch_size: bool = False  # pages of batch/2..batch rows, as wide rows get on orgs
     edition: str = "Developer Edition"
     credentials: DemoCredentials | None = None  # None: generated from ``seed`` at start
+
+    def __post_init__(self) -> None:
+        if self.api_version not in API_VERSIONS:
+            raise ValueError(f"api_version must be one of {API_VERSIONS[0]}..{API_VERSIONS[-1]}, "
+                             f"like '62.0'; got {self.api_version!r}")
+        for name in ("faults", "duplicate_rules", "validation_rules", "jwt_audiences"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))  # lists are fine too

@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from salesforce.emulator import EmulatorConfig, FaultRule
 from salesforce.emulator.errors import ApiError
 from salesforce.emulator.ids import IdFactory
 from salesforce.emulator.schema import DEFAULT_EXTERNAL_ID_FIELDS, build_schema
@@ -90,3 +91,12 @@ def test_reference_only_objects_are_read_only(store: Store) -> None:
         with pytest.raises(ApiError) as caught:
             attempt()
         assert caught.value.status == 400
+
+
+def test_config_rejects_an_unknown_api_version_and_accepts_lists() -> None:
+    """api_version must be a real version string; fault lists become tuples."""
+    with pytest.raises(ValueError, match="api_version"):
+        EmulatorConfig(api_version="62")
+    assert EmulatorConfig(faults=[FaultRule("hang")]).faults == (FaultRule("hang"),)
+    with pytest.raises(ValueError, match="unknown fault action"):
+        FaultRule("explode")

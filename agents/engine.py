@@ -130,6 +130,7 @@ class Engine:
 
     async def handle_batch(self, batch: Sequence[Inbound]) -> None:
         """Process a batch; return once every outcome is durable. Never raises for a record."""
+        await self.ports.ledger.sync()
         tickets: dict[str, list[_Decoded]] = {}
         for record in batch:
             item = self._decode(record)

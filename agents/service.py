@@ -18,17 +18,18 @@ from pydantic import SecretStr
 
 from agents.app import create_app
 from agents.engine import Engine, EngineSettings
+from agents.ledger import KafkaLedger
 from agents.settings import WorkerSettings
 from agents.worker import FaustPublisher, attach_engine, ensure_topics
 from pipeline.catalogue import ACTIONS
-from pipeline.ledger import InMemoryLedger, Ledger
+from pipeline.ledger import Ledger
 from pipeline.loader import load_flows
 from pipeline.plan import FlowSet
 from pipeline.runner import Clock, Ports
 from salesforce.client import SalesforceClient
 from salesforce.emulator import DemoCredentials
 from salesforce.settings import AuthMethod, ConnectionSettings
-from topics.catalogue import Catalogue, CatalogueSettings
+from topics.catalogue import Catalogue, CatalogueSettings, TopicRole
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +72,10 @@ class Service:
         )
         self.client = SalesforceClient(config.connection)
         self.app: faust.App = create_app(config.worker)
-        self.ports = Ports(
-            gateway=self.client, ledger=ledger or InMemoryLedger(), clock=clock or Clock()
+        self.ledger = ledger or KafkaLedger(
+            config.worker.bootstrap_servers, self.catalogue.one(TopicRole.LEDGER).name
         )
+        self.ports = Ports(gateway=self.client, ledger=self.ledger, clock=clock or Clock())
         self.engine = Engine(
             flows=self.flows,
             catalogue=self.catalogue,
@@ -95,11 +97,15 @@ class Service:
         if created:
             log.info("created topics: %s", ", ".join(created))
         await self.client.connect()
+        if isinstance(self.ledger, KafkaLedger):
+            await self.ledger.start()
         await self.app.start()
 
     async def stop(self) -> None:
         with contextlib.suppress(Exception):
             await self.app.stop()
+        if isinstance(self.ledger, KafkaLedger):
+            await self.ledger.stop()
         await self.client.close()
 
     async def __aenter__(self) -> Service:

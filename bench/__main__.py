@@ -43,7 +43,7 @@ async def run(bootstrap: str, events: int, latencies: list[float], flows: list[s
         f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}; broker, worker and "
         "emulator on this machine (the emulator in its own process). Command: `make bench`.",
         "",
-        f"Raw aiokafka consume-and-produce ceiling (50,000 × 600 B, 1 partition, acks=all): "
+        f"Raw aiokafka consume-and-produce ceiling (50,000 x 600 B, 1 partition, acks=all): "
         f"**{ceiling.per_second:,.0f} records/s**",
         "",
         "| flow | emulator latency | events | events/s (backlog) | p50 | p95 | p99 | API calls/event |",

@@ -60,7 +60,14 @@ class StepRecord:
 class Ledger(Protocol):
     async def get(self, run_key: str, step_id: str) -> StepRecord | None: ...
 
-    async def put(self, run_key: str, step_id: str, record: StepRecord) -> None: ...
+    async def put(self, run_key: str, step_id: str, record: StepRecord) -> None:
+        """Record a completed step; return only once the record is durable."""
+        ...
+
+    async def sync(self) -> None:
+        """Return once records written elsewhere before this call are visible to ``get``
+        (a shared ledger read by several workers); the engine calls it before each batch."""
+        ...
 
 
 class InMemoryLedger:
@@ -74,6 +81,9 @@ class InMemoryLedger:
 
     async def put(self, run_key: str, step_id: str, record: StepRecord) -> None:
         self._records[(run_key, step_id)] = record
+
+    async def sync(self) -> None:
+        return None  # one process: always in sync
 
     def records(self, run_key: str) -> dict[str, StepRecord]:
         """Every step recorded for one run, by step id (for tests and run history)."""

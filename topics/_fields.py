@@ -21,8 +21,13 @@ def child(path: str, key: str) -> str:
 
 def _kind(value: object) -> str:
     return {
-        dict: "object", list: "array", str: "string", bool: "boolean", int: "integer",
-        float: "number", type(None): "null",
+        dict: "object",
+        list: "array",
+        str: "string",
+        bool: "boolean",
+        int: "integer",
+        float: "number",
+        type(None): "null",
     }.get(type(value), type(value).__name__)
 
 

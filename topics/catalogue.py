@@ -13,7 +13,7 @@ human-readable version of :func:`Catalogue.all`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 DAY_MS = 86_400_000
@@ -120,48 +120,105 @@ class Catalogue:
         s = settings or CatalogueSettings()
         p = s.prefix
 
-        def spec(name: str, role: TopicRole, retention: int | None, key: str, schema: str,
-                 description: str, *, delay_ms: int | None = None,
-                 extra_config: tuple[tuple[str, str], ...] = ()) -> TopicSpec:
+        def spec(
+            name: str,
+            role: TopicRole,
+            retention: int | None,
+            key: str,
+            schema: str,
+            description: str,
+            *,
+            delay_ms: int | None = None,
+            extra_config: tuple[tuple[str, str], ...] = (),
+        ) -> TopicSpec:
             # No retention means a compacted topic: the latest value per key is kept forever.
-            return TopicSpec(check_topic_name(name), role, s.partitions, s.replication_factor,
-                             retention, "compact" if retention is None else "delete", key,
-                             schema, description, delay_ms, extra_config)
+            return TopicSpec(
+                check_topic_name(name),
+                role,
+                s.partitions,
+                s.replication_factor,
+                retention,
+                "compact" if retention is None else "delete",
+                key,
+                schema,
+                description,
+                delay_ms,
+                extra_config,
+            )
 
         ticket_key = "ticket id (UTF-8): all records of a ticket share a partition"
         specs = [
-            spec(s.tickets_topic or f"{p}.tickets", TopicRole.INPUT, s.input_retention_ms,
-                 ticket_key, "zendesk-webhook | actionflows.event/1.0",
-                 "Ticket events: Zendesk webhooks or generic envelopes"),
-            spec(s.interactions_topic or f"{p}.interactions", TopicRole.INPUT,
-                 s.input_retention_ms, ticket_key, "actionflows.event/1.0",
-                 "Interaction events (calls, chats, emails) in the generic envelope"),
-            spec(f"{p}.step-outputs", TopicRole.STEP_OUTPUTS, s.output_retention_ms, ticket_key,
-                 "actionflows.step-output/1", "One record per executed step, inputs redacted"),
-            spec(f"{p}.run-results", TopicRole.RUN_RESULTS, s.output_retention_ms, ticket_key,
-                 "actionflows.run-result/1", "One record per finished flow run"),
-            spec(f"{p}.dead-letters", TopicRole.DEAD_LETTERS, s.dead_letter_retention_ms,
-                 "the original record's key, unchanged", "original payload bytes",
-                 "Original records that failed permanently; context in actionflows.errors.* headers"),
+            spec(
+                s.tickets_topic or f"{p}.tickets",
+                TopicRole.INPUT,
+                s.input_retention_ms,
+                ticket_key,
+                "zendesk-webhook | actionflows.event/1.0",
+                "Ticket events: Zendesk webhooks or generic envelopes",
+            ),
+            spec(
+                s.interactions_topic or f"{p}.interactions",
+                TopicRole.INPUT,
+                s.input_retention_ms,
+                ticket_key,
+                "actionflows.event/1.0",
+                "Interaction events (calls, chats, emails) in the generic envelope",
+            ),
+            spec(
+                f"{p}.step-outputs",
+                TopicRole.STEP_OUTPUTS,
+                s.output_retention_ms,
+                ticket_key,
+                "actionflows.step-output/1",
+                "One record per executed step, inputs redacted",
+            ),
+            spec(
+                f"{p}.run-results",
+                TopicRole.RUN_RESULTS,
+                s.output_retention_ms,
+                ticket_key,
+                "actionflows.run-result/1",
+                "One record per finished flow run",
+            ),
+            spec(
+                f"{p}.dead-letters",
+                TopicRole.DEAD_LETTERS,
+                s.dead_letter_retention_ms,
+                "the original record's key, unchanged",
+                "original payload bytes",
+                "Original records that failed permanently; context in actionflows.errors.* headers",
+            ),
         ]
         for delay in s.retry_delays_ms:
-            specs.append(spec(
-                f"{p}.retry.{format_delay(delay)}", TopicRole.RETRY,
-                max(s.input_retention_ms, 2 * delay), "the original record's key, unchanged",
-                "original payload bytes",
-                f"Records to retry no earlier than {format_delay(delay)} after a transient failure",
-                delay_ms=delay,
-            ))
+            specs.append(
+                spec(
+                    f"{p}.retry.{format_delay(delay)}",
+                    TopicRole.RETRY,
+                    max(s.input_retention_ms, 2 * delay),
+                    "the original record's key, unchanged",
+                    "original payload bytes",
+                    f"Records to retry no earlier than {format_delay(delay)} after a transient failure",
+                    delay_ms=delay,
+                )
+            )
         if s.ledger:
-            specs.append(spec(
-                f"{p}.ledger", TopicRole.LEDGER, None, "<event id>/<flow>/<step> (UTF-8)",
+            # Compacted (the latest entry per step) and deleted after the dead letters' retention,
+            # so a redrive still finds a run's completed steps and the topic does not grow forever.
+            ledger = spec(
+                f"{p}.ledger",
+                TopicRole.LEDGER,
+                s.dead_letter_retention_ms,
+                "<run key>/<step id> (UTF-8)",
                 "actionflows.ledger-entry/1",
                 "Changelog of completed steps; a null value (tombstone) forgets an entry",
                 extra_config=(("min.cleanable.dirty.ratio", "0.1"),),
-            ))
+            )
+            specs.append(replace(ledger, cleanup_policy="compact,delete"))
         names = [spec.name for spec in specs]
         if len(set(names)) != len(names):
-            raise ValueError(f"topic names collide: {sorted(n for n in names if names.count(n) > 1)}")
+            raise ValueError(
+                f"topic names collide: {sorted(n for n in names if names.count(n) > 1)}"
+            )
         return cls(prefix=p, specs=tuple(specs))
 
     def all(self) -> tuple[TopicSpec, ...]:

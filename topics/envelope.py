@@ -36,7 +36,9 @@ def decode_envelope(doc: f.JsonObject) -> Event:
     """A decoded JSON object in the generic envelope → Event (raises DecodeError)."""
     version = doc.get("specversion")
     if version is not None and version != SPEC_VERSION:
-        raise InvalidField("$.specversion", f"unsupported version {version!r}, expected {SPEC_VERSION!r}")
+        raise InvalidField(
+            "$.specversion", f"unsupported version {version!r}, expected {SPEC_VERSION!r}"
+        )
     event_id = f.req_id(doc, "id", "$")
     event_type = f.req_str(doc, "type", "$")
     if not _TYPE_RE.match(event_type):
@@ -121,7 +123,9 @@ def envelope_of(event: Event) -> dict[str, Any]:
         doc["time"] = event.time
     person = event.requester
     parts = {
-        "requester": _compact(id=person.id, name=person.name, email=person.email, phone=person.phone),
+        "requester": _compact(
+            id=person.id, name=person.name, email=person.email, phone=person.phone
+        ),
         "organization": _compact(id=event.organization.id, name=event.organization.name),
         "interaction": _compact(channel=event.interaction.channel, body=event.interaction.body),
     }

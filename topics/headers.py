@@ -133,7 +133,11 @@ def safe_message(message: str, limit: int = MAX_MESSAGE_CHARS) -> str:
 def qualified_name(error: BaseException) -> str:
     """``salesforce.errors.InvalidField``: the value of the exception-class header."""
     kind = type(error)
-    return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+    return (
+        kind.__qualname__
+        if kind.__module__ == "builtins"
+        else f"{kind.__module__}.{kind.__qualname__}"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +180,9 @@ def dead_letter_headers(context: DeadLetterContext) -> Headers:
     _put(headers, ERROR_SF_CODE, context.salesforce_error_code)
     if context.salesforce_fields:
         if any(not name or "," in name for name in context.salesforce_fields):
-            raise ValueError(f"field names must be non-empty, without commas: {context.salesforce_fields}")
+            raise ValueError(
+                f"field names must be non-empty, without commas: {context.salesforce_fields}"
+            )
         _put(headers, ERROR_SF_FIELDS, ",".join(context.salesforce_fields))
     return headers
 

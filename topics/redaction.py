@@ -17,17 +17,29 @@ from typing import Any
 
 MASK = "***"
 
-SECRET_KEYS = frozenset({
-    "password", "token", "secret", "authorization", "private_key", "client_secret",
-    "access_token", "refresh_token", "api_key", "session_id",
-})
+SECRET_KEYS = frozenset(
+    {
+        "password",
+        "token",
+        "secret",
+        "authorization",
+        "private_key",
+        "client_secret",
+        "access_token",
+        "refresh_token",
+        "api_key",
+        "session_id",
+    }
+)
 #: Personal data redacted from published step records by default; flows that must show an
 #: email in the output topic pass a smaller set.
 DEFAULT_PII_KEYS = frozenset({"email", "phone", "mobilephone"})
 DEFAULT_REDACT_KEYS = SECRET_KEYS | DEFAULT_PII_KEYS
 
 
-def redact(mapping: Mapping[str, Any], keys: frozenset[str] = DEFAULT_REDACT_KEYS) -> dict[str, Any]:
+def redact(
+    mapping: Mapping[str, Any], keys: frozenset[str] = DEFAULT_REDACT_KEYS
+) -> dict[str, Any]:
     """A copy of ``mapping`` with the values of ``keys`` (any case, any depth) masked."""
     lowered = frozenset(key.lower() for key in keys)
     return {key: _redact_item(key, value, lowered) for key, value in mapping.items()}

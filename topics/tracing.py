@@ -45,10 +45,14 @@ class TraceContext:
         version = parts[0] if parts else ""
         valid = (
             len(parts) >= 4
-            and len(version) == 2 and bool(_HEX.match(version)) and version != "ff"
+            and len(version) == 2
+            and bool(_HEX.match(version))
+            and version != "ff"
             and (version != "00" or len(parts) == 4)
-            and _hex(parts[1], 32) and _hex(parts[2], 16)
-            and len(parts[3]) == 2 and bool(_HEX.match(parts[3]))
+            and _hex(parts[1], 32)
+            and _hex(parts[2], 16)
+            and len(parts[3]) == 2
+            and bool(_HEX.match(parts[3]))
         )
         if not valid:
             raise HeaderError(TRACEPARENT, f"not a W3C traceparent: {value[:80]!r}")
@@ -105,7 +109,9 @@ def ensure_trace(
     return context, trace_headers(context, _last(incoming, TRACESTATE))
 
 
-def trace_headers(context: TraceContext, tracestate: bytes | None = None) -> list[tuple[str, bytes]]:
+def trace_headers(
+    context: TraceContext, tracestate: bytes | None = None
+) -> list[tuple[str, bytes]]:
     headers = [(TRACEPARENT, context.value.encode("ascii"))]
     if tracestate:
         headers.append((TRACESTATE, tracestate))

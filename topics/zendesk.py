@@ -34,16 +34,40 @@ ZENDESK_TYPE_PREFIX = "zen:event-type:"
 ZENDESK_TICKET_EVENT_TYPES = frozenset(
     f"ticket.{name}"
     for name in (
-        "created", "agent_assignment_changed", "attachment_linked_to_comment",
-        "attachment_redacted_from_comment", "brand_changed", "comment_added",
-        "comment_made_private", "comment_redacted", "custom_field_changed",
-        "custom_status_changed", "description_changed", "email_ccs_changed",
-        "external_id_changed", "followers_changed", "form_changed", "group_assignment_changed",
-        "marked_as_spam", "merged", "organization_changed", "permanently_deleted",
-        "priority_changed", "problem_link_changed", "requester_changed", "sla_policy_changed",
-        "ola_policy_changed", "schedule_changed", "soft_deleted", "status_changed",
-        "subject_changed", "submitter_changed", "tags_changed", "task_due_at_changed",
-        "type_changed", "undeleted",
+        "created",
+        "agent_assignment_changed",
+        "attachment_linked_to_comment",
+        "attachment_redacted_from_comment",
+        "brand_changed",
+        "comment_added",
+        "comment_made_private",
+        "comment_redacted",
+        "custom_field_changed",
+        "custom_status_changed",
+        "description_changed",
+        "email_ccs_changed",
+        "external_id_changed",
+        "followers_changed",
+        "form_changed",
+        "group_assignment_changed",
+        "marked_as_spam",
+        "merged",
+        "organization_changed",
+        "permanently_deleted",
+        "priority_changed",
+        "problem_link_changed",
+        "requester_changed",
+        "sla_policy_changed",
+        "ola_policy_changed",
+        "schedule_changed",
+        "soft_deleted",
+        "status_changed",
+        "subject_changed",
+        "submitter_changed",
+        "tags_changed",
+        "task_due_at_changed",
+        "type_changed",
+        "undeleted",
     )
 )
 
@@ -122,7 +146,9 @@ def _ticket(
     for key in ("status", "priority"):
         if isinstance(ticket.get(key), str):
             ticket[key] = ticket[key].lower()
-    moved = {key: _lowered(change[key], event_type) for key in ("current", "previous") if key in change}
+    moved = {
+        key: _lowered(change[key], event_type) for key in ("current", "previous") if key in change
+    }
     if moved:
         ticket["change"] = moved
     if comment is not None:

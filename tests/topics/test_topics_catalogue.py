@@ -52,11 +52,12 @@ def test_config_is_ready_for_an_admin_client() -> None:
 
 
 def test_ledger_is_compacted_and_optional() -> None:
-    """The ledger is compact with no retention, and absent when disabled."""
-    ledger = Catalogue.build().one(TopicRole.LEDGER)
-    assert ledger.cleanup_policy == "compact"
-    assert "retention.ms" not in ledger.config()
-    assert ledger.config()["cleanup.policy"] == "compact"
+    """The ledger is compacted and expires with the dead letters; absent when disabled."""
+    settings = CatalogueSettings()
+    ledger = Catalogue.build(settings).one(TopicRole.LEDGER)
+    assert ledger.cleanup_policy == "compact,delete"
+    assert ledger.config()["retention.ms"] == str(settings.dead_letter_retention_ms)
+    assert ledger.config()["cleanup.policy"] == "compact,delete"
     assert Catalogue.build(CatalogueSettings(ledger=False)).by_role(TopicRole.LEDGER) == ()
 
 

@@ -211,6 +211,8 @@ COMMANDS: dict[str, tuple[str, Callable[[Sequence[str]], int]]] = {
         _delegate("salesforce.connect_cli"),
     ),
     "kafka": ("run a local Kafka broker in the foreground", _kafka),
+    "replay": ("republish a slice of an input topic, or --dry-run it", _delegate("agents.replay")),
+    "dlq": ("list, show and redrive dead letters", _delegate("agents.dlq")),
 }
 
 

@@ -1,0 +1,63 @@
+"""What the operator commands (``replay``, ``dlq``) share: where Kafka is, which topics, how
+errors and times are shown. Settings come from :mod:`agents.settings`, as for the worker."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime
+
+from aiokafka.errors import KafkaError
+
+from agents.settings import KafkaSettings, topics_from_env
+from agents.slices import SliceError
+from pipeline.errors import FlowLoadError
+from salesforce.errors import SalesforceError
+from salesforce.settings import SettingsError
+from topics.catalogue import Catalogue
+from topics.redaction import scrub
+
+#: Failures a command reports in one line and exits 1 for; anything else is a defect.
+EXPECTED_ERRORS = (
+    SliceError,
+    KafkaError,
+    TimeoutError,
+    OSError,
+    FlowLoadError,
+    SettingsError,
+    SalesforceError,
+)
+
+
+def add_kafka_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--bootstrap-servers",
+        metavar="HOST:PORT",
+        help="the Kafka cluster (default: $KAFKA_BOOTSTRAP_SERVERS)",
+    )
+
+
+def bootstrap_from(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str:
+    bootstrap = args.bootstrap_servers or KafkaSettings.from_env().bootstrap_servers
+    if not bootstrap:
+        parser.error("set KAFKA_BOOTSTRAP_SERVERS or pass --bootstrap-servers")
+    return str(bootstrap)
+
+
+def catalogue_from_env(parser: argparse.ArgumentParser) -> Catalogue:
+    """The deployment's topics (``ACTIONFLOWS_TOPIC_PREFIX`` and friends), as the worker sees them."""
+    try:
+        return Catalogue.build(topics_from_env())
+    except ValueError as error:
+        parser.error(str(error))
+
+
+def describe(error: BaseException) -> str:
+    """One line for the operator; credentials scrubbed whatever the error carried."""
+    text = str(error) or type(error).__name__
+    return scrub(f"{type(error).__name__}: {text}" if isinstance(error, KafkaError) else text)
+
+
+def format_ms(epoch_ms: int | None) -> str:
+    if epoch_ms is None:
+        return "-"
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,236 @@
+"""``actionflows replay``: republish a slice of an input topic, or show what it would do.
+
+The work is in :mod:`agents.republish` (``replay``, ``replay_dry_run``); this module parses the
+command line, connects the dry run to Salesforce, shows progress on stderr and prints the
+result. Usage, guarantees and limits: ``docs/operations.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from agents import replay_output as output
+from agents.dry_run import DryRunner
+from agents.operator import (
+    EXPECTED_ERRORS,
+    add_kafka_arguments,
+    bootstrap_from,
+    catalogue_from_env,
+    describe,
+)
+from agents.republish import (
+    Progress,
+    ReplayReport,
+    ReplayRequest,
+    replay,
+    replay_dry_run,
+    republished,
+)
+from agents.service import DEFAULT_EXTERNAL_ID_FIELD, OBJECTS_WITH_KEYS, emulator_connection
+from agents.slices import EventFilter, OffsetBound, SliceError, SliceSpec, parse_time
+from pipeline.ledger import InMemoryLedger
+from pipeline.loader import load_flows
+from pipeline.runner import Ports
+from salesforce.client import SalesforceClient
+from salesforce.emulator import Emulator, EmulatorConfig
+from salesforce.settings import ConnectionSettings, load_settings
+from topics.catalogue import Catalogue
+
+__all__ = ["ReplayReport", "ReplayRequest", "main", "replay", "replay_dry_run", "republished"]
+
+EXAMPLES = """\
+examples:
+  actionflows replay --since 2026-11-24T09:00Z --until 2026-11-24T10:00Z --dry-run
+  actionflows replay --from-offset 0:1200 --to-offset 0:1450 --type 'ticket.*'
+  actionflows replay --since 2h --ticket 4711 --ticket 4712
+  actionflows replay --all --target actionflows.tickets-replay
+"""
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="actionflows replay",
+        description="Republish a slice of an input topic for reprocessing, or (--dry-run) show "
+        "the Salesforce writes it would make.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_kafka_arguments(p)
+    p.add_argument("--topic", help="the topic to read (default: the tickets input topic)")
+    p.add_argument("--target", help="where to republish (default: the topic read)")
+    where = p.add_argument_group("slice (offsets inclusive; --since inclusive, --until exclusive)")
+    where.add_argument(
+        "--partition",
+        type=int,
+        action="append",
+        default=[],
+        metavar="P",
+        help="read only this partition (repeatable; default: all)",
+    )
+    start = where.add_mutually_exclusive_group()
+    start.add_argument(
+        "--from-offset",
+        action="append",
+        metavar="N|P:N",
+        help="first offset, for every partition or for partition P (repeatable)",
+    )
+    start.add_argument("--since", metavar="TIME", help="ISO 8601 time, or a duration ago (2h)")
+    end = where.add_mutually_exclusive_group()
+    end.add_argument(
+        "--to-offset",
+        action="append",
+        metavar="N|P:N",
+        help="last offset, for every partition or for partition P (repeatable)",
+    )
+    end.add_argument("--until", metavar="TIME", help="ISO 8601 time, or a duration ago (30m)")
+    where.add_argument(
+        "--all",
+        action="store_true",
+        help="replay the whole topic (required when no slice or filter is given)",
+    )
+    which = p.add_argument_group("filters")
+    which.add_argument(
+        "--ticket",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="only this ticket's events (repeatable)",
+    )
+    which.add_argument(
+        "--type",
+        action="append",
+        default=[],
+        metavar="EVENT_TYPE",
+        help="only events of this type; shell patterns such as 'ticket.*' (repeatable)",
+    )
+    dry = p.add_argument_group("dry run")
+    dry.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="republish nothing: print the Salesforce writes the events would make",
+    )
+    dry.add_argument(
+        "--flows", type=Path, default=Path("flows"), help="flow folder (default: flows)"
+    )
+    dry.add_argument("--connection", help="the Salesforce connection (default: the default)")
+    dry.add_argument("--login-url", help="override the connection's login URL (e.g. an emulator)")
+    dry.add_argument(
+        "--emulator",
+        action="store_true",
+        help="plan against an empty in-process Salesforce emulator",
+    )
+    dry.add_argument("--raw", action="store_true", help="show personal data in planned writes")
+    out = p.add_argument_group("output")
+    out.add_argument("--json", action="store_true", help="JSON lines instead of text")
+    out.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    out.add_argument(
+        "--progress-every",
+        type=int,
+        default=10_000,
+        metavar="N",
+        help="without a terminal, a progress line every N records (default: 10000)",
+    )
+    return p
+
+
+def request_from(p: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[ReplayRequest, str]:
+    """The request the arguments describe; every inconsistency is an argparse error."""
+    if args.progress_every < 1:
+        p.error("--progress-every must be at least 1")
+    dry_only = [
+        f"--{n.replace('_', '-')}"
+        for n in ("connection", "login_url", "emulator", "raw")
+        if getattr(args, n)
+    ]
+    if dry_only and not args.dry_run:
+        p.error(f"{', '.join(dry_only)} only apply to --dry-run")
+    if args.emulator and (args.connection or args.login_url):
+        p.error("--emulator plans against a local org: drop --connection and --login-url")
+    bounds = (args.partition, args.from_offset, args.to_offset, args.since, args.until)
+    if not (any(bounds) or args.ticket or args.type or args.all):
+        p.error(
+            "say which records to replay (--since/--until, --from-offset/--to-offset, "
+            "--partition, --ticket, --type), or --all for the whole topic"
+        )
+    now_ms = int(time.time() * 1000)
+    try:
+        spec = SliceSpec(
+            partitions=tuple(args.partition),
+            from_offsets=OffsetBound.parse(args.from_offset or ()),
+            to_offsets=OffsetBound.parse(args.to_offset or ()),
+            since_ms=parse_time(args.since, now_ms=now_ms) if args.since else None,
+            until_ms=parse_time(args.until, now_ms=now_ms) if args.until else None,
+        )
+    except SliceError as error:
+        p.error(str(error))
+    catalogue = catalogue_from_env(p)
+    topic = args.topic or catalogue.inputs[0].name
+    request = ReplayRequest(
+        topic=topic,
+        target=args.target,
+        slice=spec,
+        filter=EventFilter(frozenset(args.ticket), tuple(args.type)),
+    )
+    return request, bootstrap_from(p, args)
+
+
+@contextlib.asynccontextmanager
+async def _connection(args: argparse.Namespace) -> Any:
+    """The connection the dry run plans against: configured, re-pointed, or a local emulator."""
+    if args.emulator:
+        async with Emulator(EmulatorConfig()) as emu:
+            yield emulator_connection(emu.url, emu.credentials, emu.api_version)
+        return
+    settings = load_settings().get(args.connection)
+    if args.login_url:
+        settings = ConnectionSettings.model_validate(
+            {**settings.model_dump(), "login_url": args.login_url}
+        )
+    yield settings
+
+
+async def _dry_run(
+    args: argparse.Namespace,
+    bootstrap: str,
+    request: ReplayRequest,
+    catalogue: Catalogue,
+    progress: Progress | None,
+) -> ReplayReport:
+    flows = load_flows(
+        args.flows, external_id_fields=dict.fromkeys(OBJECTS_WITH_KEYS, DEFAULT_EXTERNAL_ID_FIELD)
+    )
+    async with _connection(args) as settings, SalesforceClient(settings) as client:
+        await client.connect()  # a refused login is one clear error, not a failure per event
+        output.say(
+            args,
+            f"dry run: {len(flows)} flows from {args.flows}, Salesforce connection "
+            f"{settings.name!r} at {settings.login_url}",
+        )
+        runner = DryRunner(flows, catalogue, Ports(gateway=client, ledger=InMemoryLedger()))
+        show = (output.json_printer if args.json else output.printer)(raw=args.raw)
+        return await replay_dry_run(bootstrap, request, runner, on_event=show, progress=progress)
+
+
+def main(argv: list[str]) -> int:
+    p = parser()
+    args = p.parse_args(argv)
+    request, bootstrap = request_from(p, args)
+    output.say(args, f"replay id: {request.replay_id}")
+    try:
+        with output.progress(args.progress_every, not args.quiet) as progress:
+            if args.dry_run:
+                run = _dry_run(args, bootstrap, request, catalogue_from_env(p), progress)
+            else:
+                run = replay(bootstrap, request, progress=progress)
+            report = asyncio.run(run)
+    except EXPECTED_ERRORS as error:
+        print(f"actionflows replay: {describe(error)}", file=sys.stderr)
+        return 1
+    output.print_summary(report, as_json=args.json)
+    return 0

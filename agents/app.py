@@ -21,5 +21,9 @@ def create_app(settings: WorkerSettings) -> faust.App:
         # which is what makes "commit only after the outputs are durable" hold.
         broker_commit_interval=1.0,
         consumer_auto_offset_reset="earliest",
+        # Acknowledgement is manual and only after a batch's outcomes are durable, so stopping
+        # need not wait for unacknowledged events: they are simply delivered again. (Waiting
+        # would hang on a batch abandoned during shutdown, which is never acknowledged.)
+        stream_wait_empty=False,
         **settings.extra,
     )

@@ -40,6 +40,11 @@ from topics.tracing import TRACEPARENT, TRACESTATE
 log = logging.getLogger(__name__)
 
 
+class EngineStopped(Exception):
+    """The worker is shutting down while a batch waits (a budget pause, an unreachable broker).
+    The batch is abandoned unacknowledged, so its events are delivered again after a restart."""
+
+
 @dataclass(frozen=True, slots=True)
 class Inbound:
     """One consumed record, as the engine sees it."""
@@ -79,6 +84,7 @@ class EngineStats:
     retries_scheduled: int = 0
     dead_letters: int = 0
     decode_errors: int = 0
+    pauses: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +106,7 @@ class EngineSettings:
         64  # tickets in flight per batch; events of one ticket run in order
     )
     max_event_bytes: int = 1_048_576
+    min_pause_s: float = 1.0  # the shortest wait when Salesforce says the budget is spent
     redact_keys: frozenset[str] = DEFAULT_REDACT_KEYS
 
 
@@ -121,6 +128,9 @@ class Engine:
         self.publisher = publisher
         self.settings = settings or EngineSettings()
         self.stats = EngineStats()
+        self.stopping = asyncio.Event()
+        self.idle = asyncio.Event()
+        self.idle.set()
         # The catalogue lists the inputs as (tickets, interactions): flows name them that way.
         self._logical = dict(zip((s.name for s in catalogue.inputs), LOGICAL_INPUTS, strict=True))
         self._tiers = {spec.name: index for index, spec in enumerate(catalogue.retry_tiers)}
@@ -129,7 +139,17 @@ class Engine:
         self._dead_letters = catalogue.one(TopicRole.DEAD_LETTERS).name
 
     async def handle_batch(self, batch: Sequence[Inbound]) -> None:
-        """Process a batch; return once every outcome is durable. Never raises for a record."""
+        """Process a batch; return once every outcome is durable. Never raises for a record;
+        raises :class:`EngineStopped` when the worker stops before the batch is done."""
+        if self.stopping.is_set():
+            raise EngineStopped
+        self.idle.clear()
+        try:
+            await self._handle_batch(batch)
+        finally:
+            self.idle.set()
+
+    async def _handle_batch(self, batch: Sequence[Inbound]) -> None:
         await self.ports.ledger.sync()
         tickets: dict[str, list[_Decoded]] = {}
         for record in batch:
@@ -157,6 +177,8 @@ class Engine:
     async def _handle(self, item: _Decoded) -> None:
         try:
             outbound = await self._process(item)
+        except EngineStopped:
+            raise
         except Exception as error:  # a defect, not a Salesforce failure: park the record
             log.exception(
                 "engine error on %s[%d]@%d",
@@ -208,6 +230,9 @@ class Engine:
             prior = {retry.resume_step: retry.attempt} if retry and retry.resume_step else 0
             started = self.ports.clock.monotonic()
             result = await run(plan, event, self.ports, prior_attempts=prior)
+            while result.status is RunStatus.PAUSED:  # the org's API budget: wait, then go on
+                await self._pause(plan, result)
+                result = await run(plan, event, self.ports, prior_attempts=prior)
             elapsed_ms = (self.ports.clock.monotonic() - started) * 1000
             outbound.extend(self._outcomes(record, event, plan, result, elapsed_ms, retry))
         return outbound
@@ -280,7 +305,7 @@ class Engine:
         out.append(Outbound(self._run_results, key, run_record.to_bytes(), trace))
         if result.status is RunStatus.SUCCEEDED:
             self.stats.runs_succeeded += 1
-        elif result.status in (RunStatus.RETRY_LATER, RunStatus.PAUSED):
+        elif result.status is RunStatus.RETRY_LATER:
             out.append(self._retry(record, plan, result, attempts, retry))
         elif result.status is RunStatus.DEAD_LETTER:
             out.append(self._dead_letter(record, _run_failure(record, event, plan, result)))
@@ -294,13 +319,11 @@ class Engine:
         attempts: int,
         retry: h.RetryContext | None,
     ) -> Outbound:
-        """Park the record on the next retry tier; a pause waits at least the gateway's hint."""
+        """Park the record on the next retry tier, keeping where it first came from."""
         self.stats.retries_scheduled += 1
         tier_index = self._tiers.get(record.topic, -1) + 1  # an input record starts at tier 0
         tier = self.catalogue.retry_tier_for(tier_index + 1)
         delay_s = (tier.delay_ms or 0) / 1000
-        if result.status is RunStatus.PAUSED and result.retry_after:
-            delay_s = max(delay_s, result.retry_after)
         context = h.RetryContext(
             attempt=attempts,
             not_before_ms=int((self.ports.clock.now() + delay_s) * 1000),
@@ -331,6 +354,20 @@ class Engine:
             timestamp_ms=record.timestamp_ms,
         )
         return Outbound(self._dead_letters, record.key, letter.to_bytes(), letter.headers)
+
+    async def _pause(self, plan: Plan, result: RunResult) -> None:
+        """Hold this run (and so the batch) until the budget allows calls again. Not an
+        attempt, not a failure: the event is neither retried later nor dead-lettered."""
+        self.stats.pauses += 1
+        delay = max(result.retry_after or 0.0, self.settings.min_pause_s)
+        log.warning("flow %s paused for %.1fs: %s", plan.name, delay, result.reason)
+        sleeping = asyncio.ensure_future(self.ports.clock.sleep(delay))
+        stopping = asyncio.ensure_future(self.stopping.wait())
+        await asyncio.wait((sleeping, stopping), return_when=asyncio.FIRST_COMPLETED)
+        for waiter in (sleeping, stopping):
+            waiter.cancel()
+        if self.stopping.is_set():
+            raise EngineStopped
 
     async def _wait_until(self, not_before_ms: int) -> None:
         delay = not_before_ms / 1000 - self.ports.clock.now()

@@ -7,6 +7,7 @@ and the end-to-end tests all start the engine through it, so they run the same w
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
@@ -26,6 +27,8 @@ from pipeline.ledger import Ledger
 from pipeline.loader import load_flows
 from pipeline.plan import FlowSet
 from pipeline.runner import Clock, Ports
+from salesforce.batching import BatchingGateway
+from salesforce.budget import BudgetedGateway, BudgetGovernor, BudgetPolicy
 from salesforce.client import SalesforceClient
 from salesforce.emulator import DemoCredentials
 from salesforce.settings import AuthMethod, ConnectionSettings
@@ -50,6 +53,8 @@ class ServiceConfig:
     )
     batch_max: int = 500
     linger_s: float = 0.02
+    batching: bool = True  # coalesce concurrent single-record writes into Collections calls
+    budget: BudgetPolicy = field(default_factory=BudgetPolicy)
 
 
 class Service:
@@ -71,18 +76,24 @@ class Service:
             else load_flows(config.worker.flows_dir, external_id_fields=config.external_id_fields)
         )
         self.client = SalesforceClient(config.connection)
+        self.governor = BudgetGovernor(config.budget)
+        self.client.on_usage(self.governor.observe)
+        self.batching = BatchingGateway(self.client) if config.batching else None
+        gateway = BudgetedGateway(self.batching or self.client, self.governor)
         self.app: faust.App = create_app(config.worker)
         self.ledger = ledger or KafkaLedger(
             config.worker.bootstrap_servers, self.catalogue.one(TopicRole.LEDGER).name
         )
-        self.ports = Ports(gateway=self.client, ledger=self.ledger, clock=clock or Clock())
+        self.ports = Ports(gateway=gateway, ledger=self.ledger, clock=clock or Clock())
+        stopping = asyncio.Event()
         self.engine = Engine(
             flows=self.flows,
             catalogue=self.catalogue,
             ports=self.ports,
-            publisher=FaustPublisher(self.app),
+            publisher=FaustPublisher(self.app, stopping),
             settings=config.engine,
         )
+        self.engine.stopping = stopping
         attach_engine(
             self.app, self.engine, self.catalogue,
             batch_max=config.batch_max, linger_s=config.linger_s,
@@ -101,11 +112,18 @@ class Service:
             await self.ledger.start()
         await self.app.start()
 
-    async def stop(self) -> None:
+    async def stop(self, grace_s: float = 10.0) -> None:
+        """Let the batch in progress finish (for up to ``grace_s``), then stop. A batch that
+        does not finish in time (a budget pause) is abandoned unacknowledged and redelivered."""
+        self.engine.stopping.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.engine.idle.wait(), grace_s)
         with contextlib.suppress(Exception):
             await self.app.stop()
         if isinstance(self.ledger, KafkaLedger):
             await self.ledger.stop()
+        if self.batching is not None:
+            await self.batching.close()
         await self.client.close()
 
     async def __aenter__(self) -> Service:

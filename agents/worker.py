@@ -21,7 +21,7 @@ import faust
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
-from agents.engine import Engine, Inbound, Outbound
+from agents.engine import Engine, EngineStopped, Inbound, Outbound
 from topics.catalogue import Catalogue
 
 log = logging.getLogger(__name__)
@@ -34,8 +34,11 @@ class FaustPublisher:
     failing: the batch stays unacknowledged, so nothing is committed past unpublished outcomes.
     """
 
-    def __init__(self, app: faust.App, *, max_backoff_s: float = 5.0) -> None:
+    def __init__(
+        self, app: faust.App, stopping: asyncio.Event, *, max_backoff_s: float = 5.0
+    ) -> None:
         self.app = app
+        self.stopping = stopping
         self.max_backoff_s = max_backoff_s
 
     async def publish(self, records: Sequence[Outbound]) -> None:
@@ -50,6 +53,8 @@ class FaustPublisher:
             failed = [
                 r for r, res in zip(pending, results, strict=True) if isinstance(res, Exception)
             ]
+            if failed and self.stopping.is_set():
+                raise EngineStopped
             if failed:
                 error = next(res for res in results if isinstance(res, Exception))
                 log.warning(
@@ -98,7 +103,10 @@ def attach_engine(
 
     async def consume(stream: faust.StreamT) -> None:
         async for events in stream.noack_take(batch_max, within=linger_s):
-            await engine.handle_batch([inbound(event) for event in events])
+            try:
+                await engine.handle_batch([inbound(event) for event in events])
+            except EngineStopped:
+                return  # shutting down mid-batch: leave it unacknowledged for redelivery
             for event in events:
                 await stream.ack(event)
 

@@ -21,7 +21,7 @@ from tests.kafkatools import produce, read
 from topics import headers as h
 from topics.catalogue import CatalogueSettings
 
-UPSERT = {"method": "PATCH", "path": "*/sobjects/Lead/Actionflows_Key__c/*"}
+UPSERT = {"method": "PATCH", "path_regex": "Lead/Actionflows_Key__c"}  # single or Collections
 
 
 @pytest.fixture

@@ -20,6 +20,8 @@ def create_app(settings: WorkerSettings) -> faust.App:
         # Offsets are committed on a timer after the producer is flushed (faust's consumer),
         # which is what makes "commit only after the outputs are durable" hold.
         broker_commit_interval=1.0,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
         consumer_auto_offset_reset="earliest",
         # Acknowledgement is manual and only after a batch's outcomes are durable, so stopping
         # need not wait for unacknowledged events: they are simply delivered again. (Waiting

@@ -45,6 +45,10 @@ class WorkerSettings:
     web_enabled: bool = False
     web_port: int = 6066
     topic_partitions: int = 1
+    # How long the group waits for a worker that stopped heartbeating (a crash) before its
+    # partitions move: faust's default is 60 s. Heartbeats run beside processing, so slow
+    # Salesforce calls do not need a long session.
+    session_timeout_s: float = 10.0
     extra: Mapping[str, object] = field(default_factory=dict)  # passed to faust.App as-is
 
     @classmethod

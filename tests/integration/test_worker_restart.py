@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import orjson
 import pytest
 
-from salesforce.emulator import Emulator, EmulatorConfig
+from agents.replay import main as replay_main
+from salesforce.emulator import Emulator, EmulatorConfig, FaultRule
 from tests.agents.test_engine import CREATE_LEAD_FLOW, ticket_created
-from tests.kafkatools import create_topics, produce, wait_for
+from tests.kafkatools import create_topics, produce, read_all, wait_for
 
 EVENTS = 120
 
@@ -117,3 +120,73 @@ async def test_a_restarted_worker_finishes_the_stream_without_duplicates(
 
 async def _leads_at_least(emu: Emulator, count: int) -> bool:
     return len(emu.records("Lead")) >= count
+
+
+async def test_random_kills_with_lost_responses_leave_every_effect_exactly_once(
+    kafka: str, unique: str, tmp_path: Path
+) -> None:
+    """Three SIGKILLs at seeded-random points while Salesforce loses 5% of write responses after
+    committing them; then a replay of the whole input topic. Each event's lead exists once."""
+    rng = random.Random(20261125)
+    faults = (
+        FaultRule(
+            "fail_after_commit",
+            method="PATCH",
+            path_regex="Lead/Actionflows_Key__c",
+            probability=0.05,
+        ),
+    )
+    async with Emulator(EmulatorConfig(seed=4, latency_ms=10.0, faults=faults)) as emu:
+        flows = tmp_path / "flows"
+        flows.mkdir()
+        (flows / "create-lead.yaml").write_text(CREATE_LEAD_FLOW)
+        env = worker_env(kafka, unique, emu)
+        tickets = f"{env['ACTIONFLOWS_TOPIC_PREFIX']}.tickets"
+        await create_topics(kafka, [tickets], partitions=3)
+        await produce(
+            kafka,
+            tickets,
+            [
+                (f"T{i % 23}".encode(), ticket_created(f"e{i}", f"T{i % 23}", f"p{i}@example.com"))
+                for i in range(EVENTS)
+            ],
+        )
+        log = tmp_path / "worker.log"
+        for kill in range(3):
+            target = min(EVENTS - 1, len(emu.records("Lead")) + rng.randint(5, 30))
+            worker = start_worker(env, flows, log)
+            try:
+                await wait_for(
+                    lambda target=target: _leads_at_least(emu, target),  # type: ignore[misc]
+                    timeout_s=60,
+                    what=f"kill {kill}: {target} leads\n{log.read_text()[-2000:]}",
+                )
+            finally:
+                await stop(worker, signal.SIGKILL)
+
+        worker = start_worker(env, flows, log)
+        try:
+            await wait_for(
+                lambda: _leads_at_least(emu, EVENTS),
+                timeout_s=120,
+                what=f"{EVENTS} leads\n{log.read_text()[-3000:]}",
+            )
+            replayed = await asyncio.to_thread(
+                replay_main, ["--topic", tickets, "--all", "--quiet", "--bootstrap-servers", kafka]
+            )
+            assert replayed == 0
+            results = f"{env['ACTIONFLOWS_TOPIC_PREFIX']}.run-results"
+            await wait_for(
+                lambda: _succeeded_runs_at_least(kafka, results, 2 * EVENTS),
+                timeout_s=120,
+                what="every replayed event to run again",
+            )
+        finally:
+            await stop(worker, signal.SIGTERM)
+        emails = [lead["Email"] for lead in emu.records("Lead")]
+        assert sorted(emails) == sorted(f"p{i}@example.com" for i in range(EVENTS))
+
+
+async def _succeeded_runs_at_least(kafka: str, topic: str, count: int) -> bool:
+    records = await read_all(kafka, topic)
+    return sum(orjson.loads(r.value)["status"] == "succeeded" for r in records) >= count

@@ -11,6 +11,7 @@ import asyncio
 import datetime as dt
 import os
 import platform
+from dataclasses import replace
 from pathlib import Path
 
 from agents.settings import KafkaSettings
@@ -23,20 +24,21 @@ RESULTS = Path(__file__).with_name("results")
 
 async def run(bootstrap: str, events: int, latencies: list[float], flows: list[str]) -> str:
     ceiling = await measure_ceiling(bootstrap, records=50_000)
-    rows: list[E2EResult] = []
+    rows: list[tuple[bool, E2EResult]] = []
     for flow in flows:
         for latency in latencies:
-            rows.append(
-                await measure(
+            for batching in (True, False):
+                result = await measure(
                     bootstrap,
                     flow=flow,
                     latency_ms=latency,
                     events=events,
                     paced_rate=50.0,
                     paced_events=250,
+                    configure=lambda c, b=batching: replace(c, batching=b),
                 )
-            )
-            print(rows[-1])
+                rows.append((batching, result))
+                print("batching" if batching else "no batching", result)
     lines = [
         f"# Benchmark {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC",
         "",
@@ -46,13 +48,13 @@ async def run(bootstrap: str, events: int, latencies: list[float], flows: list[s
         f"Raw aiokafka consume-and-produce ceiling (50,000 x 600 B, 1 partition, acks=all): "
         f"**{ceiling.per_second:,.0f} records/s**",
         "",
-        "| flow | emulator latency | events | events/s (backlog) | p50 | p95 | p99 | API calls/event |",
-        "|---|---|---|---|---|---|---|---|",
+        "| flow | emulator latency | batching | events | events/s (backlog) | p50 | p95 | p99 | API calls/event |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     lines += [
-        f"| {r.flow} | {r.latency_ms:.0f} ms | {r.events} | {r.events_per_s:,.0f} | "
+        f"| {r.flow} | {r.latency_ms:.0f} ms | {'on' if b else 'off'} | {r.events} | {r.events_per_s:,.0f} | "
         f"{r.p50_ms:.0f} ms | {r.p95_ms:.0f} ms | {r.p99_ms:.0f} ms | {r.api_calls_per_event:.2f} |"
-        for r in rows
+        for b, r in rows
     ]
     lines += [
         "",
@@ -64,7 +66,7 @@ async def run(bootstrap: str, events: int, latencies: list[float], flows: list[s
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--events", type=int, default=2000, help="backlog size per measurement")
+    parser.add_argument("--events", type=int, default=1500, help="backlog size per measurement")
     parser.add_argument("--latency", type=float, action="append", help="emulator latency, ms")
     parser.add_argument("--flow", action="append", choices=["create-lead", "find-else-create"])
     args = parser.parse_args()

@@ -40,8 +40,20 @@ from pipeline.templating import (
 )
 
 CompareOp = Literal["eq", "ne", "gt", "gte", "lt", "lte", "contains", "in"]
-OPERATORS: tuple[str, ...] = ("eq", "ne", "gt", "gte", "lt", "lte", "contains", "in", "exists",
-                              "and", "or", "not")
+OPERATORS: tuple[str, ...] = (
+    "eq",
+    "ne",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "contains",
+    "in",
+    "exists",
+    "and",
+    "or",
+    "not",
+)
 
 
 def _number(value: Any) -> int | float | None:
@@ -233,4 +245,3 @@ def _operand(arg: list[Any], index: int) -> Value:
         return parse_operand(arg[index])
     except ConditionSyntaxError as exc:
         raise ConditionSyntaxError(exc.message, join_path(f"[{index}]", exc.path)) from None
-

@@ -78,8 +78,7 @@ class ResumeError(PipelineError):
 
 
 def join_path(head: str, tail: str) -> str:
-    """``steps[0]`` + ``inputs.email`` → ``steps[0].inputs.email``; ``eq`` + ``[1]`` → ``eq[1]``.
-    """
+    """``steps[0]`` + ``inputs.email`` → ``steps[0].inputs.email``; ``eq`` + ``[1]`` → ``eq[1]``."""
     if not tail:
         return head
     return f"{head}{tail}" if tail.startswith("[") else f"{head}.{tail}"

@@ -68,9 +68,14 @@ def _walk(node: yaml.Node, path: str, parsed: ParsedFile) -> None:
             key = str(key_node.value)
             child, line = _child(path, key), key_node.start_mark.line + 1
             if key in seen:
-                parsed.errors.append(FlowError(
-                    parsed.file, child, f"duplicate key {key!r} (first at line {seen[key]})", line
-                ))
+                parsed.errors.append(
+                    FlowError(
+                        parsed.file,
+                        child,
+                        f"duplicate key {key!r} (first at line {seen[key]})",
+                        line,
+                    )
+                )
                 continue
             seen[key] = line
             parsed.lines[child] = line
@@ -149,8 +154,11 @@ def read_flow_text(text: str, file: str) -> ParsedFile:
     if node is not None:
         _walk(node, "", parsed)
     if not isinstance(data, Mapping):
-        parsed.errors.append(FlowError(file, "", "a flow file must hold one mapping (name, "
-                                       "version, trigger, steps, …)", 1))
+        parsed.errors.append(
+            FlowError(
+                file, "", "a flow file must hold one mapping (name, version, trigger, steps, …)", 1
+            )
+        )
         return parsed
     try:
         parsed.definition = FlowDefinition.model_validate(data)
@@ -178,8 +186,9 @@ def compile_text(
     parsed = _check(read_flow_text(text, file), catalogue)
     if parsed.errors or parsed.definition is None:
         raise FlowLoadError(parsed.errors)
-    return compile_flow(parsed.definition, catalogue.actions, source=file,
-                        external_id_fields=external_id_fields)
+    return compile_flow(
+        parsed.definition, catalogue.actions, source=file, external_id_fields=external_id_fields
+    )
 
 
 def check_file(path: Path | str, catalogue: Catalogue | None = None) -> ParsedFile:
@@ -204,8 +213,14 @@ def _check_directory(directory: Path | str, catalogue: Catalogue | None) -> list
             continue
         name = item.definition.name
         if name in first:
-            item.errors.append(FlowError(item.file, "name", f"duplicate flow name {name!r} "
-                                         f"(also in {first[name]})", item.line_of("name")))
+            item.errors.append(
+                FlowError(
+                    item.file,
+                    "name",
+                    f"duplicate flow name {name!r} (also in {first[name]})",
+                    item.line_of("name"),
+                )
+            )
         else:
             first[name] = item.file
     return parsed

@@ -66,8 +66,14 @@ def event_path_type(path: tuple[str, ...]) -> tuple[ValueType | None, str | None
 class Scope:
     """What the paths at one place of a flow may read: the event, and earlier steps."""
 
-    def __init__(self, earlier: Mapping[str, ActionSpec | None], later: list[str],
-                 current: str | None, *, trigger: bool = False) -> None:
+    def __init__(
+        self,
+        earlier: Mapping[str, ActionSpec | None],
+        later: list[str],
+        current: str | None,
+        *,
+        trigger: bool = False,
+    ) -> None:
         self.earlier, self.later, self.current, self.trigger = earlier, later, current, trigger
 
     def path_type(self, path: tuple[str, ...]) -> tuple[ValueType | None, str | None]:
@@ -84,8 +90,9 @@ class Scope:
         if step_id == self.current:
             return None, f"step {step_id!r} cannot read its own outputs"
         if step_id in self.later:
-            return None, (f"step {step_id!r} runs later; a step can read only the outputs of "
-                          "steps before it")
+            return None, (
+                f"step {step_id!r} runs later; a step can read only the outputs of steps before it"
+            )
         if step_id not in self.earlier:
             known = ", ".join(self.earlier) or "none"
             return None, f"unknown step {step_id!r} (known earlier steps: {known})"
@@ -93,13 +100,17 @@ class Scope:
         if spec is None:
             return "any", None  # the step itself is in error; reported there
         if len(rest) < 2:
-            return None, (f"refer to an output of step {step_id!r}: steps.{step_id}.<output> "
-                          f"(outputs: {', '.join(spec.outputs) or 'none'})")
+            return None, (
+                f"refer to an output of step {step_id!r}: steps.{step_id}.<output> "
+                f"(outputs: {', '.join(spec.outputs) or 'none'})"
+            )
         output = rest[1]
         if output not in spec.outputs:
             known = ", ".join(spec.outputs) or "none"
-            return None, (f"step {step_id!r} ({spec.kind} on {spec.object}) has no output "
-                          f"{output!r} (outputs: {known})")
+            return None, (
+                f"step {step_id!r} ({spec.kind} on {spec.object}) has no output "
+                f"{output!r} (outputs: {known})"
+            )
         kind = spec.outputs[output].type
         if len(rest) > 2 and kind not in ("object", "list", "any"):
             return None, f"steps.{step_id}.{output} is {article(kind)}; it has no field {rest[2]!r}"

@@ -98,8 +98,14 @@ def render_inputs(step: CompiledStep, context: Mapping[str, Any]) -> dict[str, A
 class _Run:
     """The state of one run: the context templates see, and the outcomes so far."""
 
-    def __init__(self, plan: Plan, event: Event, ports: Ports,
-                 prior_attempts: int | Mapping[str, int], dry_run: bool) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        event: Event,
+        ports: Ports,
+        prior_attempts: int | Mapping[str, int],
+        dry_run: bool,
+    ) -> None:
         self.plan, self.event, self.ports, self.dry_run = plan, event, ports, dry_run
         self.key = run_key(event.id, plan.name, plan.version)
         self.steps: dict[str, Mapping[str, Any]] = {}
@@ -107,30 +113,47 @@ class _Run:
         self.outcomes: list[StepOutcome] = []
         self.prior_attempts = prior_attempts
 
-    def result(self, status: RunStatus, failed: StepOutcome | None = None,
-               reason: str | None = None) -> RunResult:
+    def result(
+        self, status: RunStatus, failed: StepOutcome | None = None, reason: str | None = None
+    ) -> RunResult:
         published = self.plan.publish.render(self.context) if status is RunStatus.SUCCEEDED else {}
         return RunResult(
-            flow=self.plan.name, version=self.plan.version, event_id=self.event.id,
-            run_key=self.key, status=status, steps=tuple(self.outcomes),
-            failed_step=failed.step_id if failed else None, reason=reason,
+            flow=self.plan.name,
+            version=self.plan.version,
+            event_id=self.event.id,
+            run_key=self.key,
+            status=status,
+            steps=tuple(self.outcomes),
+            failed_step=failed.step_id if failed else None,
+            reason=reason,
             error=failed.error if failed else None,
             retry_after=failed.error.retry_after if failed and failed.error else None,
-            published=published, dry_run=self.dry_run,
+            published=published,
+            dry_run=self.dry_run,
         )
 
     def outcome(self, step: CompiledStep, status: StepOutcomeStatus, **details: Any) -> StepOutcome:
         outcome = StepOutcome(
-            step_id=step.id, action=step.kind, object=step.object, status=status,
-            idempotency_key=idempotency_key(self.event.id, self.plan.name, step.id), **details,
+            step_id=step.id,
+            action=step.kind,
+            object=step.object,
+            status=status,
+            idempotency_key=idempotency_key(self.event.id, self.plan.name, step.id),
+            **details,
         )
         self.outcomes.append(outcome)
         return outcome
 
     async def reuse(self, step: CompiledStep, record: StepRecord) -> None:
         self.steps[step.id] = dict(record.outputs)
-        self.outcome(step, "reused", outputs=dict(record.outputs), attempt=record.attempts,
-                     salesforce_id=record.salesforce_id, recorded_status=record.status)
+        self.outcome(
+            step,
+            "reused",
+            outputs=dict(record.outputs),
+            attempt=record.attempts,
+            salesforce_id=record.salesforce_id,
+            recorded_status=record.status,
+        )
 
     def prior(self, step: CompiledStep) -> int:
         """Attempts earlier deliveries spent on ``step``: a mapping says per step; a plain
@@ -152,7 +175,9 @@ class _Run:
 
     def action_input(self, step: CompiledStep) -> ActionInput:
         return ActionInput(
-            kind=step.kind, object=step.object, inputs=render_inputs(step, self.context),
+            kind=step.kind,
+            object=step.object,
+            inputs=render_inputs(step, self.context),
             extra_fields=step.fields.render(self.context),
             options=step.options.render(self.context),
             idempotency_key=idempotency_key(self.event.id, self.plan.name, step.id),
@@ -175,33 +200,66 @@ class _Run:
                 async with asyncio.timeout(step.policy.timeout_s):
                     result = await self.ports.execute(action, self.ports.gateway)
             except Exception as error:  # classified below: every failure has a destination
-                verdict = classify(error, idempotent=step.idempotent, policy=step.policy,
-                                   attempt_in_process=attempt, total_attempts=prior + attempt)
+                verdict = classify(
+                    error,
+                    idempotent=step.idempotent,
+                    policy=step.policy,
+                    attempt_in_process=attempt,
+                    total_attempts=prior + attempt,
+                )
                 if verdict.disposition is Disposition.RETRY:
                     await clock.sleep(backoff_delay(step.policy, attempt, self.ports.rng))
                     continue
                 if verdict.disposition is Disposition.PAUSE:
                     attempt -= 1  # a throttled call is not the step's fault: not an attempt
                 info = error_info(error)
-                return await self.fail(step, action, info, verdict.disposition, verdict.reason,
-                                       prior + attempt, clock.monotonic() - started)
+                return await self.fail(
+                    step,
+                    action,
+                    info,
+                    verdict.disposition,
+                    verdict.reason,
+                    prior + attempt,
+                    clock.monotonic() - started,
+                )
             outputs = dict(result.outputs)
             self.steps[step.id] = outputs
-            await self.record(step, StepRecord(
-                "succeeded", outputs, result.salesforce_id, prior + attempt))
-            self.outcome(step, "succeeded", inputs=dict(action.inputs),
-                         fields=dict(action.extra_fields), outputs=outputs,
-                         attempt=prior + attempt, salesforce_id=result.salesforce_id,
-                         matched=result.matched,
-                         duration_ms=_ms(clock.monotonic() - started))
+            await self.record(
+                step, StepRecord("succeeded", outputs, result.salesforce_id, prior + attempt)
+            )
+            self.outcome(
+                step,
+                "succeeded",
+                inputs=dict(action.inputs),
+                fields=dict(action.extra_fields),
+                outputs=outputs,
+                attempt=prior + attempt,
+                salesforce_id=result.salesforce_id,
+                matched=result.matched,
+                duration_ms=_ms(clock.monotonic() - started),
+            )
             return None, None
 
-    async def fail(self, step: CompiledStep, action: ActionInput, info: ErrorInfo,
-                   disposition: Disposition, reason: str, attempts: int,
-                   elapsed: float) -> tuple[Disposition | None, str | None]:
-        self.outcome(step, "failed", inputs=dict(action.inputs),
-                     fields=dict(action.extra_fields), attempt=attempts,
-                     duration_ms=_ms(elapsed), error=info, reason=reason)
+    async def fail(
+        self,
+        step: CompiledStep,
+        action: ActionInput,
+        info: ErrorInfo,
+        disposition: Disposition,
+        reason: str,
+        attempts: int,
+        elapsed: float,
+    ) -> tuple[Disposition | None, str | None]:
+        self.outcome(
+            step,
+            "failed",
+            inputs=dict(action.inputs),
+            fields=dict(action.extra_fields),
+            attempt=attempts,
+            duration_ms=_ms(elapsed),
+            error=info,
+            reason=reason,
+        )
         if disposition is Disposition.DEAD_LETTER and step.on_error == "continue":
             self.steps[step.id] = {}
             await self.record(step, StepRecord("failed", {}, None, attempts))
@@ -242,8 +300,10 @@ async def run(
     """
     state = _Run(plan, event, ports, prior_attempts, dry_run)
     if resume_from is not None and plan.step(resume_from) is None:
-        raise ResumeError(f"flow {plan.name!r} has no step {resume_from!r} to resume at "
-                          f"(steps: {', '.join(plan.step_ids)})")
+        raise ResumeError(
+            f"flow {plan.name!r} has no step {resume_from!r} to resume at "
+            f"(steps: {', '.join(plan.step_ids)})"
+        )
     resuming = resume_from is not None
     for step in plan.steps:
         resuming = resuming and step.id != resume_from
@@ -252,8 +312,10 @@ async def run(
             await state.reuse(step, record)
             continue
         if resuming:
-            raise ResumeError(f"cannot resume {plan.name!r} at {resume_from!r}: the ledger has "
-                              f"no record of the earlier step {step.id!r}")
+            raise ResumeError(
+                f"cannot resume {plan.name!r} at {resume_from!r}: the ledger has "
+                f"no record of the earlier step {step.id!r}"
+            )
         if step.when is not None and not step.when.evaluate(state.context):
             await state.skip(step)
             continue

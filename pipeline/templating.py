@@ -260,4 +260,3 @@ def compile_value(raw: Any) -> Value:
                 raise TemplateSyntaxError(exc.message, join_path(f"[{index}]", exc.path)) from None
         return ListOf(tuple(values))
     return Constant(raw)
-

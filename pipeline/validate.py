@@ -103,8 +103,11 @@ class FlowChecker:
     def check(self, flow: FlowDefinition) -> list[FlowError]:
         for index, pattern in enumerate(flow.trigger.event_types):
             if not _EVENT_TYPE.fullmatch(pattern):
-                self.error(f"trigger.event_types[{index}]", f"{pattern!r} is not an event type: "
-                           "types read ticket.<name> or interaction.<name> (patterns: ticket.*)")
+                self.error(
+                    f"trigger.event_types[{index}]",
+                    f"{pattern!r} is not an event type: "
+                    "types read ticket.<name> or interaction.<name> (patterns: ticket.*)",
+                )
         if flow.trigger.when is not None:
             self.condition("trigger.when", flow.trigger.when, Scope({}, [], None, trigger=True))
         specs: dict[str, ActionSpec | None] = {}
@@ -113,8 +116,9 @@ class FlowChecker:
             where = f"steps[{index}]"
             if step.id in specs:
                 first = order.index(step.id)
-                self.error(f"{where}.id",
-                           f"duplicate step id {step.id!r} (first at steps[{first}])")
+                self.error(
+                    f"{where}.id", f"duplicate step id {step.id!r} (first at steps[{first}])"
+                )
                 continue
             spec = self.spec(where, step)
             scope = Scope(dict(specs), order[index + 1 :], step.id)
@@ -127,28 +131,33 @@ class FlowChecker:
 
     def spec(self, where: str, step: StepDefinition) -> ActionSpec | None:
         if step.action not in self.kinds:
-            self.error(f"{where}.action", f"unknown action {step.action!r} (known: "
-                       f"{', '.join(self.kinds)})")
+            self.error(
+                f"{where}.action",
+                f"unknown action {step.action!r} (known: {', '.join(self.kinds)})",
+            )
             return None
         supported = sorted(obj for kind, obj in self.actions if kind == step.action)
         obj = step.object
         if obj is None:
             if len(supported) == 1:
                 return self.actions[(step.action, supported[0])]
-            self.error(where, f"missing 'object' for {step.action} "
-                       f"(one of: {', '.join(supported)})")
+            self.error(
+                where, f"missing 'object' for {step.action} (one of: {', '.join(supported)})"
+            )
             return None
         if obj not in OBJECTS:
             self.error(f"{where}.object", f"unknown object {obj!r} (known: {', '.join(OBJECTS)})")
             return None
         if (step.action, obj) not in self.actions:
-            self.error(f"{where}.object", f"{step.action} does not support object {obj!r} "
-                       f"(supported: {', '.join(supported)})")
+            self.error(
+                f"{where}.object",
+                f"{step.action} does not support object {obj!r} "
+                f"(supported: {', '.join(supported)})",
+            )
             return None
         return self.actions[(step.action, obj)]
 
-    def step(self, where: str, step: StepDefinition, spec: ActionSpec | None,
-             scope: Scope) -> None:
+    def step(self, where: str, step: StepDefinition, spec: ActionSpec | None, scope: Scope) -> None:
         if step.when is not None:
             self.condition(f"{where}.when", step.when, scope)
         if spec is not None:
@@ -156,8 +165,10 @@ class FlowChecker:
             for name in step.inputs:
                 if name not in spec.inputs:
                     known = ", ".join(spec.inputs) or "none"
-                    self.error(f"{where}.inputs.{name}",
-                               f"unknown input {name!r} for {label} (known: {known})")
+                    self.error(
+                        f"{where}.inputs.{name}",
+                        f"unknown input {name!r} for {label} (known: {known})",
+                    )
             for name, wanted in spec.inputs.items():
                 if wanted.required and name not in step.inputs:
                     self.error(f"{where}.inputs", f"missing required input {name!r} for {label}")
@@ -166,12 +177,16 @@ class FlowChecker:
             self.dates(f"{where}.inputs.{name}", raw)
             self.value(f"{where}.inputs.{name}", raw, scope, field.type if field else None)
         if step.fields and spec is not None and spec.kind not in _FIELD_KINDS:
-            self.error(f"{where}.fields", f"{spec.kind} takes no extra fields (only "
-                       f"{' and '.join(_FIELD_KINDS)} do)")
+            self.error(
+                f"{where}.fields",
+                f"{spec.kind} takes no extra fields (only {' and '.join(_FIELD_KINDS)} do)",
+            )
         for name, raw in step.fields.items():
             if not _API_NAME.match(name) or name.lower() == "id":
-                self.error(f"{where}.fields.{name}",
-                           f"{name!r} is not a Salesforce field API name one may set")
+                self.error(
+                    f"{where}.fields.{name}",
+                    f"{name!r} is not a Salesforce field API name one may set",
+                )
             self.value(f"{where}.fields.{name}", raw, scope, None)
         for name, raw in step.options.items():
             self.value(f"{where}.options.{name}", raw, scope, None)
@@ -183,8 +198,11 @@ class FlowChecker:
         if known is not None:
             for name in options:
                 if name not in known:
-                    self.error(f"{where}.options.{name}", f"unknown option {name!r} for {kind} "
-                               f"(known: {', '.join(sorted(known)) or 'none'})")
+                    self.error(
+                        f"{where}.options.{name}",
+                        f"unknown option {name!r} for {kind} "
+                        f"(known: {', '.join(sorted(known)) or 'none'})",
+                    )
         constant = {k: v for k, v in options.items() if "{{" not in str(v)}
         if self.catalogue.check_options is not None:
             try:
@@ -195,8 +213,11 @@ class FlowChecker:
     def dates(self, where: str, raw: Any) -> None:
         """YAML reads an unquoted 2026-01-01 as a date, which no input or comparison expects."""
         if isinstance(raw, date):
-            self.error(where, f"YAML read {raw.isoformat()} as a date: quote it "
-                       f"('{raw.isoformat()}') to use it as text")
+            self.error(
+                where,
+                f"YAML read {raw.isoformat()} as a date: quote it "
+                f"('{raw.isoformat()}') to use it as text",
+            )
         elif isinstance(raw, Mapping):
             for key, value in raw.items():
                 self.dates(join_path(where, str(key)), value)
@@ -231,8 +252,11 @@ class FlowChecker:
         else:
             source = _literal_type(compiled)
         if source is not None and source != "any" and source not in _ACCEPTS.get(target, {source}):
-            self.error(where, f"type mismatch: this input takes {article(target)}, the value is "
-                       f"{article(source)}")
+            self.error(
+                where,
+                f"type mismatch: this input takes {article(target)}, the value is "
+                f"{article(source)}",
+            )
 
     def expr(self, where: str, expr: Expr, scope: Scope) -> ValueType | None:
         kind, message = scope.path_type(expr.path)
@@ -257,4 +281,3 @@ def _literal_type(value: Value) -> ValueType | None:
         if isinstance(raw, str):
             return "string"
     return None
-

@@ -21,8 +21,9 @@ if TYPE_CHECKING:
 
 
 def _json(body: Any, status: int = 200) -> web.Response:
-    return web.Response(status=status, body=orjson.dumps(body, default=str),
-                        content_type="application/json")
+    return web.Response(
+        status=status, body=orjson.dumps(body, default=str), content_type="application/json"
+    )
 
 
 def state(org: Org, sobject: str | None = None, *, include_deleted: bool = False) -> dict[str, Any]:

@@ -81,10 +81,16 @@ class Router:
             handler = methods.get(request.method.upper())
             if handler is None:
                 allowed = ",".join(sorted(methods))
-                return ApiResponse(405, [{
-                    "errorCode": "METHOD_NOT_ALLOWED",
-                    "message": f"HTTP Method '{request.method.upper()}' not allowed. "
-                               f"Allowed are {allowed}"}])
+                return ApiResponse(
+                    405,
+                    [
+                        {
+                            "errorCode": "METHOD_NOT_ALLOWED",
+                            "message": f"HTTP Method '{request.method.upper()}' not allowed. "
+                            f"Allowed are {allowed}",
+                        }
+                    ],
+                )
             try:
                 return handler(request, match)
             except ApiError as err:

@@ -31,8 +31,13 @@ def build_app(org: Org) -> web.Application:
             return await admin(org, request)
         if path.rstrip("/") == "/services/data":
             org.counts[f"{request.method} /services/data/"] += 1
-            return json_response(200, [{"label": version_label(v), "url": f"/services/data/v{v}",
-                                        "version": v} for v in org.versions])
+            return json_response(
+                200,
+                [
+                    {"label": version_label(v), "url": f"/services/data/v{v}", "version": v}
+                    for v in org.versions
+                ],
+            )
         if path.startswith(("/services/oauth2/", "/id/")):
             return await with_faults(org, request, lambda _: _oauth(org, request), style="oauth")
         match = _DATA.match(path)
@@ -43,8 +48,10 @@ def build_app(org: Org) -> web.Application:
         return json_response(404, not_found().rest_body())
 
     # Long SOQL in a GET query string is legal up to 16 KB on real orgs; aiohttp stops at 8 KB.
-    app = web.Application(client_max_size=64 * 1024 * 1024,
-                          handler_args={"max_line_size": 32768, "max_field_size": 32768})
+    app = web.Application(
+        client_max_size=64 * 1024 * 1024,
+        handler_args={"max_line_size": 32768, "max_field_size": 32768},
+    )
     app.router.add_route("*", "/{tail:.*}", handle)
     return app
 
@@ -60,8 +67,9 @@ def _route_key(org: Org, method: str, path: str) -> str:
     return f"{method} /{org.router.route_name(method, path).lstrip('/')}"
 
 
-async def _data_api(org: Org, request: web.Request, raw_version: str,
-                    path: str) -> web.StreamResponse:
+async def _data_api(
+    org: Org, request: web.Request, raw_version: str, path: str
+) -> web.StreamResponse:
     version = org.config.api_version if raw_version == "latest" else raw_version[1:]
     if version not in org.versions:
         return json_response(404, not_found().rest_body())
@@ -69,11 +77,17 @@ async def _data_api(org: Org, request: web.Request, raw_version: str,
         return json_response(401, _INVALID_SESSION, {"WWW-Authenticate": "Token"})
     limit_header = {"Sforce-Limit-Info": org.budget.header()}
     if org.budget.exhausted():
-        return json_response(403, [{"message": DAILY_LIMIT_MESSAGE,
-                                    "errorCode": "REQUEST_LIMIT_EXCEEDED"}], limit_header)
+        return json_response(
+            403,
+            [{"message": DAILY_LIMIT_MESSAGE, "errorCode": "REQUEST_LIMIT_EXCEEDED"}],
+            limit_header,
+        )
     if org.budget.concurrency_exceeded():
-        return json_response(403, [{"message": CONCURRENT_LIMIT_MESSAGE,
-                                    "errorCode": "REQUEST_LIMIT_EXCEEDED"}], limit_header)
+        return json_response(
+            403,
+            [{"message": CONCURRENT_LIMIT_MESSAGE, "errorCode": "REQUEST_LIMIT_EXCEEDED"}],
+            limit_header,
+        )
     org.count_api_calls()
     org.counts[_route_key(org, request.method, path)] += 1
     raw = await request.read()
@@ -82,16 +96,21 @@ async def _data_api(org: Org, request: web.Request, raw_version: str,
         try:
             body = orjson.loads(raw) if raw else None
         except orjson.JSONDecodeError as err:
-            return json_response(400, ApiError(400, "JSON_PARSER_ERROR", str(err)).rest_body(),
-                                 {"Sforce-Limit-Info": org.budget.header()})
+            return json_response(
+                400,
+                ApiError(400, "JSON_PARSER_ERROR", str(err)).rest_body(),
+                {"Sforce-Limit-Info": org.budget.header()},
+            )
         locked: frozenset[int] = frozenset()
         if lock_rule is not None and lock_rule.records:
             locked = org.faults.sample(_item_count(body, request), lock_rule.records)
-        api_request = ApiRequest(request.method, path, version, dict(request.query),
-                                 dict(request.headers), body, locked)
+        api_request = ApiRequest(
+            request.method, path, version, dict(request.query), dict(request.headers), body, locked
+        )
         reply: ApiResponse = org.router.dispatch(api_request)
-        return json_response(reply.status, reply.body,
-                             {**reply.headers, "Sforce-Limit-Info": org.budget.header()})
+        return json_response(
+            reply.status, reply.body, {**reply.headers, "Sforce-Limit-Info": org.budget.header()}
+        )
 
     return await with_faults(org, request, run, style="rest", soql=request.query.get("q"))
 
@@ -111,9 +130,12 @@ async def _soap(org: Org, request: web.Request) -> web.StreamResponse:
     except soap.SoapFault as fault:
         return envelope(500, fault.xml())
     if org.oauth.authenticate(call.session_id or "") is None:
-        return envelope(500, soap.SoapFault(
-            "INVALID_SESSION_ID", "Invalid Session ID found in SessionHeader: Illegal Session"
-        ).xml())
+        return envelope(
+            500,
+            soap.SoapFault(
+                "INVALID_SESSION_ID", "Invalid Session ID found in SessionHeader: Illegal Session"
+            ).xml(),
+        )
     if org.budget.exhausted() or org.budget.concurrency_exceeded():
         message = DAILY_LIMIT_MESSAGE if org.budget.exhausted() else CONCURRENT_LIMIT_MESSAGE
         return envelope(500, soap.SoapFault("REQUEST_LIMIT_EXCEEDED", message).xml())
@@ -152,6 +174,7 @@ async def _oauth(org: Org, request: web.Request) -> web.StreamResponse:
         if path.startswith("/id/") and path != f"/id/{org.creds.org_id}/{org.creds.user_id}":
             return web.Response(status=404, text="Bad_Id")
         version = request.query.get("version", "{version}")
-        return json_response(200, org.identity(org.config.api_version if version == "latest"
-                                               else version))
+        return json_response(
+            200, org.identity(org.config.api_version if version == "latest" else version)
+        )
     return json_response(404, not_found().rest_body())

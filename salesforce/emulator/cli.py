@@ -19,22 +19,45 @@ from .emulator import Emulator
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="actionflows emulator",
-                                     description="Run a local Salesforce org emulator.")
+    parser = argparse.ArgumentParser(
+        prog="actionflows emulator", description="Run a local Salesforce org emulator."
+    )
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (127.0.0.1)")
     parser.add_argument("--port", type=int, default=8443, help="port; 0 picks a free one (8443)")
-    parser.add_argument("--tls", action="store_true",
-                        help="serve https with a self-signed certificate, written beside the key")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="seeds IDs, credentials, fault draws and latency jitter (0)")
-    parser.add_argument("--latency-ms", type=float, default=0.0,
-                        help="baseline latency added to every request (0)")
-    parser.add_argument("--token-lifetime", type=float, default=7200.0, metavar="S",
-                        help="session timeout in seconds (7200)")
-    parser.add_argument("--daily-limit", type=int, default=15000, metavar="N",
-                        help="API requests per rolling 24 hours (15000, a Developer Edition)")
-    parser.add_argument("--key-file", type=Path, default=None,
-                        help="where to write the JWT signing key (default: a temp file)")
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve https with a self-signed certificate, written beside the key",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seeds IDs, credentials, fault draws and latency jitter (0)",
+    )
+    parser.add_argument(
+        "--latency-ms", type=float, default=0.0, help="baseline latency added to every request (0)"
+    )
+    parser.add_argument(
+        "--token-lifetime",
+        type=float,
+        default=7200.0,
+        metavar="S",
+        help="session timeout in seconds (7200)",
+    )
+    parser.add_argument(
+        "--daily-limit",
+        type=int,
+        default=15000,
+        metavar="N",
+        help="API requests per rolling 24 hours (15000, a Developer Edition)",
+    )
+    parser.add_argument(
+        "--key-file",
+        type=Path,
+        default=None,
+        help="where to write the JWT signing key (default: a temp file)",
+    )
     return parser
 
 
@@ -75,9 +98,15 @@ async def _serve(config: EmulatorConfig, key_file: Path | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    config = EmulatorConfig(host=args.host, port=args.port, tls=args.tls, seed=args.seed,
-                            latency_ms=args.latency_ms, token_lifetime_s=args.token_lifetime,
-                            daily_api_limit=args.daily_limit)
+    config = EmulatorConfig(
+        host=args.host,
+        port=args.port,
+        tls=args.tls,
+        seed=args.seed,
+        latency_ms=args.latency_ms,
+        token_lifetime_s=args.token_lifetime,
+        daily_api_limit=args.daily_limit,
+    )
     try:
         asyncio.run(_serve(config, args.key_file))
     except OSError as err:

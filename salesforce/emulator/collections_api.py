@@ -19,26 +19,41 @@ MAX_RECORDS = 200
 _ROLLED_BACK = {
     "statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK",
     "message": "Record rolled back because not all records were valid and the request was using "
-               "AllOrNone header",
+    "AllOrNone header",
     "fields": [],
 }
 Outcome = dict[str, Any]
 
 
 def _too_many() -> ApiError:
-    return ApiError(400, "EXCEEDED_ID_LIMIT",
-                    "record limit reached. cannot submit more than 200 records into this call")
+    return ApiError(
+        400,
+        "EXCEEDED_ID_LIMIT",
+        "record limit reached. cannot submit more than 200 records into this call",
+    )
 
 
 class CollectionsApi:
     def __init__(self, store: Store, router: Router) -> None:
         self.store = store
-        router.add("/composite/sobjects", "composite/sobjects",
-                   POST=self.create, PATCH=self.update, DELETE=self.delete)
-        router.add(r"/composite/sobjects/([A-Za-z][A-Za-z0-9_]*)", "composite/sobjects/{type}",
-                   GET=self.retrieve, POST=self.retrieve)
-        router.add(r"/composite/sobjects/([A-Za-z][A-Za-z0-9_]*)/([A-Za-z][A-Za-z0-9_]*)",
-                   "composite/sobjects/{type}/{field}", PATCH=self.upsert)
+        router.add(
+            "/composite/sobjects",
+            "composite/sobjects",
+            POST=self.create,
+            PATCH=self.update,
+            DELETE=self.delete,
+        )
+        router.add(
+            r"/composite/sobjects/([A-Za-z][A-Za-z0-9_]*)",
+            "composite/sobjects/{type}",
+            GET=self.retrieve,
+            POST=self.retrieve,
+        )
+        router.add(
+            r"/composite/sobjects/([A-Za-z][A-Za-z0-9_]*)/([A-Za-z][A-Za-z0-9_]*)",
+            "composite/sobjects/{type}/{field}",
+            PATCH=self.upsert,
+        )
 
     def create(self, req: ApiRequest, _: re.Match[str]) -> ApiResponse:
         records, all_or_none = _records(req)
@@ -59,8 +74,9 @@ class CollectionsApi:
             if not record_id:
                 raise ApiError(400, "MISSING_ARGUMENT", "Id not specified in an update call", [])
             body = {k: v for k, v in _fields(record).items() if k.lower() != "id"}
-            updated = self.store.update(_type(record), str(record_id), body,
-                                        allow_save=req.allow_save)
+            updated = self.store.update(
+                _type(record), str(record_id), body, allow_save=req.allow_save
+            )
             return {"id": updated, "success": True, "errors": []}
 
         return self._apply(records, all_or_none, one, req.lock_indexes)
@@ -71,9 +87,12 @@ class CollectionsApi:
         spec = self.store.spec(sobject)
         ext = spec.field(field)
         if ext is None or not ext.external_id:
-            raise ApiError(400, "INVALID_FIELD",
-                           f"Field name provided, {field} is not an External ID or indexed field "
-                           f"for {spec.name}")
+            raise ApiError(
+                400,
+                "INVALID_FIELD",
+                f"Field name provided, {field} is not an External ID or indexed field "
+                f"for {spec.name}",
+            )
 
         def one(record: dict[str, Any]) -> Outcome:
             body = _fields(record)
@@ -82,13 +101,18 @@ class CollectionsApi:
                 raise ApiError(400, "MISSING_ARGUMENT", f"{ext.name} not specified", [ext.name])
             body = {k: v for k, v in body.items() if k.lower() != ext.name.lower()}
             try:
-                record_id, created = self.store.upsert(spec.name, ext.name, str(key), body,
-                                                       allow_save=req.allow_save)
+                record_id, created = self.store.upsert(
+                    spec.name, ext.name, str(key), body, allow_save=req.allow_save
+                )
             except ApiError as err:
                 if err.status == 300:
-                    raise ApiError(300, "DUPLICATE_EXTERNAL_ID",
-                                   f"{ext.name}: more than one record found for external id "
-                                   f"field: {err.extra['ids']}", [ext.name]) from None
+                    raise ApiError(
+                        300,
+                        "DUPLICATE_EXTERNAL_ID",
+                        f"{ext.name}: more than one record found for external id "
+                        f"field: {err.extra['ids']}",
+                        [ext.name],
+                    ) from None
                 raise
             return {"id": record_id, "success": True, "errors": [], "created": created}
 
@@ -109,8 +133,7 @@ class CollectionsApi:
             if normal is None or sobject is None:
                 raise ApiError(400, "MALFORMED_ID", f"malformed id {record_id}", [])
             if self.store.lookup(normal) is None:
-                raise ApiError(400, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id",
-                               [])
+                raise ApiError(400, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [])
             return {"id": self.store.delete(sobject, normal), "success": True, "errors": []}
 
         return self._apply(targets, all_or_none, one, req.lock_indexes, id_of=lambda t: t)
@@ -131,8 +154,9 @@ class CollectionsApi:
         for name in fields:
             field = spec.field(name)
             if field is None:
-                raise ApiError(400, "INVALID_FIELD",
-                               f"No such column '{name}' on sobject of type {spec.name}")
+                raise ApiError(
+                    400, "INVALID_FIELD", f"No such column '{name}' on sobject of type {spec.name}"
+                )
             names.append(field.name)
         out: list[Any] = []
         for record_id in ids:
@@ -143,9 +167,16 @@ class CollectionsApi:
                 out.append(render_record(spec, found, req.version, names))
         return ApiResponse(200, out)
 
-    def _apply(self, items: list[Any], all_or_none: bool, one: Callable[[Any], Outcome],
-               locked: frozenset[int], id_of: Callable[[Any], str | None] = lambda _: None, *,
-               keep_ids: bool = True) -> ApiResponse:
+    def _apply(
+        self,
+        items: list[Any],
+        all_or_none: bool,
+        one: Callable[[Any], Outcome],
+        locked: frozenset[int],
+        id_of: Callable[[Any], str | None] = lambda _: None,
+        *,
+        keep_ids: bool = True,
+    ) -> ApiResponse:
         """Run ``one`` per item in order; ``locked`` items fail with UNABLE_TO_LOCK_ROW (an
         injected fault), as contended rows do in a real org."""
         point = self.store.savepoint()
@@ -154,8 +185,13 @@ class CollectionsApi:
         for index, item in enumerate(items):
             try:
                 if index in locked:
-                    raise ApiError(400, "UNABLE_TO_LOCK_ROW", "unable to obtain exclusive access "
-                                   "to this record or 1 records: " + (id_of(item) or ""), [])
+                    raise ApiError(
+                        400,
+                        "UNABLE_TO_LOCK_ROW",
+                        "unable to obtain exclusive access "
+                        "to this record or 1 records: " + (id_of(item) or ""),
+                        [],
+                    )
                 results.append(one(item))
             except ApiError as err:
                 failed = True
@@ -166,10 +202,16 @@ class CollectionsApi:
         if all_or_none and failed:
             self.store.rollback(point)
             # Rolled-back creates have no id any more; updates and deletes keep theirs.
-            results = [r if not r["success"] else
-                       {**({"id": r["id"]} if keep_ids else {}), "success": False,
-                        "errors": [dict(_ROLLED_BACK)]}
-                       for r in results]
+            results = [
+                r
+                if not r["success"]
+                else {
+                    **({"id": r["id"]} if keep_ids else {}),
+                    "success": False,
+                    "errors": [dict(_ROLLED_BACK)],
+                }
+                for r in results
+            ]
         else:
             self.store.release(point)
         return ApiResponse(200, results)

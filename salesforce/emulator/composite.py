@@ -23,8 +23,7 @@ MAX_GRAPH_FAILURES = 14
 FORBIDDEN_HEADERS = {"accept", "authorization", "content-type"}
 _REFERENCE = re.compile(r"@\{([A-Za-z0-9_]+)((?:\.[A-Za-z0-9_]+|\[\d+\])*)\}")
 _URL = re.compile(r"^/services/data/v(\d+\.\d)(/.*)?$")
-_HALTED = ("The transaction was rolled back since another operation in the same transaction "
-           "failed.")
+_HALTED = "The transaction was rolled back since another operation in the same transaction failed."
 
 
 class _Unresolved(Exception):
@@ -43,16 +42,23 @@ class CompositeApi:
         router.add("/composite/batch", "composite/batch", POST=self.batch)
         router.add("/composite/graph", "composite/graph", POST=self.graph)
 
-    def _subrequest(self, parent: ApiRequest, method: str, url: str, body: Any,
-                    headers: dict[str, str]) -> ApiRequest:
+    def _subrequest(
+        self, parent: ApiRequest, method: str, url: str, body: Any, headers: dict[str, str]
+    ) -> ApiRequest:
         parts = urlsplit(url if url.startswith("/") else f"/services/data/{url}")
         match = _URL.match(parts.path)
         if match is None:
             raise ApiError(404, "NOT_FOUND", "The requested resource does not exist")
         merged = {k: v for k, v in parent.headers.items() if k.lower().startswith("sforce-")}
         merged.update(headers)
-        return ApiRequest(method.upper(), match.group(2) or "", match.group(1),
-                          dict(parse_qsl(parts.query)), merged, body)
+        return ApiRequest(
+            method.upper(),
+            match.group(2) or "",
+            match.group(1),
+            dict(parse_qsl(parts.query)),
+            merged,
+            body,
+        )
 
     def composite(self, req: ApiRequest, _: re.Match[str]) -> ApiResponse:
         body = req.body if isinstance(req.body, dict) else {}
@@ -71,33 +77,43 @@ class CompositeApi:
         if not isinstance(graphs, list) or not graphs:
             raise ApiError(400, "JSON_PARSER_ERROR", "graphs is required")
         if len(graphs) > MAX_GRAPHS:
-            raise ApiError(400, "LIMIT_EXCEEDED", f"A payload can contain at most {MAX_GRAPHS} "
-                           "graphs.")
+            raise ApiError(
+                400, "LIMIT_EXCEEDED", f"A payload can contain at most {MAX_GRAPHS} graphs."
+            )
         for graph in graphs:
             nodes = graph.get("compositeRequest") if isinstance(graph, dict) else None
             if not isinstance(nodes, list) or not nodes or not graph.get("graphId"):
-                raise ApiError(400, "JSON_PARSER_ERROR",
-                               "Each graph needs a graphId and a compositeRequest.")
+                raise ApiError(
+                    400, "JSON_PARSER_ERROR", "Each graph needs a graphId and a compositeRequest."
+                )
             _check_shape(nodes, MAX_GRAPH_NODES)
         if sum(len(g["compositeRequest"]) for g in graphs) > MAX_GRAPH_NODES:
-            raise ApiError(400, "LIMIT_EXCEEDED", f"A payload can contain at most "
-                           f"{MAX_GRAPH_NODES} nodes.")
+            raise ApiError(
+                400, "LIMIT_EXCEEDED", f"A payload can contain at most {MAX_GRAPH_NODES} nodes."
+            )
         out, failures = [], 0
         for graph in graphs:
             if failures >= MAX_GRAPH_FAILURES:
                 halted = [{"errorCode": "PROCESSING_HALTED", "message": _HALTED}]
-                responses = [_entry(n["referenceId"], 400, halted, {})
-                             for n in graph["compositeRequest"]]
+                responses = [
+                    _entry(n["referenceId"], 400, halted, {}) for n in graph["compositeRequest"]
+                ]
                 ok = False
             else:
                 responses, ok = self._chain(req, graph["compositeRequest"], all_or_none=True)
                 failures += not ok
-            out.append({"graphId": graph["graphId"],
-                        "graphResponse": {"compositeResponse": responses}, "isSuccessful": ok})
+            out.append(
+                {
+                    "graphId": graph["graphId"],
+                    "graphResponse": {"compositeResponse": responses},
+                    "isSuccessful": ok,
+                }
+            )
         return ApiResponse(200, {"graphs": out})
 
-    def _chain(self, req: ApiRequest, subrequests: list[dict[str, Any]], *,
-               all_or_none: bool) -> tuple[list[dict[str, Any]], bool]:
+    def _chain(
+        self, req: ApiRequest, subrequests: list[dict[str, Any]], *, all_or_none: bool
+    ) -> tuple[list[dict[str, Any]], bool]:
         """Run subrequests in order, resolving references; (responses, nothing rolled back)."""
         point = self.store.savepoint()
         results: dict[str, Any] = {}
@@ -109,15 +125,26 @@ class CompositeApi:
                 url = _substitute(sub["url"], results)
                 sub_body = _substitute(sub.get("body"), results)
             except _Unresolved as err:
-                responses.append(_entry(ref_id, 400, [{
-                    "errorCode": "PROCESSING_HALTED",
-                    "message": f"Invalid reference specified. No value for {err.reference} found "
-                               f"in {err.ref_id}. Provided referenceId ('{err.ref_id}') may be "
-                               "invalid."}], {}))
+                responses.append(
+                    _entry(
+                        ref_id,
+                        400,
+                        [
+                            {
+                                "errorCode": "PROCESSING_HALTED",
+                                "message": f"Invalid reference specified. No value for {err.reference} found "
+                                f"in {err.ref_id}. Provided referenceId ('{err.ref_id}') may be "
+                                "invalid.",
+                            }
+                        ],
+                        {},
+                    )
+                )
                 continue
             try:
-                sub_req = self._subrequest(req, sub["method"], url, sub_body,
-                                           sub.get("httpHeaders") or {})
+                sub_req = self._subrequest(
+                    req, sub["method"], url, sub_body, sub.get("httpHeaders") or {}
+                )
                 reply = self.router.dispatch(sub_req)
             except ApiError as err:
                 reply = ApiResponse.error(err)
@@ -133,10 +160,13 @@ class CompositeApi:
         if failed_at is not None:
             self.store.rollback(point)
             halted = [{"errorCode": "PROCESSING_HALTED", "message": _HALTED}]
-            responses = [r if i == failed_at else _entry(r["referenceId"], 400, halted, {})
-                         for i, r in enumerate(responses)]
-            responses += [_entry(s["referenceId"], 400, halted, {})
-                          for s in subrequests[failed_at + 1 :]]
+            responses = [
+                r if i == failed_at else _entry(r["referenceId"], 400, halted, {})
+                for i, r in enumerate(responses)
+            ]
+            responses += [
+                _entry(s["referenceId"], 400, halted, {}) for s in subrequests[failed_at + 1 :]
+            ]
         else:
             self.store.release(point)
         return responses, failed_at is None
@@ -153,13 +183,26 @@ class CompositeApi:
         halted = False
         for sub in subrequests:
             if halted:
-                results.append({"statusCode": 412, "result": [{
-                    "errorCode": "BATCH_PROCESSING_HALTED",
-                    "message": "Batch processing halted per request"}]})
+                results.append(
+                    {
+                        "statusCode": 412,
+                        "result": [
+                            {
+                                "errorCode": "BATCH_PROCESSING_HALTED",
+                                "message": "Batch processing halted per request",
+                            }
+                        ],
+                    }
+                )
                 continue
             try:
-                sub_req = self._subrequest(req, str(sub.get("method", "GET")),
-                                           str(sub.get("url", "")), sub.get("richInput"), {})
+                sub_req = self._subrequest(
+                    req,
+                    str(sub.get("method", "GET")),
+                    str(sub.get("url", "")),
+                    sub.get("richInput"),
+                    {},
+                )
                 reply = self.router.dispatch(sub_req)
             except ApiError as err:
                 reply = ApiResponse.error(err)
@@ -173,35 +216,47 @@ class CompositeApi:
 
 def _check_shape(subrequests: list[Any], limit: int) -> None:
     if len(subrequests) > limit:
-        raise ApiError(400, "LIMIT_EXCEEDED",
-                       f"The composite request can contain at most {limit} subrequests.")
+        raise ApiError(
+            400, "LIMIT_EXCEEDED", f"The composite request can contain at most {limit} subrequests."
+        )
     seen: set[str] = set()
     for sub in subrequests:
-        if not isinstance(sub, dict) or not all(sub.get(k) for k in ("method", "url",
-                                                                      "referenceId")):
-            raise ApiError(400, "JSON_PARSER_ERROR",
-                           "Each subrequest needs method, url and referenceId.")
+        if not isinstance(sub, dict) or not all(
+            sub.get(k) for k in ("method", "url", "referenceId")
+        ):
+            raise ApiError(
+                400, "JSON_PARSER_ERROR", "Each subrequest needs method, url and referenceId."
+            )
         if sub["referenceId"] in seen:
-            raise ApiError(400, "INVALID_INPUT",
-                           f"Duplicate referenceId provided in the request: {sub['referenceId']}")
+            raise ApiError(
+                400,
+                "INVALID_INPUT",
+                f"Duplicate referenceId provided in the request: {sub['referenceId']}",
+            )
         seen.add(sub["referenceId"])
         forbidden = [h for h in (sub.get("httpHeaders") or {}) if h.lower() in FORBIDDEN_HEADERS]
         if forbidden:
-            raise ApiError(400, "INVALID_INPUT",
-                           f"Header {forbidden[0]} is not allowed in a subrequest.")
+            raise ApiError(
+                400, "INVALID_INPUT", f"Header {forbidden[0]} is not allowed in a subrequest."
+            )
 
 
 def _check_heavy(subrequests: list[dict[str, Any]]) -> None:
-    heavy = sum(1 for sub in subrequests if re.search(
-        r"/(query|queryAll)/?$|/composite/sobjects", urlsplit(str(sub["url"])).path))
+    heavy = sum(
+        1
+        for sub in subrequests
+        if re.search(r"/(query|queryAll)/?$|/composite/sobjects", urlsplit(str(sub["url"])).path)
+    )
     if heavy > MAX_QUERY_OR_COLLECTIONS:
-        raise ApiError(400, "LIMIT_EXCEEDED", "The composite request can contain at most 5 "
-                       "query or sObject Collections subrequests.")
+        raise ApiError(
+            400,
+            "LIMIT_EXCEEDED",
+            "The composite request can contain at most 5 query or sObject Collections subrequests.",
+        )
 
 
 def _entry(ref_id: str, status: int, body: Any, headers: dict[str, str]) -> dict[str, Any]:
-    return {"body": body, "httpHeaders": headers, "httpStatusCode": status,
-            "referenceId": ref_id}
+    return {"body": body, "httpHeaders": headers, "httpStatusCode": status, "referenceId": ref_id}
 
 
 def _substitute(value: Any, results: dict[str, Any]) -> Any:

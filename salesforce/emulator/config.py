@@ -56,7 +56,8 @@ class EmulatorConfig:
     latency_ms: float = 0.0
     latency_jitter_ms: float = 0.0
     external_id_fields: Mapping[str, str] = field(
-        default_factory=lambda: dict(DEFAULT_EXTERNAL_ID_FIELDS))
+        default_factory=lambda: dict(DEFAULT_EXTERNAL_ID_FIELDS)
+    )
     duplicate_rules: tuple[DuplicateRule, ...] = DEFAULT_DUPLICATE_RULES
     validation_rules: tuple[ValidationRule, ...] = ()
     jwt_audiences: tuple[str, ...] = LOGIN_AUDIENCES
@@ -69,7 +70,9 @@ class EmulatorConfig:
 
     def __post_init__(self) -> None:
         if self.api_version not in API_VERSIONS:
-            raise ValueError(f"api_version must be one of {API_VERSIONS[0]}..{API_VERSIONS[-1]}, "
-                             f"like '62.0'; got {self.api_version!r}")
+            raise ValueError(
+                f"api_version must be one of {API_VERSIONS[0]}..{API_VERSIONS[-1]}, "
+                f"like '62.0'; got {self.api_version!r}"
+            )
         for name in ("faults", "duplicate_rules", "validation_rules", "jwt_audiences"):
             object.__setattr__(self, name, tuple(getattr(self, name)))  # lists are fine too

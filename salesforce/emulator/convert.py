@@ -18,16 +18,35 @@ from typing import Any
 from .errors import ApiError
 from .store import Store
 
-_ACCOUNT_MAP = {"Company": "Name", "Phone": "Phone", "Website": "Website", "Industry": "Industry",
-                "AnnualRevenue": "AnnualRevenue", "NumberOfEmployees": "NumberOfEmployees",
-                "Street": "BillingStreet", "City": "BillingCity", "State": "BillingState",
-                "PostalCode": "BillingPostalCode", "Country": "BillingCountry"}
-_CONTACT_MAP = {"FirstName": "FirstName", "LastName": "LastName", "Salutation": "Salutation",
-                "Title": "Title", "Email": "Email", "Phone": "Phone",
-                "MobilePhone": "MobilePhone", "LeadSource": "LeadSource",
-                "Description": "Description", "Street": "MailingStreet", "City": "MailingCity",
-                "State": "MailingState", "PostalCode": "MailingPostalCode",
-                "Country": "MailingCountry"}
+_ACCOUNT_MAP = {
+    "Company": "Name",
+    "Phone": "Phone",
+    "Website": "Website",
+    "Industry": "Industry",
+    "AnnualRevenue": "AnnualRevenue",
+    "NumberOfEmployees": "NumberOfEmployees",
+    "Street": "BillingStreet",
+    "City": "BillingCity",
+    "State": "BillingState",
+    "PostalCode": "BillingPostalCode",
+    "Country": "BillingCountry",
+}
+_CONTACT_MAP = {
+    "FirstName": "FirstName",
+    "LastName": "LastName",
+    "Salutation": "Salutation",
+    "Title": "Title",
+    "Email": "Email",
+    "Phone": "Phone",
+    "MobilePhone": "MobilePhone",
+    "LeadSource": "LeadSource",
+    "Description": "Description",
+    "Street": "MailingStreet",
+    "City": "MailingCity",
+    "State": "MailingState",
+    "PostalCode": "MailingPostalCode",
+    "Country": "MailingCountry",
+}
 
 
 @dataclass(frozen=True)
@@ -70,18 +89,25 @@ def convert_lead(store: Store, request: LeadConvert) -> LeadConvertResult:
 def _convert(store: Store, req: LeadConvert) -> LeadConvertResult:
     lead = store.lookup(req.lead_id) if req.lead_id else None
     if lead is None or lead["Id"][:3] != "00Q" or lead.get("IsDeleted"):
-        raise ApiError(400, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id",
-                       ["leadId"])
+        raise ApiError(400, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", ["leadId"])
     if lead.get("IsConverted"):
         raise ApiError(400, "CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead")
     statuses = {s["MasterLabel"]: s for s in store.rows("LeadStatus")}
     status = statuses.get(req.converted_status or "")
     if status is None or not status["IsConverted"]:
-        raise ApiError(400, "INVALID_STATUS",
-                       f"invalid convertedStatus: {req.converted_status}", ["convertedStatus"])
+        raise ApiError(
+            400,
+            "INVALID_STATUS",
+            f"invalid convertedStatus: {req.converted_status}",
+            ["convertedStatus"],
+        )
     if req.do_not_create_opportunity and (req.opportunity_name or req.opportunity_id):
-        raise ApiError(400, "INVALID_FIELD", "If doNotCreateOpportunity is true, opportunityName "
-                       "and opportunityId must be null", ["opportunityName"])
+        raise ApiError(
+            400,
+            "INVALID_FIELD",
+            "If doNotCreateOpportunity is true, opportunityName and opportunityId must be null",
+            ["opportunityName"],
+        )
     owner = {"OwnerId": req.owner_id} if req.owner_id else {}
     account_id = _account(store, lead, req.account_id, owner)
     contact_id = _contact(store, lead, account_id, req, owner)
@@ -89,25 +115,44 @@ def _convert(store: Store, req: LeadConvert) -> LeadConvertResult:
     if req.opportunity_id:
         opportunity = store.get("Opportunity", req.opportunity_id)
         if opportunity.get("AccountId") not in (None, account_id):
-            raise ApiError(400, "INVALID_CROSS_REFERENCE_KEY", "The opportunity ID specified "
-                           "does not belong to the account ID specified.", ["opportunityId"])
+            raise ApiError(
+                400,
+                "INVALID_CROSS_REFERENCE_KEY",
+                "The opportunity ID specified does not belong to the account ID specified.",
+                ["opportunityId"],
+            )
         opportunity_id = str(opportunity["Id"])
     elif not req.do_not_create_opportunity:
-        opportunity_id = store.create("Opportunity", _drop_none({
-            "Name": req.opportunity_name or lead.get("Company") or lead.get("Name"),
-            "AccountId": account_id, "StageName": "Prospecting",
-            "CloseDate": _quarter_end(store.today()), "LeadSource": lead.get("LeadSource"),
-            **owner,
-        }), allow_save=True)
-    converted = {**lead, "Status": status["MasterLabel"], "IsConverted": True,
-                 "ConvertedAccountId": account_id, "ConvertedContactId": contact_id,
-                 "ConvertedOpportunityId": opportunity_id, "ConvertedDate": store.today()}
+        opportunity_id = store.create(
+            "Opportunity",
+            _drop_none(
+                {
+                    "Name": req.opportunity_name or lead.get("Company") or lead.get("Name"),
+                    "AccountId": account_id,
+                    "StageName": "Prospecting",
+                    "CloseDate": _quarter_end(store.today()),
+                    "LeadSource": lead.get("LeadSource"),
+                    **owner,
+                }
+            ),
+            allow_save=True,
+        )
+    converted = {
+        **lead,
+        "Status": status["MasterLabel"],
+        "IsConverted": True,
+        "ConvertedAccountId": account_id,
+        "ConvertedContactId": contact_id,
+        "ConvertedOpportunityId": opportunity_id,
+        "ConvertedDate": store.today(),
+    }
     store.replace("Lead", converted)
     return LeadConvertResult(lead["Id"], account_id, contact_id, opportunity_id)
 
 
-def _account(store: Store, lead: dict[str, Any], account_id: str | None,
-             owner: dict[str, str]) -> str:
+def _account(
+    store: Store, lead: dict[str, Any], account_id: str | None, owner: dict[str, str]
+) -> str:
     values = _mapped(lead, _ACCOUNT_MAP)
     if not account_id:
         return store.create("Account", {**values, **owner}, allow_save=True)
@@ -116,21 +161,25 @@ def _account(store: Store, lead: dict[str, Any], account_id: str | None,
     return str(account["Id"])
 
 
-def _contact(store: Store, lead: dict[str, Any], account_id: str, req: LeadConvert,
-             owner: dict[str, str]) -> str:
+def _contact(
+    store: Store, lead: dict[str, Any], account_id: str, req: LeadConvert, owner: dict[str, str]
+) -> str:
     values = _mapped(lead, _CONTACT_MAP)
     if not req.contact_id:
-        return store.create("Contact", {**values, "AccountId": account_id, **owner},
-                            allow_save=True)
+        return store.create(
+            "Contact", {**values, "AccountId": account_id, **owner}, allow_save=True
+        )
     contact = store.get("Contact", req.contact_id)
     if contact.get("AccountId") != account_id:
-        raise ApiError(400, "INVALID_CROSS_REFERENCE_KEY",
-                       "The contact ID specified does not belong to the account ID specified.",
-                       ["contactId"])
+        raise ApiError(
+            400,
+            "INVALID_CROSS_REFERENCE_KEY",
+            "The contact ID specified does not belong to the account ID specified.",
+            ["contactId"],
+        )
     _fill_empty(store, "Contact", contact, values)
     if req.overwrite_lead_source and lead.get("LeadSource"):
-        store.update("Contact", contact["Id"], {"LeadSource": lead["LeadSource"]},
-                     allow_save=True)
+        store.update("Contact", contact["Id"], {"LeadSource": lead["LeadSource"]}, allow_save=True)
     return str(contact["Id"])
 
 
@@ -138,8 +187,7 @@ def _mapped(lead: dict[str, Any], mapping: dict[str, str]) -> dict[str, Any]:
     return _drop_none({target: lead.get(source) for source, target in mapping.items()})
 
 
-def _fill_empty(store: Store, sobject: str, record: dict[str, Any],
-                values: dict[str, Any]) -> None:
+def _fill_empty(store: Store, sobject: str, record: dict[str, Any], values: dict[str, Any]) -> None:
     gaps = {k: v for k, v in values.items() if record.get(k) in (None, "")}
     if gaps:
         store.update(sobject, record["Id"], gaps, allow_save=True)

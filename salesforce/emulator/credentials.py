@@ -43,15 +43,17 @@ def _certificate(key: rsa.RSAPrivateKey, common_name: str, *, hosts: tuple[str, 
             except ValueError:
                 alt.append(x509.DNSName(host))
         builder = builder.add_extension(x509.SubjectAlternativeName(alt), critical=False)
-        builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=None),
-                                        critical=True)
+        builder = builder.add_extension(
+            x509.BasicConstraints(ca=True, path_length=None), critical=True
+        )
     cert = builder.sign(key, hashes.SHA256())
     return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
 def _key_pem(key: rsa.RSAPrivateKey) -> str:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption()).decode()
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
 
 
 def demo_credentials(seed: int) -> DemoCredentials:

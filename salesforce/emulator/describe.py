@@ -7,9 +7,15 @@ from typing import Any
 from .schema import FieldSpec, ObjectSpec
 
 _SOAP_TYPES = {
-    "id": "tns:ID", "reference": "tns:ID", "boolean": "xsd:boolean", "date": "xsd:date",
-    "datetime": "xsd:dateTime", "double": "xsd:double", "currency": "xsd:double",
-    "percent": "xsd:double", "int": "xsd:int",
+    "id": "tns:ID",
+    "reference": "tns:ID",
+    "boolean": "xsd:boolean",
+    "date": "xsd:date",
+    "datetime": "xsd:dateTime",
+    "double": "xsd:double",
+    "currency": "xsd:double",
+    "percent": "xsd:double",
+    "int": "xsd:int",
 }
 _NUMERIC = {"double": (18, 0), "currency": (18, 2), "percent": (3, 0)}
 
@@ -25,7 +31,9 @@ def describe_field(spec: FieldSpec) -> dict[str, Any]:
         "calculated": spec.calculated,
         "caseSensitive": False,
         "cascadeDelete": False,
-        "compoundFieldName": "Name" if spec.name in {"FirstName", "LastName", "Salutation"} else None,
+        "compoundFieldName": "Name"
+        if spec.name in {"FirstName", "LastName", "Salutation"}
+        else None,
         "createable": spec.createable,
         "custom": spec.custom,
         "defaultValue": spec.default if spec.type != "picklist" else None,
@@ -46,8 +54,13 @@ def describe_field(spec: FieldSpec) -> dict[str, Any]:
         "nillable": spec.nillable,
         "permissionable": spec.nillable and spec.createable,
         "picklistValues": [
-            {"active": True, "defaultValue": value == spec.default, "label": value,
-             "validFor": None, "value": value}
+            {
+                "active": True,
+                "defaultValue": value == spec.default,
+                "label": value,
+                "validFor": None,
+                "value": value,
+            }
             for value in spec.picklist
         ],
         "polymorphicForeignKey": False,
@@ -72,14 +85,26 @@ def object_urls(spec: ObjectSpec, version: str) -> dict[str, str]:
 def describe_object_summary(spec: ObjectSpec, version: str) -> dict[str, Any]:
     """The short form used by the global describe and ``GET /sobjects/{T}``."""
     return {
-        "activateable": False, "createable": spec.createable, "custom": False,
-        "customSetting": False, "deletable": spec.deletable, "deprecatedAndHidden": False,
+        "activateable": False,
+        "createable": spec.createable,
+        "custom": False,
+        "customSetting": False,
+        "deletable": spec.deletable,
+        "deprecatedAndHidden": False,
         "feedEnabled": spec.name in {"Lead", "Contact", "Account", "Opportunity", "Case"},
-        "keyPrefix": spec.key_prefix, "label": spec.label, "labelPlural": spec.label_plural,
-        "layoutable": spec.createable, "mergeable": spec.name in {"Lead", "Contact", "Account"},
-        "name": spec.name, "queryable": True, "replicateable": True, "retrieveable": True,
-        "searchable": spec.createable, "triggerable": spec.createable,
-        "undeletable": spec.deletable, "updateable": spec.updateable,
+        "keyPrefix": spec.key_prefix,
+        "label": spec.label,
+        "labelPlural": spec.label_plural,
+        "layoutable": spec.createable,
+        "mergeable": spec.name in {"Lead", "Contact", "Account"},
+        "name": spec.name,
+        "queryable": True,
+        "replicateable": True,
+        "retrieveable": True,
+        "searchable": spec.createable,
+        "triggerable": spec.createable,
+        "undeletable": spec.deletable,
+        "updateable": spec.updateable,
         "urls": object_urls(spec, version),
     }
 
@@ -87,12 +112,14 @@ def describe_object_summary(spec: ObjectSpec, version: str) -> dict[str, Any]:
 def describe_object(spec: ObjectSpec, version: str) -> dict[str, Any]:
     """The full DescribeSObjectResult for ``GET /sobjects/{T}/describe``."""
     result = describe_object_summary(spec, version)
-    result.update({
-        "childRelationships": [],
-        "fields": [describe_field(f) for f in spec.fields],
-        "recordTypeInfos": [],
-        "supportedScopes": [{"label": "All", "name": "everything"}],
-    })
+    result.update(
+        {
+            "childRelationships": [],
+            "fields": [describe_field(f) for f in spec.fields],
+            "recordTypeInfos": [],
+            "supportedScopes": [{"label": "All", "name": "everything"}],
+        }
+    )
     return dict(sorted(result.items()))
 
 

@@ -1,8 +1,8 @@
 """``Emulator``: starts and stops one emulated org on a local port, and exposes its state to tests.
 
-    async with Emulator(EmulatorConfig(seed=1)) as emu:
-        emu.url, emu.api_version, emu.credentials
-        emu.records("Lead"); emu.call_counts(); emu.set_faults([...]); emu.expire_tokens()
+async with Emulator(EmulatorConfig(seed=1)) as emu:
+    emu.url, emu.api_version, emu.credentials
+    emu.records("Lead"); emu.call_counts(); emu.set_faults([...]); emu.expire_tokens()
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ class Emulator:
     def __init__(self, config: EmulatorConfig | None = None) -> None:
         self.config = config or EmulatorConfig()
         self.credentials: DemoCredentials = self.config.credentials or demo_credentials(
-            self.config.seed)
+            self.config.seed
+        )
         self._org = Org(self.config, self.credentials)
         self._runner: web.AppRunner | None = None
         self._tmp: Path | None = None
@@ -41,12 +42,14 @@ class Emulator:
             return self
         self._org.stopping.clear()
         app = build_app(self._org)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False,
-                                     shutdown_timeout=0.5)
+        self._runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, shutdown_timeout=0.5
+        )
         await self._runner.setup()
         ssl_context = self._server_ssl() if self.config.tls else None
-        site = web.TCPSite(self._runner, self.config.host, self.config.port,
-                           ssl_context=ssl_context)
+        site = web.TCPSite(
+            self._runner, self.config.host, self.config.port, ssl_context=ssl_context
+        )
         await site.start()
         server = site._server  # the bound socket tells us the port picked for port=0
         assert server is not None
@@ -70,8 +73,12 @@ class Emulator:
     async def __aenter__(self) -> Emulator:
         return await self.start()
 
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await self.stop()
 
     def _server_ssl(self) -> ssl.SSLContext:
@@ -144,4 +151,5 @@ class Emulator:
         """Return once at least ``count`` requests are being processed (wrap in a timeout)."""
         async with self._org.in_flight_changed:
             await self._org.in_flight_changed.wait_for(
-                lambda: len(self._org.budget.in_flight) >= count)
+                lambda: len(self._org.budget.in_flight) >= count
+            )

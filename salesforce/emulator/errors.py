@@ -46,8 +46,11 @@ class ApiError(Exception):
 
     def record_error(self) -> dict[str, Any]:
         """The per-record error of sObject Collections (``statusCode`` keyed, fields always set)."""
-        return {"statusCode": self.error_code, "message": self.message,
-                "fields": list(self.fields or [])}
+        return {
+            "statusCode": self.error_code,
+            "message": self.message,
+            "fields": list(self.fields or []),
+        }
 
 
 def not_found() -> ApiError:

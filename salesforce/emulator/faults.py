@@ -14,8 +14,15 @@ import re
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-ACTIONS = ("latency", "http_error", "unable_to_lock_row", "connection_reset", "hang",
-           "fail_after_commit", "request_limit_exceeded")
+ACTIONS = (
+    "latency",
+    "http_error",
+    "unable_to_lock_row",
+    "connection_reset",
+    "hang",
+    "fail_after_commit",
+    "request_limit_exceeded",
+)
 
 
 @dataclass(frozen=True)
@@ -71,8 +78,14 @@ class FaultRule:
 
     @classmethod
     def server_unavailable(cls, *, html: bool = False, **match: Any) -> FaultRule:
-        return cls("http_error", status=503, error_code="SERVER_UNAVAILABLE",
-                   message="Server too busy", html=html, **match)
+        return cls(
+            "http_error",
+            status=503,
+            error_code="SERVER_UNAVAILABLE",
+            message="Server too busy",
+            html=html,
+            **match,
+        )
 
 
 @dataclass(frozen=True)

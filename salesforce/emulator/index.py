@@ -20,14 +20,13 @@ class FieldIndex:
     def __init__(self, fields: dict[str, tuple[str, ...]]) -> None:
         self.fields = fields
         self._maps: dict[tuple[str, str], defaultdict[Any, set[str]]] = {
-            (sobject, name): defaultdict(set) for sobject, names in fields.items()
-            for name in names}
+            (sobject, name): defaultdict(set) for sobject, names in fields.items() for name in names
+        }
 
     def covers(self, sobject: str, field: str) -> bool:
         return (sobject, field) in self._maps
 
-    def replace(self, sobject: str, record_id: str, old: Record | None,
-                new: Record | None) -> None:
+    def replace(self, sobject: str, record_id: str, old: Record | None, new: Record | None) -> None:
         """Move ``record_id`` from ``old``'s values to ``new``'s (either may be None)."""
         for name in self.fields.get(sobject, ()):
             entries = self._maps[(sobject, name)]

@@ -28,16 +28,26 @@ def json_response(status: int, body: Any, headers: Mapping[str, str] | None = No
     """A JSON response with Salesforce's exact Content-Type; ``None`` means no body (204)."""
     if body is None:
         return web.Response(status=status, headers=headers)
-    return web.Response(status=status, body=orjson.dumps(body),
-                        headers={**(headers or {}), "Content-Type": JSON_TYPE})
+    return web.Response(
+        status=status,
+        body=orjson.dumps(body),
+        headers={**(headers or {}), "Content-Type": JSON_TYPE},
+    )
 
 
 def soap_response(status: int, text: str) -> web.Response:
     return web.Response(status=status, text=text, content_type="text/xml", charset="utf-8")
 
 
-async def with_faults(org: Org, request: web.Request, work: Work, *, style: str,
-                      soql: str | None = None, sobject: str | None = None) -> web.StreamResponse:
+async def with_faults(
+    org: Org,
+    request: web.Request,
+    work: Work,
+    *,
+    style: str,
+    soql: str | None = None,
+    sobject: str | None = None,
+) -> web.StreamResponse:
     """Run ``work`` under the fault plan. ``style`` is "rest", "oauth" or "soap".
 
     ``work`` receives the rule only for per-record lock faults it must apply itself (sObject
@@ -69,19 +79,27 @@ async def with_faults(org: Org, request: web.Request, work: Work, *, style: str,
             org.in_flight_changed.notify_all()
 
 
-async def _inject(org: Org, request: web.Request, rule: FaultRule,
-                  style: str) -> web.StreamResponse:
+async def _inject(
+    org: Org, request: web.Request, rule: FaultRule, style: str
+) -> web.StreamResponse:
     if rule.action == "http_error" and rule.html:
-        return web.Response(status=rule.status, text=SERVICE_UNAVAILABLE_HTML,
-                            content_type="text/html", charset="utf-8")
+        return web.Response(
+            status=rule.status,
+            text=SERVICE_UNAVAILABLE_HTML,
+            content_type="text/html",
+            charset="utf-8",
+        )
     if rule.action in {"http_error", "unable_to_lock_row", "request_limit_exceeded"}:
         status, code, message = _error_of(rule, request.path)
         if style == "soap":
             return soap_response(500, soap.SoapFault(code, message).xml())
         if style == "oauth":
             return json_response(status, {"error": code, "error_description": message})
-        return json_response(status, [{"message": message, "errorCode": code}],
-                             {"Sforce-Limit-Info": org.budget.header()})
+        return json_response(
+            status,
+            [{"message": message, "errorCode": code}],
+            {"Sforce-Limit-Info": org.budget.header()},
+        )
     if rule.action == "hang":
         await org.stopping.wait()
     _drop(request, reset=rule.action == "connection_reset")
@@ -90,9 +108,14 @@ async def _inject(org: Org, request: web.Request, rule: FaultRule,
 
 def _error_of(rule: FaultRule, path: str) -> tuple[int, str, str]:
     if rule.action == "unable_to_lock_row":
-        return 400, "UNABLE_TO_LOCK_ROW", (
-            "unable to obtain exclusive access to this record or 1 records: "
-            + path.rstrip("/").rsplit("/", 1)[-1])
+        return (
+            400,
+            "UNABLE_TO_LOCK_ROW",
+            (
+                "unable to obtain exclusive access to this record or 1 records: "
+                + path.rstrip("/").rsplit("/", 1)[-1]
+            ),
+        )
     if rule.action == "request_limit_exceeded":
         custom = rule.message != FaultRule.message  # the dataclass default is the 503's text
         return 403, "REQUEST_LIMIT_EXCEEDED", rule.message if custom else DAILY_LIMIT_MESSAGE

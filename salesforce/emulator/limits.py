@@ -19,8 +19,13 @@ CONCURRENT_LIMIT_MESSAGE = "ConcurrentRequests (Concurrent API Requests) Limit e
 class ApiBudget:
     """Counts API requests per minute over a rolling day and tracks requests in flight."""
 
-    def __init__(self, daily_limit: int, concurrency_limit: int, long_running_s: float,
-                 clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        daily_limit: int,
+        concurrency_limit: int,
+        long_running_s: float,
+        clock: Callable[[], float],
+    ) -> None:
         self.daily_limit = daily_limit
         self.concurrency_limit = concurrency_limit
         self.long_running_s = long_running_s

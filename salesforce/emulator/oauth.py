@@ -46,10 +46,18 @@ class OAuthError(Exception):
 
 
 class OAuthServer:
-    def __init__(self, creds: DemoCredentials, clock: Callable[[], float], *,
-                 lifetime_s: float, audiences: tuple[str, ...], preauthorized: bool,
-                 rotation: bool, base_url: Callable[[], str],
-                 max_calls: int | None = None) -> None:
+    def __init__(
+        self,
+        creds: DemoCredentials,
+        clock: Callable[[], float],
+        *,
+        lifetime_s: float,
+        audiences: tuple[str, ...],
+        preauthorized: bool,
+        rotation: bool,
+        base_url: Callable[[], str],
+        max_calls: int | None = None,
+    ) -> None:
         self.creds = creds
         self.clock = clock
         self.lifetime_s = lifetime_s
@@ -61,12 +69,14 @@ class OAuthServer:
         self.sessions: dict[str, Session] = {}
         self.refresh_tokens: dict[str, bool] = {}  # token -> still valid
         self._public_key = x509.load_pem_x509_certificate(
-            creds.certificate_pem.encode()).public_key()
+            creds.certificate_pem.encode()
+        ).public_key()
 
     # -- endpoints ---------------------------------------------------------------------------
 
-    def token(self, form: Mapping[str, str], authorization: str | None,
-              host: str) -> tuple[int, dict[str, Any]]:
+    def token(
+        self, form: Mapping[str, str], authorization: str | None, host: str
+    ) -> tuple[int, dict[str, Any]]:
         try:
             grant = form.get("grant_type", "")
             if grant == JWT_GRANT:
@@ -82,7 +92,8 @@ class OAuthServer:
             elif grant == "password":
                 self._client(form, authorization, require_secret=True)
                 if form.get("username") != self.creds.username or not hmac.compare_digest(
-                        form.get("password", ""), self.creds.password):
+                    form.get("password", ""), self.creds.password
+                ):
                     raise OAuthError("invalid_grant", "authentication failure")
                 session = self.issue(self.creds.client_id)
             else:
@@ -103,8 +114,9 @@ class OAuthServer:
             return 200, None
         return 400, {"error": "invalid_token", "error_description": "invalid token"}
 
-    def introspect(self, form: Mapping[str, str],
-                   authorization: str | None) -> tuple[int, dict[str, Any]]:
+    def introspect(
+        self, form: Mapping[str, str], authorization: str | None
+    ) -> tuple[int, dict[str, Any]]:
         try:
             self._client(form, authorization, require_secret=True)
         except OAuthError as err:
@@ -113,15 +125,24 @@ class OAuthServer:
         session = self.authenticate(token, use=False)
         if session is None:
             if self.refresh_tokens.get(token):
-                return 200, {"active": True, "client_id": self.creds.client_id,
-                             "username": self.creds.username, "token_type": "refresh_token",
-                             "scope": SCOPE}
+                return 200, {
+                    "active": True,
+                    "client_id": self.creds.client_id,
+                    "username": self.creds.username,
+                    "token_type": "refresh_token",
+                    "scope": SCOPE,
+                }
             return 200, {"active": False}
         issued = int(session.issued_at)
         return 200, {
-            "active": True, "scope": session.scope, "client_id": session.client_id,
-            "username": session.username, "sub": self.identity_url(),
-            "token_type": "access_token", "exp": int(issued + self.lifetime_s), "iat": issued,
+            "active": True,
+            "scope": session.scope,
+            "client_id": session.client_id,
+            "username": session.username,
+            "sub": self.identity_url(),
+            "token_type": "access_token",
+            "exp": int(issued + self.lifetime_s),
+            "iat": issued,
             "nbf": issued,
         }
 
@@ -163,8 +184,12 @@ class OAuthServer:
         if header.get("alg") != "RS256":
             raise OAuthError("invalid_grant", "invalid assertion")
         try:
-            claims = jwt.decode(assertion, self._public_key, algorithms=["RS256"],  # type: ignore[arg-type]
-                                options={"verify_exp": False, "verify_aud": False})
+            claims = jwt.decode(
+                assertion,
+                self._public_key,  # type: ignore[arg-type]
+                algorithms=["RS256"],
+                options={"verify_exp": False, "verify_aud": False},
+            )
         except jwt.PyJWTError:
             raise OAuthError("invalid_grant", "invalid assertion") from None
         if claims.get("iss") != self.creds.client_id:
@@ -181,8 +206,9 @@ class OAuthServer:
             raise OAuthError("invalid_grant", "user hasn't approved this consumer")
         return self.issue(self.creds.client_id)
 
-    def _client(self, form: Mapping[str, str], authorization: str | None, *,
-                require_secret: bool) -> None:
+    def _client(
+        self, form: Mapping[str, str], authorization: str | None, *, require_secret: bool
+    ) -> None:
         client_id, secret = form.get("client_id"), form.get("client_secret")
         if authorization and authorization.lower().startswith("basic "):
             try:
@@ -193,7 +219,8 @@ class OAuthServer:
         if client_id != self.creds.client_id:
             raise OAuthError("invalid_client_id", "client identifier invalid")
         if (require_secret or secret is not None) and not hmac.compare_digest(
-                secret or "", self.creds.client_secret):
+            secret or "", self.creds.client_secret
+        ):
             raise OAuthError("invalid_client", "invalid client credentials")
 
     def _refresh(self, refresh_token: str) -> Session:
@@ -213,16 +240,16 @@ class OAuthServer:
         """A new session for the integration user (what every successful grant ends in)."""
         token = f"{self.creds.org_id[:15]}!{secrets.token_urlsafe(72)}"
         scope = f"{SCOPE} refresh_token" if refresh_token else SCOPE
-        session = Session(token, client_id, self.creds.username, self.clock(), scope,
-                          refresh_token)
+        session = Session(token, client_id, self.creds.username, self.clock(), scope, refresh_token)
         self.sessions[token] = session
         return session
 
     def _response(self, session: Session) -> dict[str, Any]:
         issued_at = str(int(session.issued_at * 1000))
         identity = self.identity_url()
-        digest = hmac.new(self.creds.client_secret.encode(), (identity + issued_at).encode(),
-                          hashlib.sha256).digest()
+        digest = hmac.new(
+            self.creds.client_secret.encode(), (identity + issued_at).encode(), hashlib.sha256
+        ).digest()
         body: dict[str, Any] = {
             "access_token": session.token,
             "signature": base64.b64encode(digest).decode(),

@@ -23,8 +23,14 @@ from .store import Store
 _NAME = r"([A-Za-z][A-Za-z0-9_]*)"
 _VALUE = r"([^/]+)"
 DEFAULT_BATCH = 2000
-STANDARD_ACTIONS = ("chatterPost", "contentWorkspaceEnableFolders", "emailSimple", "submit",
-                    "deactivateSessionPermSet", "activateSessionPermSet")
+STANDARD_ACTIONS = (
+    "chatterPost",
+    "contentWorkspaceEnableFolders",
+    "emailSimple",
+    "submit",
+    "deactivateSessionPermSet",
+    "activateSessionPermSet",
+)
 
 
 @dataclass
@@ -42,9 +48,15 @@ def multiple_choices(err: ApiError, sobject: str, version: str) -> ApiError:
 
 
 class RestApi:
-    def __init__(self, store: Store, budget: ApiBudget, ids: IdFactory,
-                 clock: Callable[[], float], locator_ttl_s: float,
-                 page_rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        budget: ApiBudget,
+        ids: IdFactory,
+        clock: Callable[[], float],
+        locator_ttl_s: float,
+        page_rng: random.Random | None = None,
+    ) -> None:
         self.store = store
         self.budget = budget
         self.ids = ids
@@ -59,23 +71,45 @@ class RestApi:
         r.add("/sobjects", "sobjects", GET=self.global_describe)
         r.add(f"/sobjects/{_NAME}", "sobjects/{type}", GET=self.object_info, POST=self.create)
         r.add(f"/sobjects/{_NAME}/describe", "sobjects/{type}/describe", GET=self.describe)
-        r.add(f"/sobjects/{_NAME}/{_VALUE}", "sobjects/{type}/{id}",
-              GET=self.retrieve, PATCH=self.update, DELETE=self.delete)
-        r.add(f"/sobjects/{_NAME}/{_NAME}/{_VALUE}", "sobjects/{type}/{field}/{value}",
-              GET=self.retrieve_external, PATCH=self.upsert, DELETE=self.delete_external)
+        r.add(
+            f"/sobjects/{_NAME}/{_VALUE}",
+            "sobjects/{type}/{id}",
+            GET=self.retrieve,
+            PATCH=self.update,
+            DELETE=self.delete,
+        )
+        r.add(
+            f"/sobjects/{_NAME}/{_NAME}/{_VALUE}",
+            "sobjects/{type}/{field}/{value}",
+            GET=self.retrieve_external,
+            PATCH=self.upsert,
+            DELETE=self.delete_external,
+        )
         r.add("/query", "query", GET=self.query)
         r.add("/queryAll", "queryAll", GET=self.query_all)
         r.add(r"/query(?:All)?/(0r8[0-9A-Za-z]+)-(\d+)", "query/{locator}", GET=self.next_batch)
         r.add("/actions/standard", "actions/standard", GET=self.standard_actions)
-        r.add(r"/actions/standard/([A-Za-z]+)", "actions/standard/{action}",
-              GET=self.standard_action, POST=self.standard_action)
+        r.add(
+            r"/actions/standard/([A-Za-z]+)",
+            "actions/standard/{action}",
+            GET=self.standard_action,
+            POST=self.standard_action,
+        )
 
     # -- org ---------------------------------------------------------------------------------
 
     def resources(self, req: ApiRequest, _: re.Match[str]) -> ApiResponse:
         base = f"/services/data/v{req.version}"
-        names = ("sobjects", "query", "queryAll", "limits", "composite", "search",
-                 "parameterizedSearch", "actions")
+        names = (
+            "sobjects",
+            "query",
+            "queryAll",
+            "limits",
+            "composite",
+            "search",
+            "parameterizedSearch",
+            "actions",
+        )
         return ApiResponse(200, {name: f"{base}/{name}" for name in names})
 
     def limits(self, req: ApiRequest, _: re.Match[str]) -> ApiResponse:
@@ -98,8 +132,9 @@ class RestApi:
 
     def object_info(self, req: ApiRequest, m: re.Match[str]) -> ApiResponse:
         spec = self.store.spec(m.group(1))
-        return ApiResponse(200, {"objectDescribe": describe_object_summary(spec, req.version),
-                                 "recentItems": []})
+        return ApiResponse(
+            200, {"objectDescribe": describe_object_summary(spec, req.version), "recentItems": []}
+        )
 
     def describe(self, req: ApiRequest, m: re.Match[str]) -> ApiResponse:
         return ApiResponse(200, describe_object(self.store.spec(m.group(1)), req.version))
@@ -130,9 +165,11 @@ class RestApi:
         if not matches:
             raise not_found()
         if len(matches) > 1:
-            raise multiple_choices(ApiError(300, "MULTIPLE_CHOICES", "",
-                                            extra={"ids": [r["Id"] for r in matches]}),
-                                   spec.name, req.version)
+            raise multiple_choices(
+                ApiError(300, "MULTIPLE_CHOICES", "", extra={"ids": [r["Id"] for r in matches]}),
+                spec.name,
+                req.version,
+            )
         return matches[0]
 
     def retrieve_external(self, req: ApiRequest, m: re.Match[str]) -> ApiResponse:
@@ -149,8 +186,13 @@ class RestApi:
         update_only = req.query.get("updateOnly", "").lower() == "true"
         try:
             record_id, created = self.store.upsert(
-                spec.name, m.group(2), m.group(3), _record_body(req), update_only=update_only,
-                allow_save=req.allow_save)
+                spec.name,
+                m.group(2),
+                m.group(3),
+                _record_body(req),
+                update_only=update_only,
+                allow_save=req.allow_save,
+            )
         except ApiError as err:
             if err.status == 300:
                 raise multiple_choices(err, spec.name, req.version) from None
@@ -170,8 +212,9 @@ class RestApi:
         for name in (n.strip() for n in raw.split(",") if n.strip()):
             field = spec.field(name)
             if field is None:
-                raise ApiError(400, "INVALID_FIELD",
-                               f"No such column '{name}' on sobject of type {spec.name}")
+                raise ApiError(
+                    400, "INVALID_FIELD", f"No such column '{name}' on sobject of type {spec.name}"
+                )
             names.append(field.name)
         return names
 
@@ -190,8 +233,9 @@ class RestApi:
         result = soql_eval.run(text, self.store, req.version, include_deleted=include_deleted)
         batch = _batch_size(req.header("Sforce-Query-Options"))
         if len(result.records) <= self._page_size(batch):
-            return ApiResponse(200, {"totalSize": result.total_size, "done": True,
-                                     "records": result.records})
+            return ApiResponse(
+                200, {"totalSize": result.total_size, "done": True, "records": result.records}
+            )
         locator = self.ids.token("0r8", 18)
         self.cursors[locator] = _Cursor(result.records, self.clock(), result.total_size, batch)
         return self._page(req.version, locator, 0)
@@ -224,22 +268,32 @@ class RestApi:
 
     def standard_actions(self, req: ApiRequest, _: re.Match[str]) -> ApiResponse:
         base = f"/services/data/v{req.version}/actions/standard"
-        return ApiResponse(200, {"actions": [
-            {"label": name, "name": name, "type": name.upper(), "url": f"{base}/{name}"}
-            for name in STANDARD_ACTIONS]})
+        return ApiResponse(
+            200,
+            {
+                "actions": [
+                    {"label": name, "name": name, "type": name.upper(), "url": f"{base}/{name}"}
+                    for name in STANDARD_ACTIONS
+                ]
+            },
+        )
 
     def standard_action(self, req: ApiRequest, m: re.Match[str]) -> ApiResponse:
         if m.group(1) not in STANDARD_ACTIONS:
             return ApiResponse(404, [{"errorCode": "NOT_FOUND", "message": "Invalid Action Type"}])
-        raise ApiError(400, "INVALID_INPUT",
-                       f"The emulator does not run the standard action {m.group(1)}.")
+        raise ApiError(
+            400, "INVALID_INPUT", f"The emulator does not run the standard action {m.group(1)}."
+        )
 
 
 def _record_body(req: ApiRequest) -> dict[str, Any]:
     if not isinstance(req.body, dict):
-        raise ApiError(400, "JSON_PARSER_ERROR",
-                       "Cannot deserialize instance of sObject from "
-                       f"{'START_ARRAY' if isinstance(req.body, list) else 'VALUE_NULL'} value")
+        raise ApiError(
+            400,
+            "JSON_PARSER_ERROR",
+            "Cannot deserialize instance of sObject from "
+            f"{'START_ARRAY' if isinstance(req.body, list) else 'VALUE_NULL'} value",
+        )
     return req.body
 
 

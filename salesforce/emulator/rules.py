@@ -49,8 +49,9 @@ class ValidationRule:
     field: str | None = None
 
 
-def check_org_rules(store: Store, spec: ObjectSpec, record: Record, changed: Record, *,
-                    allow_save: bool) -> None:
+def check_org_rules(
+    store: Store, spec: ObjectSpec, record: Record, changed: Record, *, allow_save: bool
+) -> None:
     """Reference integrity, unique values, campaign membership, validation and duplicate rules."""
     for name, value in changed.items():
         field = spec.field(name)
@@ -59,8 +60,9 @@ def check_org_rules(store: Store, spec: ObjectSpec, record: Record, changed: Rec
         if field.type == "reference":
             target = store.lookup(value)
             if target is None:
-                raise ApiError(400, "INVALID_CROSS_REFERENCE_KEY",
-                               "invalid cross reference id", [field.name])
+                raise ApiError(
+                    400, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [field.name]
+                )
             if target.get("IsDeleted"):
                 raise ApiError(400, "ENTITY_IS_DELETED", "entity is deleted", [field.name])
         if field.unique:
@@ -68,15 +70,22 @@ def check_org_rules(store: Store, spec: ObjectSpec, record: Record, changed: Rec
             for other in store.rows(spec.name) if same is None else same:
                 if other["Id"] != record["Id"] and other.get(field.name) == value:
                     raise ApiError(
-                        400, "DUPLICATE_VALUE",
+                        400,
+                        "DUPLICATE_VALUE",
                         f"duplicate value found: {field.name} duplicates value on record "
-                        f"with id: {other['Id']}", [])
+                        f"with id: {other['Id']}",
+                        [],
+                    )
     if spec.name == "CampaignMember":
         _check_campaign_member(store, record)
     for check in store.validation_rules:
         if check.sobject == spec.name and check.error_condition(record):
-            raise ApiError(400, "FIELD_CUSTOM_VALIDATION_EXCEPTION", check.message,
-                           [check.field] if check.field else [])
+            raise ApiError(
+                400,
+                "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+                check.message,
+                [check.field] if check.field else [],
+            )
     for rule in store.duplicate_rules:
         if rule.sobject == spec.name and any(f in changed for f in rule.fields):
             _check_duplicates(store, spec, rule, record, allow_save=allow_save)
@@ -84,45 +93,77 @@ def check_org_rules(store: Store, spec: ObjectSpec, record: Record, changed: Rec
 
 def _check_campaign_member(store: Store, record: Record) -> None:
     if not record.get("LeadId") and not record.get("ContactId"):
-        raise ApiError(400, "REQUIRED_FIELD_MISSING",
-                       "Required fields are missing: [LeadId, ContactId]",
-                       ["LeadId", "ContactId"])
+        raise ApiError(
+            400,
+            "REQUIRED_FIELD_MISSING",
+            "Required fields are missing: [LeadId, ContactId]",
+            ["LeadId", "ContactId"],
+        )
     for other in store.rows("CampaignMember"):
         same_person = (other.get("LeadId") or other.get("ContactId")) == (
-            record.get("LeadId") or record.get("ContactId"))
-        if (other["Id"] != record["Id"] and other.get("CampaignId") == record["CampaignId"]
-                and same_person):
+            record.get("LeadId") or record.get("ContactId")
+        )
+        if (
+            other["Id"] != record["Id"]
+            and other.get("CampaignId") == record["CampaignId"]
+            and same_person
+        ):
             raise ApiError(400, "DUPLICATE_VALUE", "Already a campaign member.", [])
 
 
-def _check_duplicates(store: Store, spec: ObjectSpec, rule: DuplicateRule, record: Record, *,
-                      allow_save: bool) -> None:
+def _check_duplicates(
+    store: Store, spec: ObjectSpec, rule: DuplicateRule, record: Record, *, allow_save: bool
+) -> None:
     wanted = [str(record.get(f) or "").lower() for f in rule.fields]
     if not all(wanted):
         return
     pool = store.candidates(spec.name, rule.fields[0], wanted[0])
-    matches = [other for other in (store.rows(spec.name) if pool is None else pool)
-               if other["Id"] != record["Id"]
-               and [str(other.get(f) or "").lower() for f in rule.fields] == wanted]
+    matches = [
+        other
+        for other in (store.rows(spec.name) if pool is None else pool)
+        if other["Id"] != record["Id"]
+        and [str(other.get(f) or "").lower() for f in rule.fields] == wanted
+    ]
     if not matches or (rule.action == "alert" and allow_save):
         return
-    message = ("Use one of these records?" if rule.action == "alert" else
-               "You're creating a duplicate record. We recommend you use an existing record "
-               "instead.")
-    raise ApiError(400, "DUPLICATES_DETECTED", message, [], extra={"duplicateResult": {
-        "allowSave": rule.action == "alert",
-        "duplicateRule": rule.rule_name,
-        "duplicateRuleEntityType": spec.name,
-        "errorMessage": message,
-        "matchResults": [{
-            "entityType": spec.name, "errors": [], "matchEngine": "ExactMatchEngine",
-            "matchRecords": [{"additionalInformation": [], "fieldDiffs": [],
-                              "matchConfidence": 100.0,
-                              "record": {"attributes": {"type": spec.name}, "Id": m["Id"]}}
-                             for m in matches],
-            "rule": f"Standard_{spec.name}_Match_Rule_v1_0", "size": len(matches),
-            "success": True}],
-    }})
+    message = (
+        "Use one of these records?"
+        if rule.action == "alert"
+        else "You're creating a duplicate record. We recommend you use an existing record instead."
+    )
+    raise ApiError(
+        400,
+        "DUPLICATES_DETECTED",
+        message,
+        [],
+        extra={
+            "duplicateResult": {
+                "allowSave": rule.action == "alert",
+                "duplicateRule": rule.rule_name,
+                "duplicateRuleEntityType": spec.name,
+                "errorMessage": message,
+                "matchResults": [
+                    {
+                        "entityType": spec.name,
+                        "errors": [],
+                        "matchEngine": "ExactMatchEngine",
+                        "matchRecords": [
+                            {
+                                "additionalInformation": [],
+                                "fieldDiffs": [],
+                                "matchConfidence": 100.0,
+                                "record": {"attributes": {"type": spec.name}, "Id": m["Id"]},
+                            }
+                            for m in matches
+                        ],
+                        "rule": f"Standard_{spec.name}_Match_Rule_v1_0",
+                        "size": len(matches),
+                        "success": True,
+                    }
+                ],
+            }
+        },
+    )
 
 
 def cascade(store: Store, sobject: str, record: Record) -> list[tuple[str, Record]]:
@@ -138,28 +179,38 @@ def cascade(store: Store, sobject: str, record: Record) -> list[tuple[str, Recor
         opportunities = [o for o in store.rows("Opportunity") if o.get("AccountId") == record_id]
         won = [str(o.get("Name")) for o in opportunities if o.get("IsWon")]
         if won:
-            raise ApiError(400, "DELETE_FAILED",
-                           f"Your attempt to delete {name} could not be completed because "
-                           "some opportunities in that account were closed won. The "
-                           "opportunities that could not be deleted are shown below.: "
-                           f"{', '.join(won)}\n", [])
+            raise ApiError(
+                400,
+                "DELETE_FAILED",
+                f"Your attempt to delete {name} could not be completed because "
+                "some opportunities in that account were closed won. The "
+                "opportunities that could not be deleted are shown below.: "
+                f"{', '.join(won)}\n",
+                [],
+            )
         contacts = [c for c in store.rows("Contact") if c.get("AccountId") == record_id]
         for contact in contacts:
             children += cascade(store, "Contact", contact)
         children += [("Contact", c) for c in contacts]
         children += [("Opportunity", o) for o in opportunities]
     if sobject == "Contact":
-        cases = [str(c.get("CaseNumber")) for c in store.rows("Case")
-                 if c.get("ContactId") == record_id]
+        cases = [
+            str(c.get("CaseNumber")) for c in store.rows("Case") if c.get("ContactId") == record_id
+        ]
         if cases:
-            raise ApiError(400, "DELETE_FAILED",
-                           f"Your attempt to delete {name} could not be completed because "
-                           f"it is associated with the following cases.: "
-                           f"{', '.join(cases)}\n", [])
+            raise ApiError(
+                400,
+                "DELETE_FAILED",
+                f"Your attempt to delete {name} could not be completed because "
+                f"it is associated with the following cases.: "
+                f"{', '.join(cases)}\n",
+                [],
+            )
     if sobject in {"Lead", "Contact", "Campaign"}:
         key = f"{sobject}Id"
-        children += [("CampaignMember", m) for m in store.rows("CampaignMember")
-                     if m.get(key) == record_id]
+        children += [
+            ("CampaignMember", m) for m in store.rows("CampaignMember") if m.get(key) == record_id
+        ]
     return children
 
 
@@ -180,12 +231,22 @@ def resolve_foreign_keys(store: Store, spec: ObjectSpec, body: Record) -> Record
         keys = [(k, v) for k, v in value.items() if k != "attributes"]
         ext = target.field(keys[0][0]) if len(keys) == 1 else None
         if ext is None or not ext.external_id:
-            raise ApiError(400, "INVALID_FIELD", f"The value provided for foreign key reference "
-                           f"{key} is not a nested SObject with one external ID field", [key])
+            raise ApiError(
+                400,
+                "INVALID_FIELD",
+                f"The value provided for foreign key reference "
+                f"{key} is not a nested SObject with one external ID field",
+                [key],
+            )
         matches = store.match_external(target.name, ext.name, str(keys[0][1]))
         if len(matches) != 1:
             problem = "not found" if not matches else "matched more than one record"
-            raise ApiError(400, "INVALID_FIELD", f"Foreign key external ID: {keys[0][1]} "
-                           f"{problem} for field {ext.name} in entity {target.name}", [])
+            raise ApiError(
+                400,
+                "INVALID_FIELD",
+                f"Foreign key external ID: {keys[0][1]} "
+                f"{problem} for field {ext.name} in entity {target.name}",
+                [],
+            )
         resolved[ref.name] = matches[0]["Id"]
     return resolved

@@ -25,7 +25,9 @@ _SOSL = re.compile(
     r"^\s*FIND\s+\{(?P<term>(?:[^}\\]|\\.)*)\}"
     r"(?:\s+IN\s+(?P<group>ALL|NAME|EMAIL|PHONE)\s+FIELDS)?"
     r"(?:\s+RETURNING\s+(?P<returning>.+?))?"
-    r"(?:\s+LIMIT\s+(?P<limit>\d+))?\s*$", re.IGNORECASE | re.DOTALL)
+    r"(?:\s+LIMIT\s+(?P<limit>\d+))?\s*$",
+    re.IGNORECASE | re.DOTALL,
+)
 _RETURN_ITEM = re.compile(r"\s*([A-Za-z]\w*)\s*(?:\(([^)]*)\))?\s*(?:,|$)")
 
 
@@ -40,15 +42,22 @@ class SearchApi:
     def __init__(self, store: Store, router: Router) -> None:
         self.store = store
         router.add("/search", "search", GET=self.sosl)
-        router.add("/parameterizedSearch", "parameterizedSearch",
-                   GET=self.parameterized, POST=self.parameterized)
+        router.add(
+            "/parameterizedSearch",
+            "parameterizedSearch",
+            GET=self.parameterized,
+            POST=self.parameterized,
+        )
 
     def sosl(self, req: ApiRequest, _: re.Match[str]) -> ApiResponse:
         text = req.query.get("q", "")
         match = _SOSL.match(text)
         if match is None:
-            raise ApiError(400, "MALFORMED_SEARCH", "No search term found. The search term must "
-                           "be enclosed in braces.")
+            raise ApiError(
+                400,
+                "MALFORMED_SEARCH",
+                "No search term found. The search term must be enclosed in braces.",
+            )
         targets = _parse_returning(match.group("returning"))
         limit = int(match.group("limit")) if match.group("limit") else 2000
         group = (match.group("group") or "ALL").upper()
@@ -59,24 +68,33 @@ class SearchApi:
             body = req.body if isinstance(req.body, dict) else {}
             term = str(body.get("q", ""))
             default_fields = tuple(body.get("fields") or ("Id",))
-            targets = [_Target(str(s["name"]), tuple(s.get("fields") or default_fields),
-                               s.get("limit")) for s in body.get("sobjects") or []]
+            targets = [
+                _Target(str(s["name"]), tuple(s.get("fields") or default_fields), s.get("limit"))
+                for s in body.get("sobjects") or []
+            ]
             limit = int(body.get("overallLimit") or body.get("defaultLimit") or 2000)
             group = str(body.get("in", "ALL")).upper()
         else:
             term = req.query.get("q", "")
             names = [n for n in req.query.get("sobject", "").split(",") if n]
             fields = tuple(f for f in req.query.get("fields", "Id").split(",") if f)
-            targets = [_Target(n, tuple(req.query.get(f"{n}.fields", "").split(",")) if
-                               req.query.get(f"{n}.fields") else fields,
-                               int(req.query[f"{n}.limit"]) if f"{n}.limit" in req.query else None)
-                       for n in names]
+            targets = [
+                _Target(
+                    n,
+                    tuple(req.query.get(f"{n}.fields", "").split(","))
+                    if req.query.get(f"{n}.fields")
+                    else fields,
+                    int(req.query[f"{n}.limit"]) if f"{n}.limit" in req.query else None,
+                )
+                for n in names
+            ]
             limit = int(req.query.get("overallLimit") or req.query.get("defaultLimit") or 2000)
             group = req.query.get("in", "ALL").upper()
         return self._search(req, term, targets, group, limit)
 
-    def _search(self, req: ApiRequest, term: str, targets: list[_Target], group: str,
-                limit: int) -> ApiResponse:
+    def _search(
+        self, req: ApiRequest, term: str, targets: list[_Target], group: str, limit: int
+    ) -> ApiResponse:
         if len(term.replace("*", "").replace("?", "").strip()) < 2:
             raise ApiError(400, "INVALID_SEARCH", "search term must be longer than one character")
         if group not in _GROUPS:
@@ -88,11 +106,15 @@ class SearchApi:
             spec = self.store.spec(target.sobject)
             fields = [_field(spec, name) for name in target.fields]
             searched = [f for f in spec.fields if _in_group(f, group)]
-            hits = [r for r in self.store.rows(spec.name)
-                    if any(matcher(f, r.get(f.name)) for f in searched)]
+            hits = [
+                r
+                for r in self.store.rows(spec.name)
+                if any(matcher(f, r.get(f.name)) for f in searched)
+            ]
             for record in hits[: target.limit]:
-                row: dict[str, Any] = {"attributes": attributes(spec.name, record["Id"],
-                                                                req.version)}
+                row: dict[str, Any] = {
+                    "attributes": attributes(spec.name, record["Id"], req.version)
+                }
                 row.update({f.name: record.get(f.name) for f in fields})
                 found.append(row)
         return ApiResponse(200, {"searchRecords": found[:limit]})
@@ -109,9 +131,13 @@ def _parse_returning(text: str | None) -> list[_Target]:
         inner = item.group(2) or "Id"
         limit = re.search(r"\bLIMIT\s+(\d+)\s*$", inner, re.IGNORECASE)
         names = inner[: limit.start()] if limit else inner
-        targets.append(_Target(item.group(1), tuple(n.strip() for n in names.split(",")
-                                                     if n.strip()),
-                               int(limit.group(1)) if limit else None))
+        targets.append(
+            _Target(
+                item.group(1),
+                tuple(n.strip() for n in names.split(",") if n.strip()),
+                int(limit.group(1)) if limit else None,
+            )
+        )
         pos = item.end()
     return targets
 
@@ -119,25 +145,29 @@ def _parse_returning(text: str | None) -> list[_Target]:
 def _field(spec: ObjectSpec, name: str) -> FieldSpec:
     field = spec.field(name)
     if field is None:
-        raise ApiError(400, "INVALID_FIELD",
-                       f"No such column '{name}' on entity '{spec.name}'. If you are attempting "
-                       "to use a custom field, be sure to append the '__c' after the custom "
-                       "field name. Please reference your WSDL or the describe call for the "
-                       "appropriate names.")
+        raise ApiError(
+            400,
+            "INVALID_FIELD",
+            f"No such column '{name}' on entity '{spec.name}'. If you are attempting "
+            "to use a custom field, be sure to append the '__c' after the custom "
+            "field name. Please reference your WSDL or the describe call for the "
+            "appropriate names.",
+        )
     return field
 
 
 def _in_group(field: FieldSpec, group: str) -> bool:
     if group == "NAME":
-        return field.name in {"Name", "FirstName", "LastName", "Company", "Subject",
-                              "CaseNumber"}
+        return field.name in {"Name", "FirstName", "LastName", "Company", "Subject", "CaseNumber"}
     return field.type in _GROUPS[group]
 
 
 def _matcher(term: str) -> Any:
     words = re.sub(r"\\(.)", r"\1", term).strip().strip('"')
-    pattern = re.compile(".*".join(re.escape(p).replace(r"\?", ".") for p in words.split("*")),
-                         re.IGNORECASE | re.DOTALL)
+    pattern = re.compile(
+        ".*".join(re.escape(p).replace(r"\?", ".") for p in words.split("*")),
+        re.IGNORECASE | re.DOTALL,
+    )
     digits = re.sub(r"\D", "", words)
 
     def matches(field: FieldSpec, value: Any) -> bool:

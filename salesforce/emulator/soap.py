@@ -37,16 +37,24 @@ class SoapFault(Exception):
 
     def xml(self) -> str:
         if self.client:
-            return _envelope("", f"<soapenv:Fault><faultcode>soapenv:Client</faultcode>"
-                             f"<faultstring>{escape(self.message)}</faultstring></soapenv:Fault>",
-                             partner_default=False)
-        return _envelope("", (
-            f"<soapenv:Fault><faultcode>sf:{self.code}</faultcode>"
-            f"<faultstring>{self.code}: {escape(self.message)}</faultstring><detail>"
-            '<sf:UnexpectedErrorFault xsi:type="sf:UnexpectedErrorFault">'
-            f"<sf:exceptionCode>{self.code}</sf:exceptionCode>"
-            f"<sf:exceptionMessage>{escape(self.message)}</sf:exceptionMessage>"
-            "</sf:UnexpectedErrorFault></detail></soapenv:Fault>"), partner_default=False)
+            return _envelope(
+                "",
+                f"<soapenv:Fault><faultcode>soapenv:Client</faultcode>"
+                f"<faultstring>{escape(self.message)}</faultstring></soapenv:Fault>",
+                partner_default=False,
+            )
+        return _envelope(
+            "",
+            (
+                f"<soapenv:Fault><faultcode>sf:{self.code}</faultcode>"
+                f"<faultstring>{self.code}: {escape(self.message)}</faultstring><detail>"
+                '<sf:UnexpectedErrorFault xsi:type="sf:UnexpectedErrorFault">'
+                f"<sf:exceptionCode>{self.code}</sf:exceptionCode>"
+                f"<sf:exceptionMessage>{escape(self.message)}</sf:exceptionMessage>"
+                "</sf:UnexpectedErrorFault></detail></soapenv:Fault>"
+            ),
+            partner_default=False,
+        )
 
 
 def parse_call(raw: bytes) -> SoapCall:
@@ -76,8 +84,9 @@ def handle(call: SoapCall, store: Store, limit_info: tuple[int, int]) -> str:
     ``limit_info`` is (requests used, daily limit) for the ``LimitInfoHeader``.
     """
     if call.operation != "convertLead":
-        raise SoapFault("", f"No operation available for request {{{PARTNER}}}{call.operation}",
-                        client=True)
+        raise SoapFault(
+            "", f"No operation available for request {{{PARTNER}}}{call.operation}", client=True
+        )
     converts = [_lead_convert(e) for e in call.body if _local(e.tag) == "leadConverts"]
     if not converts:
         raise SoapFault("INVALID_FIELD", "leadConverts must contain at least one LeadConvert")
@@ -85,9 +94,11 @@ def handle(call: SoapCall, store: Store, limit_info: tuple[int, int]) -> str:
         raise SoapFault("LIMIT_EXCEEDED", "Cannot convert more than 200 leads in one call")
     results = "".join(_result_xml(convert_lead(store, c)) for c in converts)
     current, limit = limit_info
-    header = ("<LimitInfoHeader><limitInfo>"
-              f"<current>{current}</current><limit>{limit}</limit><type>API REQUESTS</type>"
-              "</limitInfo></LimitInfoHeader>")
+    header = (
+        "<LimitInfoHeader><limitInfo>"
+        f"<current>{current}</current><limit>{limit}</limit><type>API REQUESTS</type>"
+        "</limitInfo></LimitInfoHeader>"
+    )
     return _envelope(header, f"<convertLeadResponse>{results}</convertLeadResponse>")
 
 
@@ -115,24 +126,34 @@ def _result_xml(result: LeadConvertResult) -> str:
         return f'<{name} xsi:nil="true"/>' if text is None else f"<{name}>{escape(text)}</{name}>"
 
     errors = "".join(
-        "<errors>" + "".join(f"<fields>{escape(f)}</fields>" for f in (e.fields or []))
+        "<errors>"
+        + "".join(f"<fields>{escape(f)}</fields>" for f in (e.fields or []))
         + f"<message>{escape(e.message)}</message><statusCode>{e.error_code}</statusCode>"
-        "</errors>" for e in result.errors)
-    return ("<result>" + value("accountId", result.account_id)
-            + value("contactId", result.contact_id) + errors + value("leadId", result.lead_id)
-            + value("opportunityId", result.opportunity_id)
-            + f"<success>{'true' if result.success else 'false'}</success></result>")
+        "</errors>"
+        for e in result.errors
+    )
+    return (
+        "<result>"
+        + value("accountId", result.account_id)
+        + value("contactId", result.contact_id)
+        + errors
+        + value("leadId", result.lead_id)
+        + value("opportunityId", result.opportunity_id)
+        + f"<success>{'true' if result.success else 'false'}</success></result>"
+    )
 
 
 def _envelope(header: str, body: str, *, partner_default: bool = True) -> str:
     # Faults carry unqualified faultcode/faultstring, so they get no default namespace.
     default = f' xmlns="{PARTNER}"' if partner_default else ""
-    return ('<?xml version="1.0" encoding="UTF-8"?>'
-            f'<soapenv:Envelope xmlns:soapenv="{SOAP_ENV}"{default} '
-            'xmlns:sf="urn:fault.partner.soap.sforce.com" '
-            'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
-            + (f"<soapenv:Header>{header}</soapenv:Header>" if header else "")
-            + f"<soapenv:Body>{body}</soapenv:Body></soapenv:Envelope>")
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        f'<soapenv:Envelope xmlns:soapenv="{SOAP_ENV}"{default} '
+        'xmlns:sf="urn:fault.partner.soap.sforce.com" '
+        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+        + (f"<soapenv:Header>{header}</soapenv:Header>" if header else "")
+        + f"<soapenv:Body>{body}</soapenv:Body></soapenv:Envelope>"
+    )
 
 
 def _local(tag: str) -> str:

@@ -80,8 +80,29 @@ class Query:
 FIXED_DATE_LITERALS = {"TODAY", "YESTERDAY", "TOMORROW"}
 N_DATE_LITERALS = {"LAST_N_DAYS", "NEXT_N_DAYS"}
 
-_KEYWORDS = {"select", "from", "where", "and", "or", "not", "in", "like", "order", "by", "asc",
-             "desc", "nulls", "first", "last", "limit", "offset", "count", "true", "false", "null"}
+_KEYWORDS = {
+    "select",
+    "from",
+    "where",
+    "and",
+    "or",
+    "not",
+    "in",
+    "like",
+    "order",
+    "by",
+    "asc",
+    "desc",
+    "nulls",
+    "first",
+    "last",
+    "limit",
+    "offset",
+    "count",
+    "true",
+    "false",
+    "null",
+}
 
 
 class _Parser:
@@ -157,8 +178,17 @@ class _Parser:
             offset = self.int_value()
         if self.tok.kind != "eof":
             raise self.fail()
-        return Query(query.fields, query.sobject, query.sobject_pos, where, tuple(order or ()),
-                     limit, offset, count, count_path)
+        return Query(
+            query.fields,
+            query.sobject,
+            query.sobject_pos,
+            where,
+            tuple(order or ()),
+            limit,
+            offset,
+            count,
+            count_path,
+        )
 
     def order_item(self) -> Order:
         path = self.path()
@@ -224,8 +254,7 @@ class _Parser:
     def value(self) -> Literal:
         tok = self.tok
         if tok.kind == "op" and tok.text == ":":
-            raise SoqlError("MALFORMED_QUERY", "Bind variables only allowed in Apex code",
-                            tok.pos)
+            raise SoqlError("MALFORMED_QUERY", "Bind variables only allowed in Apex code", tok.pos)
         self.i += 1
         if tok.kind == "string":
             body = tok.text[1:-1]
@@ -245,8 +274,9 @@ class _Parser:
             if self.tok.text != ":" or self.tokens[self.i + 1].kind != "number":
                 raise self.fail()
             self.i += 2
-            return Literal("relative", (tok.text.upper(), int(self.tokens[self.i - 1].text)),
-                           tok.pos)
+            return Literal(
+                "relative", (tok.text.upper(), int(self.tokens[self.i - 1].text)), tok.pos
+            )
         self.i -= 1
         raise self.fail()
 

@@ -19,11 +19,11 @@ from .soql_lexer import SoqlError
 from .soql_paths import Resolved, parent_of, resolve, value_at
 from .store import Record, Store
 
-_NO_TYPE = ("sObject type '{name}' is not supported. If you are attempting to use a custom object, "
-            "be sure to append the '__c' after the entity name. Please reference your WSDL or the "
-            "describe call for the appropriate names.")
-
-
+_NO_TYPE = (
+    "sObject type '{name}' is not supported. If you are attempting to use a custom object, "
+    "be sure to append the '__c' after the entity name. Please reference your WSDL or the "
+    "describe call for the appropriate names."
+)
 
 
 @dataclass(frozen=True)
@@ -66,8 +66,11 @@ def _execute(query: Query, store: Store, version: str, *, include_deleted: bool)
     for order in reversed(query.order):
         resolved = resolve(store, spec, order.path)
         if long_text(resolved.field):
-            raise SoqlError("INVALID_FIELD", f"field '{resolved.field.name}' can not be sorted "
-                            "in a query call", order.path.pos)
+            raise SoqlError(
+                "INVALID_FIELD",
+                f"field '{resolved.field.name}' can not be sorted in a query call",
+                order.path.pos,
+            )
         rows.sort(key=functools.partial(_sort_key, store, resolved), reverse=order.descending)
         nulls = [r for r in rows if value_at(store, resolved, r) is None]
         present = [r for r in rows if value_at(store, resolved, r) is not None]
@@ -85,18 +88,24 @@ def _execute(query: Query, store: Store, version: str, *, include_deleted: bool)
     return QueryResult(len(records), records)
 
 
-def _indexed_pool(store: Store, spec: ObjectSpec, where: Any, *,
-                  include_deleted: bool) -> list[Record] | None:
+def _indexed_pool(
+    store: Store, spec: ObjectSpec, where: Any, *, include_deleted: bool
+) -> list[Record] | None:
     """Candidate rows from an index when the filter pins an indexed field with ``=``; the
     full predicate still runs on them, so this only narrows the scan."""
     terms = where.terms if isinstance(where, Logical) and where.op == "AND" else (where,)
     for term in terms:
-        if (isinstance(term, Compare) and term.op == "=" and "." not in term.path.text
-                and term.values[0].kind == "string"):
+        if (
+            isinstance(term, Compare)
+            and term.op == "="
+            and "." not in term.path.text
+            and term.values[0].kind == "string"
+        ):
             field = spec.field(term.path.text)
             if field is not None and field.type not in {"id", "reference"}:
-                found = store.candidates(spec.name, field.name, term.values[0].value,
-                                         include_deleted=include_deleted)
+                found = store.candidates(
+                    spec.name, field.name, term.values[0].value, include_deleted=include_deleted
+                )
                 if found is not None:
                     return found
     return None
@@ -116,8 +125,9 @@ def _sort_key(store: Store, resolved: Resolved, record: Record) -> Any:
     return (1, value.lower() if isinstance(value, str) else value)
 
 
-def _render(store: Store, spec: ObjectSpec, selected: list[Resolved], record: Record,
-            version: str) -> dict[str, Any]:
+def _render(
+    store: Store, spec: ObjectSpec, selected: list[Resolved], record: Record, version: str
+) -> dict[str, Any]:
     out: dict[str, Any] = {"attributes": attributes(spec.name, record["Id"], version)}
     for resolved in selected:
         holder: dict[str, Any] | None = out
@@ -126,13 +136,17 @@ def _render(store: Store, spec: ObjectSpec, selected: list[Resolved], record: Re
             assert holder is not None
             if key not in holder:
                 parent = parent_of(store, resolved, record, depth)
-                holder[key] = None if parent is None else {
-                    "attributes": attributes(parent_spec.name, parent["Id"], version)}
+                holder[key] = (
+                    None
+                    if parent is None
+                    else {"attributes": attributes(parent_spec.name, parent["Id"], version)}
+                )
             holder = holder[key]
             if holder is None:
                 break
         if holder is not None:
             parent = parent_of(store, resolved, record, len(resolved.hops))
-            holder[resolved.field.name] = None if parent is None else parent.get(
-                resolved.field.name)
+            holder[resolved.field.name] = (
+                None if parent is None else parent.get(resolved.field.name)
+            )
     return out

@@ -35,18 +35,23 @@ def compile_filter(store: Store, spec: ObjectSpec, node: Any) -> Any:
     resolved = resolve(store, spec, node.path)
     field = resolved.field
     if long_text(field):
-        raise SoqlError("INVALID_FIELD", f"field '{field.name}' can not be filtered in query call",
-                        node.path.pos)
+        raise SoqlError(
+            "INVALID_FIELD",
+            f"field '{field.name}' can not be filtered in query call",
+            node.path.pos,
+        )
     if any(lit.kind == "relative" for lit in node.values):
         return _relative_test(store, resolved, node)
     values = [_literal_for(field, lit) for lit in node.values]
     if node.op == "LIKE":
         if field.type not in _TEXT:
-            raise SoqlError("INVALID_FIELD", f"invalid operator on {field.type} field",
-                            node.path.pos)
+            raise SoqlError(
+                "INVALID_FIELD", f"invalid operator on {field.type} field", node.path.pos
+            )
         pattern = _like_regex(node.values[0])
-        return lambda r: isinstance(v := value_at(store, resolved, r), str) and bool(
-            pattern.fullmatch(v))
+        return lambda r: (
+            isinstance(v := value_at(store, resolved, r), str) and bool(pattern.fullmatch(v))
+        )
     op = node.op
 
     def test(record: Record) -> bool:
@@ -70,9 +75,12 @@ def _relative_test(store: Store, resolved: Resolved, node: Compare) -> Any:
     """A filter against TODAY, LAST_N_DAYS:n and friends: each is a range of whole days."""
     field, literal = resolved.field, node.values[0]
     if field.type not in {"date", "datetime"} or node.op not in _ORDERING.keys() | {"=", "!="}:
-        raise SoqlError("INVALID_FIELD", f"value of filter criterion for field '{field.name}' "
-                        f"must be of type {field.type} and should not be enclosed in quotes",
-                        literal.pos)
+        raise SoqlError(
+            "INVALID_FIELD",
+            f"value of filter criterion for field '{field.name}' "
+            f"must be of type {field.type} and should not be enclosed in quotes",
+            literal.pos,
+        )
     name, days = literal.value
     today = dt.date.fromisoformat(store.today())
     first, last = {
@@ -97,8 +105,14 @@ def _relative_test(store: Store, resolved: Resolved, node: Compare) -> Any:
         if day is None:
             return node.op == "!="
         inside = first <= day <= last
-        return {"=": inside, "!=": not inside, "<": day < first, "<=": day <= last,
-                ">": day > last, ">=": day >= first}[node.op]
+        return {
+            "=": inside,
+            "!=": not inside,
+            "<": day < first,
+            "<=": day <= last,
+            ">": day > last,
+            ">=": day >= first,
+        }[node.op]
 
     return test
 
@@ -126,20 +140,43 @@ def _literal_for(field: FieldSpec, lit: Literal) -> Any:
     if kind in {"id", "reference"}:
         normal = ids.normalize(lit.value) if lit.kind == "string" else None
         if normal is None:
-            raise SoqlError("INVALID_QUERY_FILTER_OPERATOR", f"invalid ID field: {lit.value}",
-                            lit.pos)
+            raise SoqlError(
+                "INVALID_QUERY_FILTER_OPERATOR", f"invalid ID field: {lit.value}", lit.pos
+            )
         return normal
-    expected = ("string" if kind in _TEXT else "boolean" if kind == "boolean" else
-                "date" if kind == "date" else "datetime" if kind == "datetime" else
-                "integer" if kind == "int" else "double")
-    ok = {"string": lit.kind == "string", "boolean": lit.kind == "boolean",
-          "date": lit.kind == "date", "datetime": lit.kind == "datetime",
-          "integer": lit.kind == "number", "double": lit.kind == "number"}[expected]
+    expected = (
+        "string"
+        if kind in _TEXT
+        else "boolean"
+        if kind == "boolean"
+        else "date"
+        if kind == "date"
+        else "datetime"
+        if kind == "datetime"
+        else "integer"
+        if kind == "int"
+        else "double"
+    )
+    ok = {
+        "string": lit.kind == "string",
+        "boolean": lit.kind == "boolean",
+        "date": lit.kind == "date",
+        "datetime": lit.kind == "datetime",
+        "integer": lit.kind == "number",
+        "double": lit.kind == "number",
+    }[expected]
     if not ok:
-        quoted = "should be enclosed in quotes" if expected == "string" else (
-            "should not be enclosed in quotes")
-        raise SoqlError("INVALID_FIELD", f"value of filter criterion for field '{field.name}' "
-                        f"must be of type {expected} and {quoted}", lit.pos)
+        quoted = (
+            "should be enclosed in quotes"
+            if expected == "string"
+            else ("should not be enclosed in quotes")
+        )
+        raise SoqlError(
+            "INVALID_FIELD",
+            f"value of filter criterion for field '{field.name}' "
+            f"must be of type {expected} and {quoted}",
+            lit.pos,
+        )
     if expected == "datetime":
         return parse_datetime(lit.value)
     return lit.value.lower() if isinstance(lit.value, str) and expected == "string" else lit.value

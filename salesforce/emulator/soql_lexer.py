@@ -49,8 +49,12 @@ def unescape(raw: str, pos: int = 0, *, like: bool = False) -> str:
                 out.append(chr(int(raw[i + 2 : i + 6], 16)))
                 i += 4
             else:
-                raise SoqlError("MALFORMED_QUERY", f"Invalid string literal '{raw}'. Illegal "
-                                f"character sequence '\\{nxt}' in string literal.", pos)
+                raise SoqlError(
+                    "MALFORMED_QUERY",
+                    f"Invalid string literal '{raw}'. Illegal "
+                    f"character sequence '\\{nxt}' in string literal.",
+                    pos,
+                )
             i += 2
         else:
             out.append(c)
@@ -65,7 +69,8 @@ class Token:
     pos: int
 
 
-_TOKEN = re.compile(r"""
+_TOKEN = re.compile(
+    r"""
     (?P<ws>\s+)
   | (?P<string>'(?:[^'\\]|\\.)*')
   | (?P<datetime>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2}))
@@ -73,7 +78,9 @@ _TOKEN = re.compile(r"""
   | (?P<number>[+-]?\d+(?:\.\d+)?)
   | (?P<word>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)
   | (?P<op><=|>=|!=|<>|=|<|>|\(|\)|,|:)
-""", re.VERBOSE | re.DOTALL)
+""",
+    re.VERBOSE | re.DOTALL,
+)
 
 
 def tokenize(text: str) -> list[Token]:
@@ -83,8 +90,9 @@ def tokenize(text: str) -> list[Token]:
         if match is None:
             bad = text[pos]
             kind = "string" if bad == "'" else "char"
-            message = ("unterminated string literal" if kind == "string"
-                       else f"unexpected token: '{bad}'")
+            message = (
+                "unterminated string literal" if kind == "string" else f"unexpected token: '{bad}'"
+            )
             raise SoqlError("MALFORMED_QUERY", message, pos)
         if match.lastgroup != "ws":
             tokens.append(Token(match.lastgroup or "", match.group(), pos))

@@ -12,13 +12,17 @@ from .soql import Path
 from .soql_lexer import SoqlError
 from .store import Record, Store
 
-_NO_COLUMN = ("No such column '{name}' on entity '{entity}'. If you are attempting to use a custom "
-              "field, be sure to append the '__c' after the custom field name. Please reference "
-              "your WSDL or the describe call for the appropriate names.")
-_NO_RELATION = ("Didn't understand relationship '{name}' in field path. If you are attempting to "
-                "use a custom relationship, be sure to append the '__r' after the custom "
-                "relationship name. Please reference your WSDL or the describe call for the "
-                "appropriate names.")
+_NO_COLUMN = (
+    "No such column '{name}' on entity '{entity}'. If you are attempting to use a custom "
+    "field, be sure to append the '__c' after the custom field name. Please reference "
+    "your WSDL or the describe call for the appropriate names."
+)
+_NO_RELATION = (
+    "Didn't understand relationship '{name}' in field path. If you are attempting to "
+    "use a custom relationship, be sure to append the '__r' after the custom "
+    "relationship name. Please reference your WSDL or the describe call for the "
+    "appropriate names."
+)
 
 
 @dataclass(frozen=True)
@@ -45,8 +49,9 @@ def resolve(store: Store, spec: ObjectSpec, path: Path) -> Resolved:
         current = parent
     field = current.field(parts[-1])
     if field is None:
-        raise SoqlError("INVALID_FIELD",
-                        _NO_COLUMN.format(name=path.text, entity=spec.name), path.pos)
+        raise SoqlError(
+            "INVALID_FIELD", _NO_COLUMN.format(name=path.text, entity=spec.name), path.pos
+        )
     written.append(field.name)
     return Resolved(tuple(hops), field, tuple(written))
 

@@ -24,10 +24,15 @@ Record = dict[str, Any]
 class Store:
     """Tables of records keyed by 18-character ID, one per sObject."""
 
-    def __init__(self, schema: dict[str, ObjectSpec], id_factory: ids.IdFactory,
-                 clock: Callable[[], float], user_id: str,
-                 duplicate_rules: tuple[DuplicateRule, ...] = DEFAULT_DUPLICATE_RULES,
-                 validation_rules: tuple[ValidationRule, ...] = ()) -> None:
+    def __init__(
+        self,
+        schema: dict[str, ObjectSpec],
+        id_factory: ids.IdFactory,
+        clock: Callable[[], float],
+        user_id: str,
+        duplicate_rules: tuple[DuplicateRule, ...] = DEFAULT_DUPLICATE_RULES,
+        validation_rules: tuple[ValidationRule, ...] = (),
+    ) -> None:
         self.schema = schema
         self.ids = id_factory
         self.clock = clock
@@ -35,8 +40,9 @@ class Store:
         self.duplicate_rules = duplicate_rules
         self.validation_rules = validation_rules
         self.tables: dict[str, dict[str, Record]] = {name: {} for name in schema}
-        self.index = FieldIndex({name: _indexed_fields(spec, duplicate_rules)
-                                 for name, spec in schema.items()})
+        self.index = FieldIndex(
+            {name: _indexed_fields(spec, duplicate_rules) for name, spec in schema.items()}
+        )
         self._order: dict[str, int] = {}  # record id -> creation sequence, for stable results
         self._case_number = 1000
         self._journal: list[tuple[str, str, Record | None]] = []
@@ -55,16 +61,19 @@ class Store:
             if include_deleted or not record.get("IsDeleted"):
                 yield record
 
-    def candidates(self, sobject: str, field: str, value: Any, *,
-                   include_deleted: bool = False) -> list[Record] | None:
+    def candidates(
+        self, sobject: str, field: str, value: Any, *, include_deleted: bool = False
+    ) -> list[Record] | None:
         """Records whose ``field`` equals ``value`` ignoring case, in creation order; None when
         the field is not indexed (the caller scans instead)."""
         name = self.spec(sobject).name
         if not self.index.covers(name, field):
             return None
         table = self.tables[name]
-        found = [table[i] for i in sorted(self.index.ids(name, field, value),
-                                          key=self._order.__getitem__)]
+        found = [
+            table[i]
+            for i in sorted(self.index.ids(name, field, value), key=self._order.__getitem__)
+        ]
         return [r for r in found if include_deleted or not r.get("IsDeleted")]
 
     def lookup(self, record_id: str) -> Record | None:
@@ -107,18 +116,28 @@ class Store:
     def create(self, sobject: str, body: Record, *, allow_save: bool = False) -> str:
         spec = self.spec(sobject)
         if not spec.createable:
-            raise ApiError(400, "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY",
-                           f"entity type {spec.name} does not support insert")
+            raise ApiError(
+                400,
+                "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY",
+                f"entity type {spec.name} does not support insert",
+            )
         if any(k.lower() == "id" for k in body):
-            raise ApiError(400, "INVALID_FIELD",
-                           "The Id field should not be specified in the sobject data.")
+            raise ApiError(
+                400, "INVALID_FIELD", "The Id field should not be specified in the sobject data."
+            )
         values = check_write(spec, rules.resolve_foreign_keys(self, spec, body), creating=True)
         record: Record = {f.name: f.default for f in spec.fields}
         record.update(values)
         now = self._now()
         record_id = self.ids.new(spec.name)
-        record.update(Id=record_id, CreatedDate=now, LastModifiedDate=now, SystemModstamp=now,
-                      CreatedById=self.user_id, LastModifiedById=self.user_id)
+        record.update(
+            Id=record_id,
+            CreatedDate=now,
+            LastModifiedDate=now,
+            SystemModstamp=now,
+            CreatedById=self.user_id,
+            LastModifiedById=self.user_id,
+        )
         if spec.field("OwnerId") and not record.get("OwnerId"):
             record["OwnerId"] = self.user_id
         if spec.name == "Case":
@@ -132,15 +151,22 @@ class Store:
     def update(self, sobject: str, raw_id: str, body: Record, *, allow_save: bool = False) -> str:
         spec = self.spec(sobject)
         if not spec.updateable:
-            raise ApiError(400, "INVALID_TYPE_FOR_OPERATION",
-                           f"entity type {spec.name} does not support update")
+            raise ApiError(
+                400,
+                "INVALID_TYPE_FOR_OPERATION",
+                f"entity type {spec.name} does not support update",
+            )
         current = self._live(spec, raw_id, deleted_error=entity_is_deleted())
         if spec.name == "Lead" and current.get("IsConverted"):
             raise ApiError(400, "CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead")
-        body = {k: v for k, v in body.items()
-                if not (k.lower() == "id" and ids.normalize(str(v)) == current["Id"])}
-        values = check_write(spec, rules.resolve_foreign_keys(self, spec, body), creating=False,
-                             current=current)
+        body = {
+            k: v
+            for k, v in body.items()
+            if not (k.lower() == "id" and ids.normalize(str(v)) == current["Id"])
+        }
+        values = check_write(
+            spec, rules.resolve_foreign_keys(self, spec, body), creating=False, current=current
+        )
         record = {**current, **values}
         now = self._now()
         record.update(LastModifiedDate=now, SystemModstamp=now, LastModifiedById=self.user_id)
@@ -152,8 +178,11 @@ class Store:
     def delete(self, sobject: str, raw_id: str) -> str:
         spec = self.spec(sobject)
         if not spec.deletable:
-            raise ApiError(400, "INVALID_TYPE_FOR_OPERATION",
-                           f"entity type {spec.name} does not support delete")
+            raise ApiError(
+                400,
+                "INVALID_TYPE_FOR_OPERATION",
+                f"entity type {spec.name} does not support delete",
+            )
         current = self._live(spec, raw_id, deleted_error=entity_is_deleted())
         for sobject, child in rules.cascade(self, spec.name, current):
             self._soft_delete(sobject, child)
@@ -162,11 +191,22 @@ class Store:
 
     def _soft_delete(self, sobject: str, record: Record) -> None:
         now = self._now()
-        self._write(sobject, record["Id"], {**record, "IsDeleted": True,
-                                            "LastModifiedDate": now, "SystemModstamp": now})
+        self._write(
+            sobject,
+            record["Id"],
+            {**record, "IsDeleted": True, "LastModifiedDate": now, "SystemModstamp": now},
+        )
 
-    def upsert(self, sobject: str, field: str, value: str, body: Record, *,
-               update_only: bool = False, allow_save: bool = False) -> tuple[str, bool]:
+    def upsert(
+        self,
+        sobject: str,
+        field: str,
+        value: str,
+        body: Record,
+        *,
+        update_only: bool = False,
+        allow_save: bool = False,
+    ) -> tuple[str, bool]:
         """(id, created). Raises 300 MULTIPLE_CHOICES with the match URLs, 404 when none and
         ``update_only``, INVALID_FIELD when the body repeats the key or sets Id."""
         spec = self.spec(sobject)
@@ -175,8 +215,11 @@ class Store:
         assert ext is not None  # match_external raised NOT_FOUND otherwise
         for key in body:
             if key.lower() in {"id", ext.name.lower()} and ext.name != "Id":
-                raise ApiError(400, "INVALID_FIELD",
-                               f"The {key} field should not be specified in the sobject data.")
+                raise ApiError(
+                    400,
+                    "INVALID_FIELD",
+                    f"The {key} field should not be specified in the sobject data.",
+                )
         if len(matches) > 1:
             raise ApiError(300, "MULTIPLE_CHOICES", "", extra={"ids": [r["Id"] for r in matches]})
         if matches:
@@ -188,16 +231,24 @@ class Store:
     def replace(self, sobject: str, record: Record) -> None:
         """Write a whole record as the platform does (conversion), journaled for rollback."""
         now = self._now()
-        self._write(self.spec(sobject).name, record["Id"],
-                    {**record, "LastModifiedDate": now, "SystemModstamp": now})
+        self._write(
+            self.spec(sobject).name,
+            record["Id"],
+            {**record, "LastModifiedDate": now, "SystemModstamp": now},
+        )
 
     def insert_raw(self, sobject: str, fields: Record) -> str:
         """Seed a record with no validation (test fixtures, lookup tables). Returns its Id."""
         spec = self.spec(sobject)
         now = self._now()
         record: Record = {f.name: f.default for f in spec.fields}
-        record.update(CreatedDate=now, LastModifiedDate=now, SystemModstamp=now,
-                      CreatedById=self.user_id, LastModifiedById=self.user_id)
+        record.update(
+            CreatedDate=now,
+            LastModifiedDate=now,
+            SystemModstamp=now,
+            CreatedById=self.user_id,
+            LastModifiedById=self.user_id,
+        )
         if spec.field("OwnerId"):
             record["OwnerId"] = self.user_id
         record.update(fields)
@@ -212,9 +263,16 @@ class Store:
         self.insert_raw("Organization", org)
         self.insert_raw("User", user)
         for order, (label, converted, default) in enumerate(LEAD_STATUSES, start=1):
-            self.insert_raw("LeadStatus", {"MasterLabel": label, "ApiName": label,
-                                           "SortOrder": order, "IsConverted": converted,
-                                           "IsDefault": default})
+            self.insert_raw(
+                "LeadStatus",
+                {
+                    "MasterLabel": label,
+                    "ApiName": label,
+                    "SortOrder": order,
+                    "IsConverted": converted,
+                    "IsDefault": default,
+                },
+            )
 
     # -- savepoints --------------------------------------------------------------------------
 
@@ -280,7 +338,6 @@ _ALWAYS_INDEXED = ("Email", "Name", "LastName", "CaseNumber", "Phone")
 
 
 def _indexed_fields(spec: ObjectSpec, rules: tuple[DuplicateRule, ...]) -> tuple[str, ...]:
-    names = [f.name for f in spec.fields
-             if f.unique or f.external_id or f.name in _ALWAYS_INDEXED]
+    names = [f.name for f in spec.fields if f.unique or f.external_id or f.name in _ALWAYS_INDEXED]
     names += [f for rule in rules if rule.sobject == spec.name for f in rule.fields]
     return tuple(dict.fromkeys(n for n in names if spec.field(n) is not None))

@@ -33,14 +33,15 @@ def check_write(
             continue
         field = spec.field(name)
         if field is None:
-            raise ApiError(400, "INVALID_FIELD",
-                           f"No such column '{name}' on sobject of type {spec.name}")
+            raise ApiError(
+                400, "INVALID_FIELD", f"No such column '{name}' on sobject of type {spec.name}"
+            )
         resolved.append((field, value))
-    read_only = [f.name for f, _ in resolved
-                 if not (f.createable if creating else f.updateable)]
+    read_only = [f.name for f, _ in resolved if not (f.createable if creating else f.updateable)]
     if read_only:
         raise ApiError(
-            400, "INVALID_FIELD_FOR_INSERT_UPDATE",
+            400,
+            "INVALID_FIELD_FOR_INSERT_UPDATE",
             f"Unable to create/update fields: {', '.join(read_only)}. Please check the security "
             "settings of this field and verify that it is read/write for your profile or "
             "permission set.",
@@ -48,12 +49,18 @@ def check_write(
         )
     values = {f.name: _coerce(f, v) for f, v in resolved}
     merged = {**(current or {}), **values}
-    missing = [f.name for f in spec.fields
-               if f.required and merged.get(f.name) in (None, "")
-               and (creating or f.name in values)]
+    missing = [
+        f.name
+        for f in spec.fields
+        if f.required and merged.get(f.name) in (None, "") and (creating or f.name in values)
+    ]
     if missing:
-        raise ApiError(400, "REQUIRED_FIELD_MISSING",
-                       f"Required fields are missing: [{', '.join(missing)}]", missing)
+        raise ApiError(
+            400,
+            "REQUIRED_FIELD_MISSING",
+            f"Required fields are missing: [{', '.join(missing)}]",
+            missing,
+        )
     for field, _ in resolved:
         _check_value(field, values[field.name])
     return values
@@ -123,25 +130,36 @@ def _check_value(field: FieldSpec, value: Any) -> None:
         return
     if field.type in _TEXT_TYPES and field.type != "picklist" and len(value) > field.length:
         raise ApiError(
-            400, "STRING_TOO_LONG",
+            400,
+            "STRING_TOO_LONG",
             f"{field.display_label}: data value too large: {value} (max length={field.length})",
             [field.name],
         )
     if field.type == "picklist" and field.restricted and value not in field.picklist:
         raise ApiError(
-            400, "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+            400,
+            "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
             f"{field.display_label}: bad value for restricted picklist field: {value}",
             [field.name],
         )
     if field.type == "email" and value and not _EMAIL.match(value):
-        raise ApiError(400, "INVALID_EMAIL_ADDRESS",
-                       f"{field.display_label}: invalid email address: {value}", [field.name])
+        raise ApiError(
+            400,
+            "INVALID_EMAIL_ADDRESS",
+            f"{field.display_label}: invalid email address: {value}",
+            [field.name],
+        )
 
 
 def _cannot_deserialize(kind: str, value: Any) -> ApiError:
-    token = {str: "VALUE_STRING", bool: "VALUE_TRUE" if value else "VALUE_FALSE",
-             int: "VALUE_NUMBER_INT", float: "VALUE_NUMBER_FLOAT", list: "START_ARRAY",
-             dict: "START_OBJECT"}.get(type(value), "VALUE_STRING")
+    token = {
+        str: "VALUE_STRING",
+        bool: "VALUE_TRUE" if value else "VALUE_FALSE",
+        int: "VALUE_NUMBER_INT",
+        float: "VALUE_NUMBER_FLOAT",
+        list: "START_ARRAY",
+        dict: "START_OBJECT",
+    }.get(type(value), "VALUE_STRING")
     return json_parser_error(
         f"Cannot deserialize instance of {kind} from {token} value {value} "
         "or request may be missing a required field"

@@ -25,14 +25,24 @@ class Api:
     def headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}", **(extra or {})}
 
-    async def call(self, method: str, path: str, *, json: Any = None,
-                   params: dict[str, str] | None = None,
-                   headers: dict[str, str] | None = None) -> tuple[int, Any, Any]:
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any, Any]:
         """(status, parsed JSON body or None, headers) of a data-API call."""
-        url = path if path.startswith("http") else (
-            self.emu.url + path if path.startswith("/services/") else self.base + path)
-        async with self.http.request(method, url, json=json, params=params,
-                                     headers=self.headers(headers)) as resp:
+        url = (
+            path
+            if path.startswith("http")
+            else (self.emu.url + path if path.startswith("/services/") else self.base + path)
+        )
+        async with self.http.request(
+            method, url, json=json, params=params, headers=self.headers(headers)
+        ) as resp:
             raw = await resp.read()
             body = await resp.json(content_type=None) if raw else None
             return resp.status, body, resp.headers
@@ -48,10 +58,13 @@ class Api:
 
 def jwt_assertion(emu: Emulator, **overrides: Any) -> str:
     creds = emu.credentials
-    claims = {"iss": creds.client_id, "sub": creds.username,
-              "aud": "https://login.salesforce.com", "exp": int(time.time()) + 180}
+    claims = {
+        "iss": creds.client_id,
+        "sub": creds.username,
+        "aud": "https://login.salesforce.com",
+        "exp": int(time.time()) + 180,
+    }
     claims.update(overrides)
     key = overrides.pop("_key", None) or creds.private_key_pem
     claims.pop("_key", None)
     return jwt.encode(claims, key, algorithm="RS256")
-

@@ -16,9 +16,20 @@ async def test_cli_serves_prints_credentials_and_stops_on_sigterm(tmp_path: Path
     """The CLI prints the URL and credentials (key as a path only) and exits 0 on SIGTERM."""
     key_file = tmp_path / "jwt.pem"
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "salesforce.emulator", "--port", "0", "--seed", "4",
-        "--daily-limit", "500", "--key-file", str(key_file),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "salesforce.emulator",
+        "--port",
+        "0",
+        "--seed",
+        "4",
+        "--daily-limit",
+        "500",
+        "--key-file",
+        str(key_file),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     assert proc.stdout is not None
     lines: list[str] = []
     try:

@@ -18,8 +18,10 @@ async def test_http_error_json_then_recovery(api: Api) -> None:
     """A 503 SERVER_UNAVAILABLE fault with times=1 fails once, then the route works again."""
     api.emu.set_faults([FaultRule.server_unavailable(path="*/limits", times=1)])
     status, body, headers = await api.call("GET", "/limits")
-    assert (status, body) == (503, [{"message": "Server too busy",
-                                     "errorCode": "SERVER_UNAVAILABLE"}])
+    assert (status, body) == (
+        503,
+        [{"message": "Server too busy", "errorCode": "SERVER_UNAVAILABLE"}],
+    )
     assert "Sforce-Limit-Info" in headers
     assert (await api.call("GET", "/limits"))[0] == 200
 
@@ -83,7 +85,8 @@ async def test_latency_is_added(api: Api) -> None:
 
 
 async def test_hung_requests_count_toward_the_concurrency_limit(
-        http: aiohttp.ClientSession) -> None:
+    http: aiohttp.ClientSession,
+) -> None:
     """Once requests have run >= 20 s, a new one beyond the limit is REQUEST_LIMIT_EXCEEDED."""
     config = EmulatorConfig(concurrency_limit=1, faults=(FaultRule("hang", path="*/limits"),))
     emu = await Emulator(config).start()
@@ -94,9 +97,15 @@ async def test_hung_requests_count_toward_the_concurrency_limit(
         assert (await api.call("GET", "/sobjects/Lead/describe"))[0] == 200  # not long yet
         emu.advance_clock(21)
         status, body, _ = await api.call("GET", "/sobjects/Lead/describe")
-        assert (status, body) == (403, [{
-            "message": "ConcurrentRequests (Concurrent API Requests) Limit exceeded",
-            "errorCode": "REQUEST_LIMIT_EXCEEDED"}])
+        assert (status, body) == (
+            403,
+            [
+                {
+                    "message": "ConcurrentRequests (Concurrent API Requests) Limit exceeded",
+                    "errorCode": "REQUEST_LIMIT_EXCEEDED",
+                }
+            ],
+        )
     finally:
         await emu.stop()
     with pytest.raises(aiohttp.ClientError):
@@ -109,39 +118,59 @@ async def test_daily_limit_is_rolling(http: aiohttp.ClientSession) -> None:
         api = Api(emu, http, emu.issue_access_token())
         for used in (1, 2, 3):
             assert (await api.call("GET", "/limits"))[2]["Sforce-Limit-Info"] == (
-                f"api-usage={used}/3")
+                f"api-usage={used}/3"
+            )
         status, body, headers = await api.call("GET", "/limits")
-        assert (status, body) == (403, [{"message": "TotalRequests Limit exceeded.",
-                                         "errorCode": "REQUEST_LIMIT_EXCEEDED"}])
+        assert (status, body) == (
+            403,
+            [{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}],
+        )
         assert headers["Sforce-Limit-Info"] == "api-usage=3/3"
         emu.advance_clock(24 * 3600 + 61)
         api.token = emu.issue_access_token()  # the old session timed out meanwhile
         assert (await api.call("GET", "/limits"))[2]["Sforce-Limit-Info"] == "api-usage=1/3"
 
 
-async def test_request_limit_fault_and_token_endpoint_faults(emu: Emulator,
-                                                             http: aiohttp.ClientSession) -> None:
+async def test_request_limit_fault_and_token_endpoint_faults(
+    emu: Emulator, http: aiohttp.ClientSession
+) -> None:
     """request_limit_exceeded fakes the daily-limit 403; faults also reach the token endpoint."""
     api = Api(emu, http, emu.issue_access_token())
-    emu.set_faults([FaultRule("request_limit_exceeded", times=1),
-                    FaultRule.server_unavailable(path="/services/oauth2/token")])
+    emu.set_faults(
+        [
+            FaultRule("request_limit_exceeded", times=1),
+            FaultRule.server_unavailable(path="/services/oauth2/token"),
+        ]
+    )
     status, body, _ = await api.call("GET", "/limits")
     assert (status, body[0]["message"]) == (403, "TotalRequests Limit exceeded.")
     creds = emu.credentials
-    async with http.post(f"{emu.url}/services/oauth2/token", data={
-            "grant_type": "client_credentials", "client_id": creds.client_id,
-            "client_secret": creds.client_secret}) as resp:
+    async with http.post(
+        f"{emu.url}/services/oauth2/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": creds.client_id,
+            "client_secret": creds.client_secret,
+        },
+    ) as resp:
         assert resp.status == 503
 
 
 async def test_admin_routes_drive_the_emulator_and_are_not_counted(
-        emu: Emulator, http: aiohttp.ClientSession) -> None:
+    emu: Emulator, http: aiohttp.ClientSession
+) -> None:
     """PUT/GET faults, GET state, POST clock/expire-tokens/reset work over HTTP, uncounted."""
     admin = f"{emu.url}/__emulator"
     api = Api(emu, http, emu.issue_access_token())
     await api.create("Lead", LEAD)
-    rule = {"action": "http_error", "path": "*/limits", "status": 500,
-            "error_code": "UNKNOWN_EXCEPTION", "message": "boom", "times": 1}
+    rule = {
+        "action": "http_error",
+        "path": "*/limits",
+        "status": 500,
+        "error_code": "UNKNOWN_EXCEPTION",
+        "message": "boom",
+        "times": 1,
+    }
     async with http.put(f"{admin}/faults", json=[rule]) as resp:
         assert resp.status == 200
     async with http.get(f"{admin}/faults") as resp:
@@ -177,22 +206,35 @@ async def test_lock_fault_on_collections_fails_only_some_records(api: Api) -> No
     assert len(api.emu.records("Account")) == 3
 
 
-async def test_injected_errors_speak_each_routes_dialect(emu: Emulator,
-                                                         http: aiohttp.ClientSession) -> None:
+async def test_injected_errors_speak_each_routes_dialect(
+    emu: Emulator, http: aiohttp.ClientSession
+) -> None:
     """On the token endpoint an http_error is an OAuth error body; on SOAP it is a SOAP fault."""
-    emu.set_faults([
-        FaultRule("http_error", path="/services/oauth2/token", status=400,
-                  error_code="invalid_grant", message="user hasn't approved this consumer"),
-        FaultRule("request_limit_exceeded", path="/services/Soap/*"),
-    ])
-    async with http.post(f"{emu.url}/services/oauth2/token",
-                         data={"grant_type": "client_credentials"}) as resp:
-        assert (resp.status, await resp.json()) == (400, {
-            "error": "invalid_grant", "error_description": "user hasn't approved this consumer"})
-    envelope = ('<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/" '
-                'xmlns="urn:partner.soap.sforce.com"><e:Header><SessionHeader><sessionId>'
-                f"{emu.issue_access_token()}</sessionId></SessionHeader></e:Header><e:Body>"
-                "<convertLead/></e:Body></e:Envelope>")
+    emu.set_faults(
+        [
+            FaultRule(
+                "http_error",
+                path="/services/oauth2/token",
+                status=400,
+                error_code="invalid_grant",
+                message="user hasn't approved this consumer",
+            ),
+            FaultRule("request_limit_exceeded", path="/services/Soap/*"),
+        ]
+    )
+    async with http.post(
+        f"{emu.url}/services/oauth2/token", data={"grant_type": "client_credentials"}
+    ) as resp:
+        assert (resp.status, await resp.json()) == (
+            400,
+            {"error": "invalid_grant", "error_description": "user hasn't approved this consumer"},
+        )
+    envelope = (
+        '<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/" '
+        'xmlns="urn:partner.soap.sforce.com"><e:Header><SessionHeader><sessionId>'
+        f"{emu.issue_access_token()}</sessionId></SessionHeader></e:Header><e:Body>"
+        "<convertLead/></e:Body></e:Envelope>"
+    )
     async with http.post(f"{emu.url}/services/Soap/u/{emu.api_version}", data=envelope) as resp:
         text = await resp.text()
     assert resp.status == 500

@@ -13,10 +13,17 @@ from salesforce.emulator.ids import KEY_PREFIXES, IdFactory, checksum, normalize
 ID15 = st.text(alphabet=string.ascii_letters + string.digits, min_size=15, max_size=15)
 
 
-@pytest.mark.parametrize(("id15", "suffix"), [
-    ("a0RE000000IJmcN", "MAT"), ("001M000000qfPyS", "IAU"), ("AbCdEfGhIjKlMnO", "VKV"),
-    ("aBcDEfgHIJKLMNO", "025"), ("a0D30000001n7Pi", "EAI"), ("70130000001tcyI", "AAQ"),
-])
+@pytest.mark.parametrize(
+    ("id15", "suffix"),
+    [
+        ("a0RE000000IJmcN", "MAT"),
+        ("001M000000qfPyS", "IAU"),
+        ("AbCdEfGhIjKlMnO", "VKV"),
+        ("aBcDEfgHIJKLMNO", "025"),
+        ("a0D30000001n7Pi", "EAI"),
+        ("70130000001tcyI", "AAQ"),
+    ],
+)
 def test_checksum_matches_published_vectors(id15: str, suffix: str) -> None:
     """The 3-character suffix matches the test vectors quoted in the reference (§5)."""
     assert checksum(id15) == suffix

@@ -13,7 +13,8 @@ LEAD = {"LastName": "Lovelace", "FirstName": "Ada", "Company": "Analytical Engin
 
 
 async def test_versions_need_no_auth_and_carry_no_limit_header(
-        emu: Emulator, http: aiohttp.ClientSession) -> None:
+    emu: Emulator, http: aiohttp.ClientSession
+) -> None:
     """GET /services/data/ lists versions oldest first, without auth or Sforce-Limit-Info."""
     async with http.get(f"{emu.url}/services/data/") as resp:
         body = await resp.json()
@@ -41,8 +42,11 @@ async def test_latest_alias_and_malformed_json(api: Api) -> None:
     """/services/data/latest serves the newest version; a non-JSON body is JSON_PARSER_ERROR."""
     status, body, _ = await api.call("GET", f"{api.emu.url}/services/data/latest/")
     assert (status, body["sobjects"]) == (200, f"/services/data/v{api.emu.api_version}/sobjects")
-    async with api.http.post(f"{api.base}/sobjects/Lead/", data=b"{not json",
-                             headers=api.headers({"Content-Type": "application/json"})) as resp:
+    async with api.http.post(
+        f"{api.base}/sobjects/Lead/",
+        data=b"{not json",
+        headers=api.headers({"Content-Type": "application/json"}),
+    ) as resp:
         assert resp.status == 400
         assert (await resp.json())[0]["errorCode"] == "JSON_PARSER_ERROR"
 
@@ -51,36 +55,54 @@ async def test_unknown_version_and_resource_are_not_found(api: Api) -> None:
     """A version the org does not serve and an unknown path answer 404 NOT_FOUND."""
     not_found = [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]
     assert (await api.call("GET", f"{api.emu.url}/services/data/v99.0/limits"))[:2] == (
-        404, not_found)
+        404,
+        not_found,
+    )
     assert (await api.call("GET", "/nothing/here"))[:2] == (404, not_found)
     assert (await api.call("GET", "/sobjects/Widget__c/describe"))[:2] == (404, not_found)
 
 
 async def test_describe_reports_required_fields_prefixes_and_external_ids(api: Api) -> None:
     """Describe carries keyPrefix, the create-required convention and the ext-id field."""
-    expected_required = {"Lead": ["LastName", "Company"], "Contact": ["LastName"],
-                         "Account": ["Name"], "Opportunity": ["Name", "StageName", "CloseDate"],
-                         "Case": [], "Campaign": ["Name"]}
-    prefixes = {"Lead": "00Q", "Contact": "003", "Account": "001", "Opportunity": "006",
-                "Case": "500", "Campaign": "701"}
+    expected_required = {
+        "Lead": ["LastName", "Company"],
+        "Contact": ["LastName"],
+        "Account": ["Name"],
+        "Opportunity": ["Name", "StageName", "CloseDate"],
+        "Case": [],
+        "Campaign": ["Name"],
+    }
+    prefixes = {
+        "Lead": "00Q",
+        "Contact": "003",
+        "Account": "001",
+        "Opportunity": "006",
+        "Case": "500",
+        "Campaign": "701",
+    }
     for sobject, required in expected_required.items():
         status, body, _ = await api.call("GET", f"/sobjects/{sobject}/describe")
         assert status == 200
         assert body["keyPrefix"] == prefixes[sobject]
         fields = {f["name"]: f for f in body["fields"]}
-        assert [f["name"] for f in body["fields"] if f["createable"] and not f["nillable"]
-                and not f["defaultedOnCreate"]] == required
+        assert [
+            f["name"]
+            for f in body["fields"]
+            if f["createable"] and not f["nillable"] and not f["defaultedOnCreate"]
+        ] == required
         ext = fields["Actionflows_Key__c"]
         assert (ext["externalId"], ext["unique"], ext["custom"]) == (True, True, True)
     _, lead, _ = await api.call("GET", "/sobjects/Lead/describe")
     status_field = next(f for f in lead["fields"] if f["name"] == "Status")
     assert status_field["restrictedPicklist"] is True
     assert [p["value"] for p in status_field["picklistValues"] if p["defaultValue"]] == [
-        "Open - Not Contacted"]
+        "Open - Not Contacted"
+    ]
     _, everything, _ = await api.call("GET", "/sobjects/")
     assert everything["maxBatchSize"] == 200
     assert {"CampaignMember", "LeadStatus", "User", "Organization"} <= {
-        s["name"] for s in everything["sobjects"]}
+        s["name"] for s in everything["sobjects"]
+    }
 
 
 async def test_create_get_update_delete_round_trip(api: Api) -> None:
@@ -93,19 +115,25 @@ async def test_create_get_update_delete_round_trip(api: Api) -> None:
     assert len(lead_id) == 18
     status, record, _ = await api.call("GET", f"/sobjects/Lead/{lead_id[:15]}")
     assert status == 200
-    assert record["attributes"] == {"type": "Lead",
-                                    "url": f"/services/data/v{api.emu.api_version}/sobjects/Lead/"
-                                           f"{lead_id}"}
-    assert (record["Id"], record["Name"], record["Status"]) == (lead_id, "Ada Lovelace",
-                                                                "Open - Not Contacted")
+    assert record["attributes"] == {
+        "type": "Lead",
+        "url": f"/services/data/v{api.emu.api_version}/sobjects/Lead/{lead_id}",
+    }
+    assert (record["Id"], record["Name"], record["Status"]) == (
+        lead_id,
+        "Ada Lovelace",
+        "Open - Not Contacted",
+    )
     assert record["Email"] is None
     assert record["CreatedDate"].endswith("+0000")
     assert record["OwnerId"] == api.emu.credentials.user_id
-    status, partial, _ = await api.call("GET", f"/sobjects/Lead/{lead_id}",
-                                        params={"fields": "Company,lastname"})
+    status, partial, _ = await api.call(
+        "GET", f"/sobjects/Lead/{lead_id}", params={"fields": "Company,lastname"}
+    )
     assert list(partial) == ["attributes", "Company", "LastName"]
-    status, body, _ = await api.call("PATCH", f"/sobjects/Lead/{lead_id.lower()}",
-                                     json={"Phone": "+44 20 7946 0000"})
+    status, body, _ = await api.call(
+        "PATCH", f"/sobjects/Lead/{lead_id.lower()}", json={"Phone": "+44 20 7946 0000"}
+    )
     assert (status, body) == (204, None)
     assert api.emu.records("Lead")[0]["Phone"] == "+44 20 7946 0000"
     assert (await api.call("DELETE", f"/sobjects/Lead/{lead_id}"))[:2] == (204, None)
@@ -127,29 +155,56 @@ async def error_of(api: Api, method: str, path: str, payload: Any) -> tuple[int,
 async def test_validation_errors_match_the_reference(api: Api) -> None:
     """Required, length, picklist, read-only, unknown-field and Id-in-body errors (§6, §9)."""
     create = ("POST", "/sobjects/Lead/")
-    assert await error_of(api, *create, {"FirstName": "x"}) == (400, {
-        "errorCode": "REQUIRED_FIELD_MISSING", "fields": ["LastName", "Company"],
-        "message": "Required fields are missing: [LastName, Company]"})
-    assert await error_of(api, *create, {**LEAD, "LastName": "x" * 81}) == (400, {
-        "errorCode": "STRING_TOO_LONG", "fields": ["LastName"],
-        "message": f"Last Name: data value too large: {'x' * 81} (max length=80)"})
-    assert await error_of(api, *create, {**LEAD, "Status": "Maybe"}) == (400, {
-        "errorCode": "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", "fields": ["Status"],
-        "message": "Status: bad value for restricted picklist field: Maybe"})
+    assert await error_of(api, *create, {"FirstName": "x"}) == (
+        400,
+        {
+            "errorCode": "REQUIRED_FIELD_MISSING",
+            "fields": ["LastName", "Company"],
+            "message": "Required fields are missing: [LastName, Company]",
+        },
+    )
+    assert await error_of(api, *create, {**LEAD, "LastName": "x" * 81}) == (
+        400,
+        {
+            "errorCode": "STRING_TOO_LONG",
+            "fields": ["LastName"],
+            "message": f"Last Name: data value too large: {'x' * 81} (max length=80)",
+        },
+    )
+    assert await error_of(api, *create, {**LEAD, "Status": "Maybe"}) == (
+        400,
+        {
+            "errorCode": "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+            "fields": ["Status"],
+            "message": "Status: bad value for restricted picklist field: Maybe",
+        },
+    )
     status, err = await error_of(api, *create, {**LEAD, "IsConverted": True})
     assert (status, err["errorCode"], err["fields"]) == (
-        400, "INVALID_FIELD_FOR_INSERT_UPDATE", ["IsConverted"])
+        400,
+        "INVALID_FIELD_FOR_INSERT_UPDATE",
+        ["IsConverted"],
+    )
     assert err["message"].startswith("Unable to create/update fields: IsConverted.")
-    assert await error_of(api, *create, {**LEAD, "Shoe_Size__c": 9}) == (400, {
-        "errorCode": "INVALID_FIELD", "message": "No such column 'Shoe_Size__c' on sobject of "
-                                                 "type Lead"})
-    assert await error_of(api, *create, {**LEAD, "Id": "00Q000000000000AAA"}) == (400, {
-        "errorCode": "INVALID_FIELD",
-        "message": "The Id field should not be specified in the sobject data."})
+    assert await error_of(api, *create, {**LEAD, "Shoe_Size__c": 9}) == (
+        400,
+        {
+            "errorCode": "INVALID_FIELD",
+            "message": "No such column 'Shoe_Size__c' on sobject of type Lead",
+        },
+    )
+    assert await error_of(api, *create, {**LEAD, "Id": "00Q000000000000AAA"}) == (
+        400,
+        {
+            "errorCode": "INVALID_FIELD",
+            "message": "The Id field should not be specified in the sobject data.",
+        },
+    )
     status, err = await error_of(api, "POST", "/sobjects/Case/", {"CaseNumber": "1"})
     assert err["errorCode"] == "INVALID_FIELD_FOR_INSERT_UPDATE"
-    status, err = await error_of(api, "POST", "/sobjects/Contact/",
-                                 {"LastName": "x", "AccountId": "nope"})
+    status, err = await error_of(
+        api, "POST", "/sobjects/Contact/", {"LastName": "x", "AccountId": "nope"}
+    )
     assert (status, err["errorCode"]) == (400, "MALFORMED_ID")
     status, err = await error_of(api, "GET", "/sobjects/Lead/001000000000000AAA", None)
     assert (status, err["errorCode"]) == (400, "MALFORMED_ID")
@@ -174,11 +229,14 @@ async def test_upsert_by_external_id(api: Api) -> None:
     assert status == 201
     assert body == {"id": body["id"], "success": True, "errors": [], "created": True}
     status, again, _ = await api.call("PATCH", path, json={"Title": "Countess"})
-    assert (status, again) == (200, {"id": body["id"], "success": True, "errors": [],
-                                     "created": False})
+    assert (status, again) == (
+        200,
+        {"id": body["id"], "success": True, "errors": [], "created": False},
+    )
     assert len(api.emu.records("Lead")) == 1
-    status, _, _ = await api.call("PATCH", "/sobjects/Lead/Actionflows_Key__c/other",
-                                  json=LEAD, params={"updateOnly": "true"})
+    status, _, _ = await api.call(
+        "PATCH", "/sobjects/Lead/Actionflows_Key__c/other", json=LEAD, params={"updateOnly": "true"}
+    )
     assert status == 404
     status, err, _ = await api.call("PATCH", "/sobjects/Lead/Favourite__c/x", json=LEAD)
     assert (status, err[0]["errorCode"]) == (404, "NOT_FOUND")
@@ -199,8 +257,9 @@ async def test_upsert_with_several_matches_is_300_with_urls(api: Api) -> None:
 async def test_unique_external_id_rejects_a_second_record(api: Api) -> None:
     """Creating a second record with the same unique external ID is DUPLICATE_VALUE."""
     first = await api.create("Account", {"Name": "A", "Actionflows_Key__c": "k"})
-    status, err = await error_of(api, "POST", "/sobjects/Account/",
-                                 {"Name": "B", "Actionflows_Key__c": "k"})
+    status, err = await error_of(
+        api, "POST", "/sobjects/Account/", {"Name": "B", "Actionflows_Key__c": "k"}
+    )
     assert (status, err["errorCode"]) == (400, "DUPLICATE_VALUE")
     assert first in err["message"]
 
@@ -208,8 +267,9 @@ async def test_unique_external_id_rejects_a_second_record(api: Api) -> None:
 async def test_duplicate_rules_block_unless_allow_save(api: Api) -> None:
     """A second Lead with the same Email is DUPLICATES_DETECTED unless allowSave=true."""
     await api.create("Lead", {**LEAD, "Email": "ada@example.com"})
-    status, body, _ = await api.call("POST", "/sobjects/Lead/",
-                                     json={**LEAD, "Email": "ADA@example.com"})
+    status, body, _ = await api.call(
+        "POST", "/sobjects/Lead/", json={**LEAD, "Email": "ADA@example.com"}
+    )
     assert status == 400
     assert body[0]["errorCode"] == "DUPLICATES_DETECTED"
     assert body[0]["message"] == "Use one of these records?"
@@ -217,9 +277,12 @@ async def test_duplicate_rules_block_unless_allow_save(api: Api) -> None:
     assert result["allowSave"] is True
     assert result["duplicateRule"] == "Standard_Lead_Duplicate_Rule"
     assert result["matchResults"][0]["matchRecords"][0]["record"]["Id"]
-    status, _, _ = await api.call("POST", "/sobjects/Lead/",
-                                  json={**LEAD, "Email": "ada@example.com"},
-                                  headers={"Sforce-Duplicate-Rule-Header": "allowSave=true"})
+    status, _, _ = await api.call(
+        "POST",
+        "/sobjects/Lead/",
+        json={**LEAD, "Email": "ada@example.com"},
+        headers={"Sforce-Duplicate-Rule-Header": "allowSave=true"},
+    )
     assert status == 201
 
 
@@ -229,10 +292,16 @@ async def test_query_pages_with_next_records_url(http: aiohttp.ClientSession) ->
         api = Api(emu, http, emu.issue_access_token())
         for n in range(450):
             emu.insert("Account", {"Name": f"Account {n:03d}"})
-        status, page, _ = await api.query("SELECT Name FROM Account ORDER BY Name",
-                                          headers={"Sforce-Query-Options": "batchSize=200"})
+        status, page, _ = await api.query(
+            "SELECT Name FROM Account ORDER BY Name",
+            headers={"Sforce-Query-Options": "batchSize=200"},
+        )
         assert (status, page["totalSize"], page["done"], len(page["records"])) == (
-            200, 450, False, 200)
+            200,
+            450,
+            False,
+            200,
+        )
         assert page["nextRecordsUrl"].startswith(f"/services/data/v{emu.api_version}/query/0r8")
         names = [r["Name"] for r in page["records"]]
         while not page["done"]:
@@ -280,8 +349,15 @@ async def test_deleting_an_account_takes_its_contacts_and_opportunities(api: Api
     """Account delete cascades to contacts and opportunities, all visible to queryAll."""
     account_id = await api.create("Account", {"Name": "Acme"})
     await api.create("Contact", {"LastName": "Doe", "AccountId": account_id})
-    await api.create("Opportunity", {"Name": "Deal", "StageName": "Prospecting",
-                                     "CloseDate": "2026-12-31", "AccountId": account_id})
+    await api.create(
+        "Opportunity",
+        {
+            "Name": "Deal",
+            "StageName": "Prospecting",
+            "CloseDate": "2026-12-31",
+            "AccountId": account_id,
+        },
+    )
     assert (await api.call("DELETE", f"/sobjects/Account/{account_id}"))[0] == 204
     assert api.emu.records("Contact") == []
     assert api.emu.records("Opportunity") == []
@@ -295,8 +371,15 @@ async def test_platform_refuses_some_deletes(api: Api) -> None:
     await api.create("Case", {"Subject": "help", "ContactId": contact_id})
     status, err = await error_of(api, "DELETE", f"/sobjects/Contact/{contact_id}", None)
     assert (status, err["errorCode"]) == (400, "DELETE_FAILED")
-    await api.create("Opportunity", {"Name": "Won", "StageName": "Closed Won",
-                                     "CloseDate": "2026-01-31", "AccountId": account_id})
+    await api.create(
+        "Opportunity",
+        {
+            "Name": "Won",
+            "StageName": "Closed Won",
+            "CloseDate": "2026-01-31",
+            "AccountId": account_id,
+        },
+    )
     status, err = await error_of(api, "DELETE", f"/sobjects/Account/{account_id}", None)
     assert (status, err["errorCode"]) == (400, "DELETE_FAILED")
     assert "closed won" in err["message"]
@@ -305,15 +388,22 @@ async def test_platform_refuses_some_deletes(api: Api) -> None:
 
 async def test_validation_rules_fail_with_the_admins_message(http: aiohttp.ClientSession) -> None:
     """A configured validation rule gives FIELD_CUSTOM_VALIDATION_EXCEPTION at its field."""
-    rule = ValidationRule("Case", lambda r: r.get("Origin") is None, "Pick a case origin.",
-                          field="Origin")
+    rule = ValidationRule(
+        "Case", lambda r: r.get("Origin") is None, "Pick a case origin.", field="Origin"
+    )
     async with Emulator(EmulatorConfig(validation_rules=(rule,))) as emu:
         api = Api(emu, http, emu.issue_access_token())
-        assert await error_of(api, "POST", "/sobjects/Case/", {"Subject": "x"}) == (400, {
-            "errorCode": "FIELD_CUSTOM_VALIDATION_EXCEPTION", "message": "Pick a case origin.",
-            "fields": ["Origin"]})
-        assert (await api.call("POST", "/sobjects/Case/",
-                               json={"Subject": "x", "Origin": "Web"}))[0] == 201
+        assert await error_of(api, "POST", "/sobjects/Case/", {"Subject": "x"}) == (
+            400,
+            {
+                "errorCode": "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+                "message": "Pick a case origin.",
+                "fields": ["Origin"],
+            },
+        )
+        assert (await api.call("POST", "/sobjects/Case/", json={"Subject": "x", "Origin": "Web"}))[
+            0
+        ] == 201
 
 
 async def test_variable_batch_size_still_pages_everything(http: aiohttp.ClientSession) -> None:
@@ -322,8 +412,9 @@ async def test_variable_batch_size_still_pages_everything(http: aiohttp.ClientSe
         api = Api(emu, http, emu.issue_access_token())
         for n in range(700):
             emu.insert("Account", {"Name": f"A{n:03d}"})
-        _, page, _ = await api.query("SELECT Name FROM Account",
-                                     headers={"Sforce-Query-Options": "batchSize=400"})
+        _, page, _ = await api.query(
+            "SELECT Name FROM Account", headers={"Sforce-Query-Options": "batchSize=400"}
+        )
         sizes, names = [len(page["records"])], [r["Name"] for r in page["records"]]
         while not page["done"]:
             _, page, _ = await api.call("GET", page["nextRecordsUrl"])
@@ -344,12 +435,20 @@ async def test_sessions_can_be_made_to_die_after_n_calls(http: aiohttp.ClientSes
 async def test_parents_can_be_referenced_by_external_id(api: Api) -> None:
     """{"Account": {"Actionflows_Key__c": k}} sets AccountId; an unknown key is INVALID_FIELD."""
     account_id = await api.create("Account", {"Name": "Acme", "Actionflows_Key__c": "acme"})
-    status, _, _ = await api.call("PATCH", "/sobjects/Contact/Actionflows_Key__c/c-1", json={
-        "LastName": "Doe", "Account": {"Actionflows_Key__c": "acme"}})
+    status, _, _ = await api.call(
+        "PATCH",
+        "/sobjects/Contact/Actionflows_Key__c/c-1",
+        json={"LastName": "Doe", "Account": {"Actionflows_Key__c": "acme"}},
+    )
     assert status == 201
     assert api.emu.records("Contact")[0]["AccountId"] == account_id
-    status, err = await error_of(api, "POST", "/sobjects/Contact/", {
-        "LastName": "Roe", "Account": {"Actionflows_Key__c": "nope"}})
+    status, err = await error_of(
+        api,
+        "POST",
+        "/sobjects/Contact/",
+        {"LastName": "Roe", "Account": {"Actionflows_Key__c": "nope"}},
+    )
     assert (status, err["errorCode"]) == (400, "INVALID_FIELD")
-    assert err["message"] == ("Foreign key external ID: nope not found for field "
-                              "Actionflows_Key__c in entity Account")
+    assert err["message"] == (
+        "Foreign key external ID: nope not found for field Actionflows_Key__c in entity Account"
+    )

@@ -15,11 +15,12 @@ from salesforce.emulator import Emulator, EmulatorConfig
 
 def lead_lifecycle(sf: Salesforce) -> dict[str, object]:
     created = sf.Lead.create({"LastName": "Lovelace", "Company": "Engines", "Email": "a@e.test"})
-    found = sf.query(f"SELECT Id, Name, Company FROM Lead WHERE Id = '{created['id']}'")  # noqa: S608 - SOQL with an id the server returned
+    found = sf.query(f"SELECT Id, Name, Company FROM Lead WHERE Id = '{created['id']}'")
     status = sf.Lead.update(created["id"], {"Company": "Analytical Engines"})
     record = sf.Lead.get(created["id"])
-    upserted = sf.Lead.upsert("Actionflows_Key__c/ticket-1", {"LastName": "Hopper",
-                                                              "Company": "Navy"})
+    upserted = sf.Lead.upsert(
+        "Actionflows_Key__c/ticket-1", {"LastName": "Hopper", "Company": "Navy"}
+    )
     try:
         sf.Lead.create({"LastName": "No company"})
     except SalesforceMalformedRequest as err:
@@ -29,11 +30,19 @@ def lead_lifecycle(sf: Salesforce) -> dict[str, object]:
         sf.Lead.get(created["id"])
     except SalesforceResourceNotFound:
         gone = True
-    return {"created": created, "found": found, "update_status": status, "record": record,
-            "upsert_status": upserted, "malformed": malformed, "gone": gone,
-            "usage": sf.api_usage.get("api-usage"), "sandbox": sf.is_sandbox(),
-            "accounts": sf.query_all("SELECT Id, Name FROM Account")["totalSize"],
-            "lead_fields": len(sf.Lead.describe()["fields"])}
+    return {
+        "created": created,
+        "found": found,
+        "update_status": status,
+        "record": record,
+        "upsert_status": upserted,
+        "malformed": malformed,
+        "gone": gone,
+        "usage": sf.api_usage.get("api-usage"),
+        "sandbox": sf.is_sandbox(),
+        "accounts": sf.query_all("SELECT Id, Name FROM Account")["totalSize"],
+        "lead_fields": len(sf.Lead.describe()["fields"]),
+    }
 
 
 async def test_simple_salesforce_crud_over_tls(tmp_path: Path) -> None:
@@ -48,8 +57,12 @@ async def test_simple_salesforce_crud_over_tls(tmp_path: Path) -> None:
         session.trust_env = False  # else REQUESTS_CA_BUNDLE from the environment wins over verify
         for n in range(2500):  # more than one 2000-record batch, so query_all must page
             emu.insert("Account", {"Name": f"Account {n}"})
-        sf = Salesforce(instance_url=emu.url, session_id=emu.issue_access_token(),
-                        version=emu.api_version, session=session)
+        sf = Salesforce(
+            instance_url=emu.url,
+            session_id=emu.issue_access_token(),
+            version=emu.api_version,
+            session=session,
+        )
         outcome = await asyncio.to_thread(lead_lifecycle, sf)
         session.close()
     created = outcome["created"]

@@ -30,8 +30,10 @@ def test_rollback_restores_rows_and_indexes(store: Store) -> None:
     assert [r["LastName"] for r in store.rows("Lead")] == ["Kept"]
     assert [r["Id"] for r in store.match_external("Lead", "Actionflows_Key__c", "a")] == [kept]
     assert store.match_external("Lead", "Actionflows_Key__c", "b") == []
-    assert store.upsert("Lead", "Actionflows_Key__c", "c", {"LastName": "New",
-                                                             "Company": "C"})[1] is True
+    assert (
+        store.upsert("Lead", "Actionflows_Key__c", "c", {"LastName": "New", "Company": "C"})[1]
+        is True
+    )
 
 
 def test_indexed_equality_queries_keep_creation_order(store: Store) -> None:
@@ -40,8 +42,12 @@ def test_indexed_equality_queries_keep_creation_order(store: Store) -> None:
         lead = store.create("Lead", {"LastName": f"L{n}", "Company": "C"})
         if n == 2:
             store.update("Lead", lead, {"Phone": "1"})  # an update must not reorder results
-    found = run("SELECT LastName FROM Lead WHERE Company = 'c' AND LastName != 'L1'", store,
-                "62.0", include_deleted=False)
+    found = run(
+        "SELECT LastName FROM Lead WHERE Company = 'c' AND LastName != 'L1'",
+        store,
+        "62.0",
+        include_deleted=False,
+    )
     assert [r["LastName"] for r in found.records] == ["L0", "L2", "L3", "L4"]
 
 
@@ -59,8 +65,9 @@ def test_derived_fields(store: Store) -> None:
     """Name, opportunity probability/closed flags and case closure are derived like the UI."""
     lead = store.create("Lead", {"FirstName": "Ada", "LastName": "Lovelace", "Company": "C"})
     assert store.get("Lead", lead)["Name"] == "Ada Lovelace"
-    opp = store.create("Opportunity", {"Name": "D", "StageName": "Closed Won",
-                                       "CloseDate": "2026-03-31"})
+    opp = store.create(
+        "Opportunity", {"Name": "D", "StageName": "Closed Won", "CloseDate": "2026-03-31"}
+    )
     record = store.get("Opportunity", opp)
     assert (record["IsClosed"], record["IsWon"], record["Probability"]) == (True, True, 100)
     case = store.create("Case", {"Subject": "s"})
@@ -71,8 +78,10 @@ def test_derived_fields(store: Store) -> None:
 
 def test_json_types_are_checked_per_field(store: Store) -> None:
     """Numbers accept numeric strings; a bad date or a list is JSON_PARSER_ERROR."""
-    opp = store.create("Opportunity", {"Name": "D", "StageName": "Prospecting",
-                                       "CloseDate": "2026-03-31", "Amount": "1250.50"})
+    opp = store.create(
+        "Opportunity",
+        {"Name": "D", "StageName": "Prospecting", "CloseDate": "2026-03-31", "Amount": "1250.50"},
+    )
     assert store.get("Opportunity", opp)["Amount"] == 1250.5
     for bad in ({"CloseDate": "31/03/2026"}, {"Amount": "lots"}, {"Name": ["x"]}):
         with pytest.raises(ApiError) as caught:
@@ -82,12 +91,15 @@ def test_json_types_are_checked_per_field(store: Store) -> None:
 
 def test_reference_only_objects_are_read_only(store: Store) -> None:
     """LeadStatus, User and Organization rows cannot be created, updated or deleted via DML."""
-    store.seed_reference_data({"Name": "Org"}, {"Id": store.user_id, "Username": "u@x.test",
-                                                "LastName": "U"})
+    store.seed_reference_data(
+        {"Name": "Org"}, {"Id": store.user_id, "Username": "u@x.test", "LastName": "U"}
+    )
     status = next(store.rows("LeadStatus"))
-    for attempt in (lambda: store.create("LeadStatus", {"MasterLabel": "x"}),
-                    lambda: store.update("LeadStatus", status["Id"], {"MasterLabel": "x"}),
-                    lambda: store.delete("LeadStatus", status["Id"])):
+    for attempt in (
+        lambda: store.create("LeadStatus", {"MasterLabel": "x"}),
+        lambda: store.update("LeadStatus", status["Id"], {"MasterLabel": "x"}),
+        lambda: store.delete("LeadStatus", status["Id"]),
+    ):
         with pytest.raises(ApiError) as caught:
             attempt()
         assert caught.value.status == 400

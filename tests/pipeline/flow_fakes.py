@@ -31,37 +31,64 @@ def _fields(*specs: FieldSpec) -> dict[str, FieldSpec]:
     return {spec.name: spec for spec in specs}
 
 
-_RECORD_IN = _fields(FieldSpec("name", "string"), FieldSpec("phone", "string"),
-                     FieldSpec("description", "string"))
+_RECORD_IN = _fields(
+    FieldSpec("name", "string"), FieldSpec("phone", "string"), FieldSpec("description", "string")
+)
 _ID_OUT = _fields(FieldSpec("id", "id"))
 
 
-def _spec(kind: str, obj: str, inputs: Mapping[str, FieldSpec],
-          outputs: Mapping[str, FieldSpec], writes: bool) -> ActionSpec:
+def _spec(
+    kind: str,
+    obj: str,
+    inputs: Mapping[str, FieldSpec],
+    outputs: Mapping[str, FieldSpec],
+    writes: bool,
+) -> ActionSpec:
     return ActionSpec(kind, obj, obj.capitalize(), inputs, outputs, writes)
 
 
-_PERSON_FIND = _fields(FieldSpec("first_name", "string"), FieldSpec("last_name", "string"),
-                       FieldSpec("email", "string"))
-_PERSON_OUT = _fields(FieldSpec("id", "id"), FieldSpec("email", "string"),
-                      FieldSpec("name", "string"), FieldSpec("score", "number"),
-                      FieldSpec("raw", "object"))
+_PERSON_FIND = _fields(
+    FieldSpec("first_name", "string"),
+    FieldSpec("last_name", "string"),
+    FieldSpec("email", "string"),
+)
+_PERSON_OUT = _fields(
+    FieldSpec("id", "id"),
+    FieldSpec("email", "string"),
+    FieldSpec("name", "string"),
+    FieldSpec("score", "number"),
+    FieldSpec("raw", "object"),
+)
 
 ACTIONS: dict[tuple[str, str], ActionSpec] = {
     (k.kind, k.object): k
     for k in (
         _spec(FIND, "contact", _PERSON_FIND, _PERSON_OUT, False),
         _spec(FIND, "lead", _PERSON_FIND, _PERSON_OUT, False),
-        _spec(FIND, "account", _fields(FieldSpec("name", "string")),
-              _fields(FieldSpec("id", "id"), FieldSpec("name", "string")), False),
+        _spec(
+            FIND,
+            "account",
+            _fields(FieldSpec("name", "string")),
+            _fields(FieldSpec("id", "id"), FieldSpec("name", "string")),
+            False,
+        ),
         _spec(CREATE, "lead", _RECORD_IN, _ID_OUT, True),
         _spec(CREATE, "contact", _RECORD_IN, _ID_OUT, True),
-        _spec(UPDATE, "contact", {**_fields(FieldSpec("object_id", "id", required=True)),
-                                  **_RECORD_IN}, _ID_OUT, True),
+        _spec(
+            UPDATE,
+            "contact",
+            {**_fields(FieldSpec("object_id", "id", required=True)), **_RECORD_IN},
+            _ID_OUT,
+            True,
+        ),
         _spec(DELETE, "lead", _fields(FieldSpec("object_id", "id", required=True)), {}, True),
-        _spec(CONVERT, "lead", _fields(FieldSpec("lead_id", "id", required=True),
-                                       FieldSpec("account_id", "id")),
-              _fields(FieldSpec("opportunity_id", "id")), True),
+        _spec(
+            CONVERT,
+            "lead",
+            _fields(FieldSpec("lead_id", "id", required=True), FieldSpec("account_id", "id")),
+            _fields(FieldSpec("opportunity_id", "id")),
+            True,
+        ),
     )
 }
 
@@ -153,8 +180,13 @@ class NoGateway:
 
 
 def make_ports(executor: ScriptedExecutor, ledger: InMemoryLedger | None = None) -> Ports:
-    return Ports(gateway=NoGateway(), ledger=ledger if ledger is not None else InMemoryLedger(),
-                 clock=FakeClock(), execute=executor, rng=FixedRandom())
+    return Ports(
+        gateway=NoGateway(),
+        ledger=ledger if ledger is not None else InMemoryLedger(),
+        clock=FakeClock(),
+        execute=executor,
+        rng=FixedRandom(),
+    )
 
 
 def make_event(**overrides: Any) -> Event:
@@ -163,8 +195,9 @@ def make_event(**overrides: Any) -> Event:
         "type": "ticket.created",
         "ticket_id": "4242",
         "ticket": {"subject": "Printer on fire", "status": "new", "tags": ["vip", "hw"]},
-        "requester": Person(id="u1", name="Ada Lovelace", email="ada@example.com",
-                            phone="+44 20 7946 0000"),
+        "requester": Person(
+            id="u1", name="Ada Lovelace", email="ada@example.com", phone="+44 20 7946 0000"
+        ),
         "organization": Organization(id="o1", name="Analytical Engines Ltd"),
         "attributes": {"ai_lead_score": 0.91},
     }

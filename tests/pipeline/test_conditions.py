@@ -50,8 +50,15 @@ def holds(condition: Any) -> bool:
         ({"exists": "event.requester.email"}, True),
         ({"exists": "event.requester.phone"}, False),  # empty string counts as absent
         ({"exists": "steps.find_contact.id"}, False),
-        ({"and": [{"exists": "steps.find_lead.id"}, {"not": {"exists": "steps.find_contact.id"}}]},
-         True),
+        (
+            {
+                "and": [
+                    {"exists": "steps.find_lead.id"},
+                    {"not": {"exists": "steps.find_contact.id"}},
+                ]
+            },
+            True,
+        ),
         ({"or": [{"exists": "event.nope"}, {"eq": [1, 1]}]}, True),
         ({"not": {"or": [{"exists": "event.nope"}]}}, True),
     ],
@@ -65,8 +72,14 @@ def test_operators(condition: Any, expected: bool) -> None:
 def test_orderings_agree_with_python_on_numbers(a: int, b: int) -> None:
     """gt/gte/lt/lte on two numbers are exactly Python's comparisons, and ne is not eq."""
     ctx = {"x": a}
-    for op, expected in (("gt", a > b), ("gte", a >= b), ("lt", a < b), ("lte", a <= b),
-                         ("eq", a == b), ("ne", a != b)):
+    for op, expected in (
+        ("gt", a > b),
+        ("gte", a >= b),
+        ("lt", a < b),
+        ("lte", a <= b),
+        ("eq", a == b),
+        ("ne", a != b),
+    ):
         assert parse_condition({op: ["{{ x }}", b]}).evaluate(ctx) is expected
 
 
@@ -107,5 +120,7 @@ def test_expressions_lists_every_path_read() -> None:
         {"and": [{"exists": "event.a"}, {"in": ["{{ event.b }}", [{"path": "steps.s.c"}]]}]}
     )
     assert [expr.path for expr in condition.expressions()] == [
-        ("event", "a"), ("event", "b"), ("steps", "s", "c"),
+        ("event", "a"),
+        ("event", "b"),
+        ("steps", "s", "c"),
     ]

@@ -31,12 +31,21 @@ def test_every_demo_flow_validates_against_the_real_catalogue() -> None:
     assert len(load_flows(FLOWS)) >= 6
 
 
-async def run_flow(flows: FlowSet, name: str, org: FakeSalesforce, ledger: InMemoryLedger | None
-                   = None, **event: Any) -> RunResult:
+async def run_flow(
+    flows: FlowSet,
+    name: str,
+    org: FakeSalesforce,
+    ledger: InMemoryLedger | None = None,
+    **event: Any,
+) -> RunResult:
     plan = flows.get(name)
     assert plan is not None
-    ports = Ports(gateway=org, ledger=ledger if ledger is not None else InMemoryLedger(),
-                  clock=FakeClock(), rng=FixedRandom())
+    ports = Ports(
+        gateway=org,
+        ledger=ledger if ledger is not None else InMemoryLedger(),
+        clock=FakeClock(),
+        rng=FixedRandom(),
+    )
     return await run(plan, make_event(**event), ports)
 
 
@@ -48,7 +57,11 @@ async def test_unknown_requester_becomes_one_lead_even_when_redelivered(flows: F
     assert first.status is RunStatus.SUCCEEDED, first.reason
     lead = org.only("Lead")
     assert (lead["FirstName"], lead["LastName"], lead["Email"], lead["LeadSource"]) == (
-        "Ada", "Lovelace", "ada@example.com", "Support")
+        "Ada",
+        "Lovelace",
+        "ada@example.com",
+        "Support",
+    )
     assert lead["Company"] == "Analytical Engines Ltd"
     again = await run_flow(flows, "create-lead-for-unknown-requester", org, ledger)
     assert [s.status for s in again.steps] == ["reused"] * 3
@@ -72,22 +85,35 @@ async def test_unknown_requester_becomes_one_lead_even_when_redelivered(flows: F
 async def test_known_contact_gets_a_note_appended(flows: FlowSet) -> None:
     """An interaction appends a line to the contact's description, keeping what was there."""
     org = FakeSalesforce()
-    contact = org.add("Contact", LastName="Lovelace", Email="ada@example.com",
-                      Description="VIP since 1843")
-    result = await run_flow(flows, "add-note-after-interaction", org, type="interaction.call",
-                            time="2026-11-25T11:00:00Z",
-                            interaction=Interaction(channel="voice", body=" Asked for a demo. "))
+    contact = org.add(
+        "Contact", LastName="Lovelace", Email="ada@example.com", Description="VIP since 1843"
+    )
+    result = await run_flow(
+        flows,
+        "add-note-after-interaction",
+        org,
+        type="interaction.call",
+        time="2026-11-25T11:00:00Z",
+        interaction=Interaction(channel="voice", body=" Asked for a demo. "),
+    )
     assert result.status is RunStatus.SUCCEEDED, result.reason
     assert org.record("Contact", contact)["Description"] == (
-        "VIP since 1843\n[2026-11-25T11:00:00Z] voice (ticket 4242): Asked for a demo.")
+        "VIP since 1843\n[2026-11-25T11:00:00Z] voice (ticket 4242): Asked for a demo."
+    )
 
 
 async def test_lookup_publishes_contact_details_for_notifiers(flows: FlowSet) -> None:
     """A VIP ticket publishes the contact and account found, and writes nothing."""
     org = FakeSalesforce()
     account = org.add("Account", Name="Analytical Engines Ltd")
-    contact = org.add("Contact", LastName="Lovelace", FirstName="Ada", Email="ada@example.com",
-                      Title="Countess", AccountId=account)
+    contact = org.add(
+        "Contact",
+        LastName="Lovelace",
+        FirstName="Ada",
+        Email="ada@example.com",
+        Title="Countess",
+        AccountId=account,
+    )
     plans = flows.match(make_event(), "tickets")
     assert "lookup-contact-for-notification" in [plan.name for plan in plans]
     result = await run_flow(flows, "lookup-contact-for-notification", org)
@@ -100,13 +126,15 @@ async def test_lookup_publishes_contact_details_for_notifiers(flows: FlowSet) ->
 async def test_hot_lead_is_converted_into_the_existing_account(flows: FlowSet) -> None:
     """Score ≥ 80: the lead converts, merged into the account named like the organization."""
     org = FakeSalesforce()
-    lead = org.add("Lead", LastName="Lovelace", Company="AE", Email="ada@example.com",
-                   IsConverted=False)
+    lead = org.add(
+        "Lead", LastName="Lovelace", Company="AE", Email="ada@example.com", IsConverted=False
+    )
     account = org.add("Account", Name="Analytical Engines Ltd")
     cold = make_event(attributes={"ai_lead_score": 42})
     assert "convert-high-scoring-lead" not in [plan.name for plan in flows.match(cold)]
-    result = await run_flow(flows, "convert-high-scoring-lead", org,
-                            attributes={"ai_lead_score": 87})
+    result = await run_flow(
+        flows, "convert-high-scoring-lead", org, attributes={"ai_lead_score": 87}
+    )
     assert result.status is RunStatus.SUCCEEDED, result.reason
     assert org.record("Lead", lead)["ConvertedAccountId"] == account
     assert result.published["opportunity_id"] == org.only("Opportunity")["Id"]
@@ -115,16 +143,25 @@ async def test_hot_lead_is_converted_into_the_existing_account(flows: FlowSet) -
 async def test_case_opens_then_follows_the_ticket_status(flows: FlowSet) -> None:
     """A new ticket opens a case; a status change (with the case id written back) closes it."""
     org = FakeSalesforce()
-    opened = await run_flow(flows, "open-case-from-ticket", org,
-                            requester=Person(email="nobody@example.com"),
-                            organization=Organization())
+    opened = await run_flow(
+        flows,
+        "open-case-from-ticket",
+        org,
+        requester=Person(email="nobody@example.com"),
+        organization=Organization(),
+    )
     assert opened.status is RunStatus.SUCCEEDED, opened.reason
     case = org.only("Case")
     assert (case["Subject"], case["Origin"], case["Status"]) == ("Printer on fire", "Web", "New")
     assert "ContactId" not in case  # no contact matched: the null field was omitted
-    solved = await run_flow(flows, "update-case-on-status-change", org, id="evt-9",
-                            type="ticket.status_changed",
-                            ticket={"status": "solved", "external_id": case["Id"]})
+    solved = await run_flow(
+        flows,
+        "update-case-on-status-change",
+        org,
+        id="evt-9",
+        type="ticket.status_changed",
+        ticket={"status": "solved", "external_id": case["Id"]},
+    )
     assert [s.status for s in solved.steps] == ["skipped", "succeeded"]
     assert org.only("Case")["Status"] == "Closed"
 

@@ -22,8 +22,9 @@ def test_keys_are_stable_and_fit_an_external_id_field(triple: tuple[str, str, st
 
 
 @given(triples, triples)
-def test_distinct_triples_give_distinct_keys(a: tuple[str, str, str],
-                                             b: tuple[str, str, str]) -> None:
+def test_distinct_triples_give_distinct_keys(
+    a: tuple[str, str, str], b: tuple[str, str, str]
+) -> None:
     """Different (event, flow, step) triples never share a key."""
     if a != b:
         assert idempotency_key(*a) != idempotency_key(*b)

@@ -98,10 +98,16 @@ def test_load_flows_refuses_a_folder_with_errors_and_lists_them_all(tmp_path: Pa
 def test_compiled_plans_are_immutable_and_carry_their_settings(tmp_path: Path) -> None:
     """Plans are frozen; policies merge flow → step; only creates get the external-id field."""
     extra = "policy: {max_attempts: 9, backoff: {max_s: 2}}"
-    write(tmp_path, "a.yaml", good("a", extra).replace(
-        "    object: lead\n", "    object: lead\n    policy: {timeout_s: 3}\n"))
-    flows = load_flows(tmp_path, catalogue=CATALOGUE,
-                       external_id_fields={"lead": "Key__c", "contact": "Key__c"})
+    write(
+        tmp_path,
+        "a.yaml",
+        good("a", extra).replace(
+            "    object: lead\n", "    object: lead\n    policy: {timeout_s: 3}\n"
+        ),
+    )
+    flows = load_flows(
+        tmp_path, catalogue=CATALOGUE, external_id_fields={"lead": "Key__c", "contact": "Key__c"}
+    )
     (plan,) = flows
     find, create = plan.steps
     assert create.policy == RetryPolicy(max_attempts=9, max_s=2.0, timeout_s=3.0)
@@ -120,8 +126,11 @@ def test_routing_honours_topics_types_conditions_and_enabled(tmp_path: Path) -> 
     write(tmp_path, "all.yaml", good("all"))
     write(tmp_path, "tickets.yaml", good("tickets", "trigger: {topics: [tickets]}"))
     write(tmp_path, "glob.yaml", good("glob", 'trigger: {event_types: ["interaction.*"]}'))
-    write(tmp_path, "vip.yaml", good(
-        "vip", 'trigger: {when: {contains: ["{{ event.ticket.tags }}", vip]}}'))
+    write(
+        tmp_path,
+        "vip.yaml",
+        good("vip", 'trigger: {when: {contains: ["{{ event.ticket.tags }}", vip]}}'),
+    )
     write(tmp_path, "off.yaml", good("disabled", "enabled: false"))
     flows = load_flows(tmp_path, catalogue=CATALOGUE)
     assert len(flows) == 5

@@ -27,10 +27,16 @@ from tests.pipeline.flow_fakes import (
     make_ports,
 )
 
-scalars = (st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
-           | st.text(max_size=5))
-values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
-                      | st.dictionaries(st.text(max_size=3), inner, max_size=3), max_leaves=6)
+scalars = (
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5)
+)
+values = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
 # Literal mappings are not operands ({path: …} is the only mapping form).
 templates = st.sampled_from(["{{ x }}", "{{ x.y }}", "{{ x.0 | lower }}", "a {{ x }}"])
 operands = scalars | st.lists(scalars, max_size=3) | templates | st.just({"path": "x.y"})
@@ -38,15 +44,23 @@ operands = scalars | st.lists(scalars, max_size=3) | templates | st.just({"path"
 
 def conditions() -> st.SearchStrategy[Any]:
     leaf = st.one_of(
-        st.builds(lambda op, a, b: {op: [a, b]},
-                  st.sampled_from(["eq", "ne", "gt", "gte", "lt", "lte", "contains", "in"]),
-                  operands, operands),
+        st.builds(
+            lambda op, a, b: {op: [a, b]},
+            st.sampled_from(["eq", "ne", "gt", "gte", "lt", "lte", "contains", "in"]),
+            operands,
+            operands,
+        ),
         st.just({"exists": "x.y"}),
     )
-    return st.recursive(leaf, lambda inner: st.one_of(
-        st.builds(lambda items: {"and": items}, st.lists(inner, min_size=1, max_size=3)),
-        st.builds(lambda items: {"or": items}, st.lists(inner, min_size=1, max_size=3)),
-        st.builds(lambda item: {"not": item}, inner)), max_leaves=6)
+    return st.recursive(
+        leaf,
+        lambda inner: st.one_of(
+            st.builds(lambda items: {"and": items}, st.lists(inner, min_size=1, max_size=3)),
+            st.builds(lambda items: {"or": items}, st.lists(inner, min_size=1, max_size=3)),
+            st.builds(lambda item: {"not": item}, inner),
+        ),
+        max_leaves=6,
+    )
 
 
 @given(conditions(), values)
@@ -62,7 +76,8 @@ def test_parsing_garbage_fails_only_with_a_syntax_error(raw: Any) -> None:
         parse_condition(raw)
 
 
-FLOW = compile_text("""
+FLOW = compile_text(
+    """
 name: props
 version: 1
 steps:
@@ -81,7 +96,10 @@ steps:
     object: contact
     inputs: {object_id: "{{ steps.create.id }}", description: noted}
     policy: {max_attempts: 4, max_attempts_in_process: 2}
-""", catalogue=CATALOGUE, external_id_fields={"lead": "Key__c"})
+""",
+    catalogue=CATALOGUE,
+    external_id_fields={"lead": "Key__c"},
+)
 
 failures = st.sampled_from(["ok", "transient", "ambiguous", "permanent", "throttle"])
 
@@ -109,16 +127,20 @@ def test_redelivery_never_writes_twice(script: list[str]) -> None:
         return ActionResult(outputs={"id": "X" if found else None})
 
     executor = ScriptedExecutor()
-    for kind, obj in (("salesforce.find_record", "contact"), ("salesforce.create_record", "lead"),
-                      ("salesforce.update_record", "contact")):
+    for kind, obj in (
+        ("salesforce.find_record", "contact"),
+        ("salesforce.create_record", "lead"),
+        ("salesforce.update_record", "contact"),
+    ):
         executor.on(kind, obj, reply)
     ledger = InMemoryLedger()
 
     async def settle() -> RunStatus:
         status, prior = RunStatus.RETRY_LATER, 0
         for _ in range(20):
-            result = await run(FLOW, make_event(), make_ports(executor, ledger),
-                               prior_attempts=prior)
+            result = await run(
+                FLOW, make_event(), make_ports(executor, ledger), prior_attempts=prior
+            )
             status = result.status
             if status in (RunStatus.SUCCEEDED, RunStatus.DEAD_LETTER):
                 return status

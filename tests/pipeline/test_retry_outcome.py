@@ -38,8 +38,9 @@ def test_backoff_grows_with_the_attempt(policy: RetryPolicy, attempt: int, draw:
 
 
 @given(policies, st.integers(1, 10_000), draws)
-def test_jitter_keeps_at_least_half_the_ceiling(policy: RetryPolicy, attempt: int,
-                                                draw: float) -> None:
+def test_jitter_keeps_at_least_half_the_ceiling(
+    policy: RetryPolicy, attempt: int, draw: float
+) -> None:
     """Equal jitter: the delay is between half the ceiling and the ceiling."""
     ceiling = backoff_ceiling(policy, attempt)
     assert ceiling / 2 <= backoff_delay(policy, attempt, FixedRandom(draw)) <= ceiling
@@ -49,7 +50,11 @@ def test_default_backoff_doubles_from_the_initial_delay() -> None:
     """With the defaults, ceilings are 0.2, 0.4, 0.8 … capped at 10 s."""
     policy = RetryPolicy()
     assert [round(backoff_ceiling(policy, n), 3) for n in (1, 2, 3, 7, 20)] == [
-        0.2, 0.4, 0.8, 10.0, 10.0
+        0.2,
+        0.4,
+        0.8,
+        10.0,
+        10.0,
     ]
 
 
@@ -64,10 +69,21 @@ def test_policy_rejects_nonsense() -> None:
 POLICY = RetryPolicy(max_attempts=5, max_attempts_in_process=3)
 
 
-def verdict(error: BaseException, *, idempotent: bool = True, attempt: int = 1,
-            total: int | None = None, policy: RetryPolicy = POLICY) -> Disposition:
-    return classify(error, idempotent=idempotent, policy=policy, attempt_in_process=attempt,
-                    total_attempts=attempt if total is None else total).disposition
+def verdict(
+    error: BaseException,
+    *,
+    idempotent: bool = True,
+    attempt: int = 1,
+    total: int | None = None,
+    policy: RetryPolicy = POLICY,
+) -> Disposition:
+    return classify(
+        error,
+        idempotent=idempotent,
+        policy=policy,
+        attempt_in_process=attempt,
+        total_attempts=attempt if total is None else total,
+    ).disposition
 
 
 def test_transient_errors_retry_in_process_then_later_then_dead_letter() -> None:
@@ -96,18 +112,27 @@ def test_ambiguous_failures_retry_only_idempotent_steps() -> None:
     assert verdict(TimeoutError(), idempotent=True) is Disposition.RETRY
     assert verdict(TimeoutError(), idempotent=False) is Disposition.DEAD_LETTER
     ambiguous = Transient("connection reset after POST", ambiguous=True)
-    result = classify(ambiguous, idempotent=False, policy=POLICY, attempt_in_process=1,
-                      total_attempts=1)
+    result = classify(
+        ambiguous, idempotent=False, policy=POLICY, attempt_in_process=1, total_attempts=1
+    )
     assert result.disposition is Disposition.DEAD_LETTER
     assert "non-idempotent" in result.reason
 
 
 def test_error_info_carries_the_salesforce_details() -> None:
     """The dead-letter context keeps class, message, errorCode, fields and the flags."""
-    info = error_info(Permanent("Email: invalid", error_code="INVALID_EMAIL_ADDRESS",
-                                status=400, fields=["Email"]))
+    info = error_info(
+        Permanent(
+            "Email: invalid", error_code="INVALID_EMAIL_ADDRESS", status=400, fields=["Email"]
+        )
+    )
     assert (info.error_class, info.message, info.error_code, info.status, info.fields) == (
-        "Permanent", "Email: invalid", "INVALID_EMAIL_ADDRESS", 400, ("Email",))
+        "Permanent",
+        "Email: invalid",
+        "INVALID_EMAIL_ADDRESS",
+        400,
+        ("Email",),
+    )
     assert not info.retriable
     assert error_info(TimeoutError()).message == "TimeoutError"
     assert error_info(TimeoutError()).retriable

@@ -74,8 +74,11 @@ async def test_unknown_requester_gets_a_lead_with_rendered_inputs() -> None:
     assert result.status is RunStatus.SUCCEEDED
     assert executor.kinds() == [(FIND, "contact"), (FIND, "lead"), (CREATE, "lead")]
     create = executor.calls[2]
-    assert create.inputs == {"name": "Ada Lovelace", "phone": "+44 20 7946 0000",
-                             "description": "Ticket 4242: Printer on fire"}
+    assert create.inputs == {
+        "name": "Ada Lovelace",
+        "phone": "+44 20 7946 0000",
+        "description": "Ticket 4242: Printer on fire",
+    }
     assert create.extra_fields == {"Email": "ada@example.com", "LeadSource": "Support"}
     assert create.idempotency_key == idempotency_key("evt-1", "create-lead", "create_lead")
     assert [s.status for s in result.steps] == ["succeeded", "succeeded", "succeeded"]
@@ -114,8 +117,9 @@ async def test_redelivery_reuses_the_ledger_and_calls_nothing() -> None:
 
 async def test_transient_failures_retry_in_process_with_backoff() -> None:
     """Two 503s then success: three attempts, two jittered sleeps on the injected clock."""
-    executor = ScriptedExecutor().on(CREATE, "lead", Transient("503"), Transient("503"),
-                                     found("00QN"))
+    executor = ScriptedExecutor().on(
+        CREATE, "lead", Transient("503"), Transient("503"), found("00QN")
+    )
     ports = make_ports(executor)
     result = await run(plan_of(LEAD_FLOW), make_event(), ports)
     assert result.status is RunStatus.SUCCEEDED
@@ -154,7 +158,10 @@ async def test_permanent_failure_dead_letters_with_salesforce_details() -> None:
     assert failed is not None
     assert failed.error is not None
     assert (failed.error.error_code, failed.error.fields, failed.attempt) == (
-        "INVALID_EMAIL_ADDRESS", ("Email",), 1)
+        "INVALID_EMAIL_ADDRESS",
+        ("Email",),
+        1,
+    )
     assert failed.inputs["name"] == "Ada Lovelace"
     assert result.published == {}
 
@@ -181,8 +188,9 @@ async def test_ambiguous_create_is_never_retried_blindly() -> None:
 
 async def test_an_upsert_create_retries_after_a_timeout() -> None:
     """With an external-id field configured, the create is idempotent and a timeout retries."""
-    executor = ScriptedExecutor().on(CREATE, "lead", Transient("reset", ambiguous=True),
-                                     found("00QU"))
+    executor = ScriptedExecutor().on(
+        CREATE, "lead", Transient("reset", ambiguous=True), found("00QU")
+    )
     plan = plan_of(LEAD_FLOW, external_id_fields={"lead": "Actionflows_Key__c"})
     result = await run(plan, make_event(), make_ports(executor))
     assert result.status is RunStatus.SUCCEEDED
@@ -233,8 +241,11 @@ steps:
 
 async def test_on_error_continue_records_the_failure_and_goes_on() -> None:
     """A tolerated failure is recorded (and not retried on redelivery); the run continues."""
-    executor = ScriptedExecutor().on(FIND, "contact", found("003C")).on(
-        "salesforce.update_record", "contact", Permanent("locked"))
+    executor = (
+        ScriptedExecutor()
+        .on(FIND, "contact", found("003C"))
+        .on("salesforce.update_record", "contact", Permanent("locked"))
+    )
     ledger = InMemoryLedger()
     result = await run(plan_of(CONTINUE_FLOW), make_event(), make_ports(executor, ledger))
     assert result.status is RunStatus.SUCCEEDED
@@ -317,8 +328,11 @@ steps:
              name: "{{ event.attributes.vip }}"}
 """
     executor = ScriptedExecutor()
-    await run(plan_of(text), make_event(attributes={"ai_lead_score": 87, "vip": True}),
-              make_ports(executor))
+    await run(
+        plan_of(text),
+        make_event(attributes={"ai_lead_score": 87, "vip": True}),
+        make_ports(executor),
+    )
     assert executor.calls[0].inputs == {"object_id": "003C", "description": "87", "name": "true"}
 
 
@@ -326,8 +340,9 @@ async def test_prior_attempts_by_step_survive_a_lost_ledger() -> None:
     """Given per step, earlier attempts count against the step that failed, even when the
     ledger forgot the steps before it and they run again."""
     executor = ScriptedExecutor().on(CREATE, "lead", Transient("UNABLE_TO_LOCK_ROW"))
-    result = await run(plan_of(LEAD_FLOW), make_event(), make_ports(executor),
-                       prior_attempts={"create_lead": 4})
+    result = await run(
+        plan_of(LEAD_FLOW), make_event(), make_ports(executor), prior_attempts={"create_lead": 4}
+    )
     assert [s.attempt for s in result.steps] == [1, 1, 5]
     assert result.status is RunStatus.DEAD_LETTER
     assert executor.kinds().count((CREATE, "lead")) == 1

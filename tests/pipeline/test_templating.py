@@ -49,8 +49,10 @@ def test_text_without_expressions_renders_as_itself(text: str) -> None:
     assert compile_value(text) == Constant(text)
 
 
-@given(st.text(alphabet=st.characters(blacklist_characters="{}"), max_size=20),
-       st.text(alphabet=st.characters(blacklist_characters="{}"), max_size=20))
+@given(
+    st.text(alphabet=st.characters(blacklist_characters="{}"), max_size=20),
+    st.text(alphabet=st.characters(blacklist_characters="{}"), max_size=20),
+)
 def test_mixed_text_renders_a_string_around_the_value(before: str, after: str) -> None:
     """Text around an expression is kept verbatim; the value is inserted as text."""
     template = parse_template(f"{before}{{{{ event.ticket_id }}}}{after}")
@@ -121,12 +123,15 @@ def test_compiled_mappings_omit_none_and_report_nested_error_paths() -> None:
 
 
 names = st.from_regex(r"[a-z_][a-z0-9_]{0,6}", fullmatch=True)
-texts = st.text(alphabet=st.characters(blacklist_characters="{}", blacklist_categories=("Cs",)),
-                max_size=8)
+texts = st.text(
+    alphabet=st.characters(blacklist_characters="{}", blacklist_categories=("Cs",)), max_size=8
+)
 filters = st.one_of(
     st.sampled_from([Filter("lower"), Filter("upper"), Filter("trim")]),
-    st.builds(lambda v: Filter("default", v),
-              st.text(alphabet="abc xyz'\"\\", max_size=5) | st.integers() | st.booleans()),
+    st.builds(
+        lambda v: Filter("default", v),
+        st.text(alphabet="abc xyz'\"\\", max_size=5) | st.integers() | st.booleans(),
+    ),
 )
 
 
@@ -142,8 +147,14 @@ def spell(item: Filter) -> str:
     return f"default('{escaped}')"
 
 
-@given(st.lists(st.tuples(texts, st.lists(names, min_size=1, max_size=3),
-                          st.lists(filters, max_size=2)), min_size=1, max_size=3), texts)
+@given(
+    st.lists(
+        st.tuples(texts, st.lists(names, min_size=1, max_size=3), st.lists(filters, max_size=2)),
+        min_size=1,
+        max_size=3,
+    ),
+    texts,
+)
 def test_parsing_recovers_the_parts_a_template_was_written_from(
     pieces: list[tuple[str, list[str], list[Filter]]], tail: str
 ) -> None:

@@ -392,7 +392,7 @@ async def test_very_long_soql_goes_through_composite(emu: Emulator, sf: Salesfor
     for name in wanted:
         await sf.create("Account", {"Name": name})
     names = wanted + [f"no such account {n}" for n in range(600)]  # lengthens the query
-    soql = f"SELECT Name FROM Account WHERE Name IN {quote_list(names)}"  # noqa: S608 - quoted
+    soql = f"SELECT Name FROM Account WHERE Name IN {quote_list(names)}"
     rows = await sf.query(soql)
     assert sorted(r["Name"] for r in rows) == wanted
     assert emu.call_counts().get("POST /composite") == 1
@@ -401,6 +401,6 @@ async def test_very_long_soql_goes_through_composite(emu: Emulator, sf: Salesfor
 async def test_long_soql_errors_keep_their_class(emu: Emulator, sf: SalesforceClient) -> None:
     """An error inside the Composite subrequest is raised as its own class."""
     names = quote_list([f"n{n}" for n in range(1500)])
-    soql = f"SELECT Nope FROM Account WHERE Name IN {names}"  # noqa: S608 - quoted
+    soql = f"SELECT Nope FROM Account WHERE Name IN {names}"
     with pytest.raises(InvalidFieldError):
         await sf.query(soql)

@@ -50,7 +50,7 @@ def test_quote_round_trips_and_never_closes_early(value: str) -> None:
 def test_injection_attempts_stay_inside_the_literal(suffix: str) -> None:
     """A value built to break out (quote, backslash, OR clause) cannot end the literal early."""
     value = "x' OR Name != '" + suffix + "\\"
-    soql = f"SELECT Id FROM Lead WHERE Email = {quote(value)} LIMIT 1"  # noqa: S608 - quoted
+    soql = f"SELECT Id FROM Lead WHERE Email = {quote(value)} LIMIT 1"
     literal_start = soql.index("'")
     decoded, end = read_literal(soql[literal_start:])
     assert decoded == value

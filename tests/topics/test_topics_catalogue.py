@@ -35,7 +35,9 @@ def test_default_names_follow_the_convention() -> None:
 def test_input_topics_are_configurable() -> None:
     """Operators may point the inputs at existing topics; outputs keep the prefix."""
     catalogue = Catalogue.build(
-        CatalogueSettings(prefix="acme-af", tickets_topic="zendesk.webhooks", interactions_topic="calls")
+        CatalogueSettings(
+            prefix="acme-af", tickets_topic="zendesk.webhooks", interactions_topic="calls"
+        )
     )
     assert [spec.name for spec in catalogue.inputs] == ["zendesk.webhooks", "calls"]
     assert catalogue.one(TopicRole.DEAD_LETTERS).name == "acme-af.dead-letters"
@@ -48,7 +50,9 @@ def test_config_is_ready_for_an_admin_client() -> None:
         "cleanup.policy": "delete",
         "retention.ms": str(30 * DAY_MS),
     }
-    assert all(isinstance(value, str) for spec in catalogue.all() for value in spec.config().values())
+    assert all(
+        isinstance(value, str) for spec in catalogue.all() for value in spec.config().values()
+    )
 
 
 def test_ledger_is_compacted_and_optional() -> None:
@@ -108,8 +112,10 @@ def test_only_one_per_role_for_one() -> None:
         Catalogue.build().one(TopicRole.INPUT)
 
 
-@pytest.mark.parametrize(("text", "ms"), [("30s", 30_000), ("5m", 300_000), ("1h", 3_600_000),
-                                          ("2d", 2 * DAY_MS), ("250ms", 250)])
+@pytest.mark.parametrize(
+    ("text", "ms"),
+    [("30s", 30_000), ("5m", 300_000), ("1h", 3_600_000), ("2d", 2 * DAY_MS), ("250ms", 250)],
+)
 def test_parse_delay_reads_settings_text(text: str, ms: int) -> None:
     """Delays are written with a unit suffix."""
     assert parse_delay(text) == ms

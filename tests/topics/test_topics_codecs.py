@@ -28,8 +28,13 @@ def zendesk(event_type: str = "ticket.created", **overrides: Any) -> dict[str, A
         "zendesk_event_version": "2022-11-06",
         "subject": "zen:ticket:35436",
         "detail": {
-            "id": "35436", "status": "Open", "priority": "HIGH", "via": {"channel": "web"},
-            "requester_id": "501", "organization_id": "601", "tags": ["vip"],
+            "id": "35436",
+            "status": "Open",
+            "priority": "HIGH",
+            "via": {"channel": "web"},
+            "requester_id": "501",
+            "organization_id": "601",
+            "tags": ["vip"],
             "description": "Printer on fire",
         },
         "event": {"current": {"status": "Open"}, "meta": {"sequence": {"id": "s1", "position": 1}}},
@@ -46,7 +51,10 @@ def test_zendesk_ticket_created_maps_onto_the_event() -> None:
     """Type, ids, time, ticket fields and change come from the documented places."""
     event = decode(zendesk())
     assert (event.id, event.type, event.ticket_id, event.source) == (
-        "01HNXXXX-CTEXAMPLE", "ticket.created", "35436", "zendesk",
+        "01HNXXXX-CTEXAMPLE",
+        "ticket.created",
+        "35436",
+        "zendesk",
     )
     assert event.time == "2024-04-17T17:18:10Z"
     assert event.ticket["status"] == "open"
@@ -55,7 +63,8 @@ def test_zendesk_ticket_created_maps_onto_the_event() -> None:
     assert event.ticket["change"] == {"current": {"status": "open"}}
     assert event.interaction == Interaction(channel="web", body="Printer on fire")
     assert event.attributes["zendesk"] == {
-        "account_id": 88888888, "event_version": "2022-11-06",
+        "account_id": 88888888,
+        "event_version": "2022-11-06",
         "sequence": {"id": "s1", "position": 1},
     }
 
@@ -96,13 +105,17 @@ def test_zendesk_comment_becomes_the_interaction_body() -> None:
 
 def test_zendesk_scalar_change_is_kept_and_lower_cased() -> None:
     """status_changed carries scalar current/previous values, lower-cased like ticket.status."""
-    event = decode(zendesk("ticket.status_changed", event={"current": "SOLVED", "previous": "OPEN"}))
+    event = decode(
+        zendesk("ticket.status_changed", event={"current": "SOLVED", "previous": "OPEN"})
+    )
     assert event.ticket["change"] == {"current": "solved", "previous": "open"}
 
 
 def test_zendesk_other_scalar_changes_are_untouched() -> None:
     """Only status and priority values are lower-cased; a subject change keeps its case."""
-    event = decode(zendesk("ticket.subject_changed", event={"current": "New Title", "previous": "Old"}))
+    event = decode(
+        zendesk("ticket.subject_changed", event={"current": "New Title", "previous": "Old"})
+    )
     assert event.ticket["change"] == {"current": "New Title", "previous": "Old"}
 
 
@@ -136,18 +149,27 @@ def test_unknown_zendesk_types_are_refused() -> None:
 
 def test_generic_envelope_full() -> None:
     """Every documented envelope field lands on the Event."""
-    event = decode({
-        "specversion": "1.0", "id": 7, "type": "interaction.call", "source": "aircall",
-        "time": "2026-11-25T12:00:00Z",
-        "ticket": {"id": 42, "subject": "Call", "custom": {"x": 1}},
-        "requester": {"id": 3, "name": "Bo", "email": "bo@example.com", "phone": "+33"},
-        "organization": {"id": "o1", "name": "Org"},
-        "interaction": {"channel": "voice", "body": "hello"},
-        "attributes": {"ai_lead_score": 87},
-    })
+    event = decode(
+        {
+            "specversion": "1.0",
+            "id": 7,
+            "type": "interaction.call",
+            "source": "aircall",
+            "time": "2026-11-25T12:00:00Z",
+            "ticket": {"id": 42, "subject": "Call", "custom": {"x": 1}},
+            "requester": {"id": 3, "name": "Bo", "email": "bo@example.com", "phone": "+33"},
+            "organization": {"id": "o1", "name": "Org"},
+            "interaction": {"channel": "voice", "body": "hello"},
+            "attributes": {"ai_lead_score": 87},
+        }
+    )
     assert event == Event(
-        id="7", type="interaction.call", ticket_id="42", source="aircall",
-        time="2026-11-25T12:00:00Z", ticket={"id": "42", "subject": "Call", "custom": {"x": 1}},
+        id="7",
+        type="interaction.call",
+        ticket_id="42",
+        source="aircall",
+        time="2026-11-25T12:00:00Z",
+        ticket={"id": "42", "subject": "Call", "custom": {"x": 1}},
         requester=Person(id="3", name="Bo", email="bo@example.com", phone="+33"),
         organization=Organization(id="o1", name="Org"),
         interaction=Interaction(channel="voice", body="hello"),
@@ -163,8 +185,15 @@ def test_generic_envelope_minimal_with_flat_ticket_id() -> None:
 
 def test_generic_unknown_top_level_fields_are_ignored() -> None:
     """Extra top-level keys and extra person keys do not fail and do not leak in."""
-    event = decode({"id": "e1", "type": "ticket.created", "ticket_id": "9", "x-vendor": {"a": 1},
-                    "requester": {"email": "a@b.c", "twitter": "@a"}})
+    event = decode(
+        {
+            "id": "e1",
+            "type": "ticket.created",
+            "ticket_id": "9",
+            "x-vendor": {"a": 1},
+            "requester": {"email": "a@b.c", "twitter": "@a"},
+        }
+    )
     assert event.requester == Person(email="a@b.c")
     assert "x-vendor" not in event.attributes
 
@@ -191,8 +220,16 @@ def test_every_sample_event_decodes(name: str) -> None:
 
 
 MALFORMED_SAMPLE_CODES = [
-    "missing_field", "malformed_json", "unknown_event_type", "unknown_event_type", "invalid_field",
-    "missing_field", "invalid_field", "invalid_field", "invalid_field", "invalid_field",
+    "missing_field",
+    "malformed_json",
+    "unknown_event_type",
+    "unknown_event_type",
+    "invalid_field",
+    "missing_field",
+    "invalid_field",
+    "invalid_field",
+    "invalid_field",
+    "invalid_field",
 ]
 
 
@@ -208,8 +245,11 @@ def test_every_malformed_sample_is_rejected_with_its_documented_code() -> None:
 
 def test_samples_cover_the_demo_scenarios() -> None:
     """Unknown requester, known contact, high lead score and a case open/update pair exist."""
-    events = [decode_event(line, topic=TOPIC)
-              for name in ("zendesk.jsonl", "generic.jsonl") for line in _sample_lines(name)]
+    events = [
+        decode_event(line, topic=TOPIC)
+        for name in ("zendesk.jsonl", "generic.jsonl")
+        for line in _sample_lines(name)
+    ]
     assert any(e.requester.email and e.requester.email.startswith("nora.") for e in events)
     assert sum(e.requester.email == "jane.doe@acme.example" for e in events) >= 3
     assert any(int(e.attributes.get("ai_lead_score", 0)) >= 90 for e in events)
@@ -221,11 +261,18 @@ def test_samples_cover_the_demo_scenarios() -> None:
 
 _text = st.text(min_size=1, max_size=20)
 _ident = _text.filter(lambda s: s.strip() != "")
-_json_scalar = st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=20) | \
-    st.floats(allow_nan=False, allow_infinity=False)
+_json_scalar = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53), 2**53)
+    | st.text(max_size=20)
+    | st.floats(allow_nan=False, allow_infinity=False)
+)
 _json = st.recursive(
     _json_scalar,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 _opt = st.none() | _text
@@ -236,15 +283,34 @@ _type = st.from_regex(r"(ticket|interaction)(\.[a-z0-9_]{1,10}){1,2}", fullmatch
 @st.composite
 def events(draw: st.DrawFn) -> Event:
     ticket_id = draw(_ident)
-    extra = draw(st.dictionaries(st.text(max_size=8).filter(
-        lambda k: k not in {"id", "subject", "status", "priority", "tags"}), _json, max_size=4))
-    known = draw(st.fixed_dictionaries({}, optional={
-        "subject": _text, "status": _text, "priority": _text, "tags": st.lists(_text, max_size=3),
-    }))
+    extra = draw(
+        st.dictionaries(
+            st.text(max_size=8).filter(
+                lambda k: k not in {"id", "subject", "status", "priority", "tags"}
+            ),
+            _json,
+            max_size=4,
+        )
+    )
+    known = draw(
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "subject": _text,
+                "status": _text,
+                "priority": _text,
+                "tags": st.lists(_text, max_size=3),
+            },
+        )
+    )
     return Event(
-        id=draw(_ident), type=draw(_type), ticket_id=ticket_id,
-        source=draw(st.sampled_from(["generic", "zendesk", "freshdesk"])), time=draw(_opt),
-        ticket={**extra, **known, "id": ticket_id}, requester=draw(_person),
+        id=draw(_ident),
+        type=draw(_type),
+        ticket_id=ticket_id,
+        source=draw(st.sampled_from(["generic", "zendesk", "freshdesk"])),
+        time=draw(_opt),
+        ticket={**extra, **known, "id": ticket_id},
+        requester=draw(_person),
         organization=draw(st.builds(Organization, id=st.none() | _ident, name=_opt)),
         interaction=draw(st.builds(Interaction, channel=_opt, body=_opt)),
         attributes=draw(st.dictionaries(st.text(max_size=8), _json, max_size=4)),

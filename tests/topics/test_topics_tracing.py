@@ -31,18 +31,25 @@ def test_parse_reads_the_w3c_example() -> None:
     """The spec's example parses into its parts and prints back unchanged."""
     context = TraceContext.parse(VALID)
     assert (context.trace_id, context.parent_id, context.flags) == (
-        "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7", 1)
+        "4bf92f3577b34da6a3ce929d0e0e4736",
+        "00f067aa0ba902b7",
+        1,
+    )
     assert context.value == VALID
 
 
-@pytest.mark.parametrize("value", [
-    "", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
-    "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-    "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
-    "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
-    "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
-    VALID + "-extra",
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+        "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+        VALID + "-extra",
+    ],
+)
 def test_invalid_traceparents_are_refused(value: str) -> None:
     """Zero ids, version ff, upper case and extra fields on version 00 are invalid."""
     with pytest.raises(HeaderError, match="traceparent"):
@@ -65,7 +72,9 @@ def test_ensure_trace_carries_an_incoming_trace_and_state() -> None:
 
 def test_ensure_trace_starts_a_trace_when_absent_or_invalid() -> None:
     """Missing or invalid traceparent → a new sampled trace; tracestate is dropped."""
-    context, headers = ensure_trace([(TRACEPARENT, b"garbage"), (TRACESTATE, b"v=1")], fake_random())
+    context, headers = ensure_trace(
+        [(TRACEPARENT, b"garbage"), (TRACESTATE, b"v=1")], fake_random()
+    )
     assert headers == [(TRACEPARENT, context.value.encode())]
     assert context.flags == 1
     assert read_trace(headers) == context
@@ -87,8 +96,7 @@ def test_generation_skips_all_zero_ids() -> None:
     assert context.parent_id == "02" * 8
 
 
-@given(st.binary(min_size=16, max_size=16), st.binary(min_size=8, max_size=8),
-       st.integers(0, 255))
+@given(st.binary(min_size=16, max_size=16), st.binary(min_size=8, max_size=8), st.integers(0, 255))
 def test_traceparent_round_trips(trace: bytes, span: bytes, flags: int) -> None:
     """parse(value) inverts value for every valid context."""
     assume(trace != bytes(16) and span != bytes(8))

@@ -57,18 +57,25 @@ class KafkaLedger:
         )
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap_servers, group_id=None, enable_auto_commit=False,
-            auto_offset_reset="earliest",
+            auto_offset_reset="earliest", fetch_max_wait_ms=100,
         )  # fmt: skip
+        # Asks for end offsets only: the tail's long-polling fetch would delay its requests.
+        self._offsets = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None)
         self._tail: asyncio.Task[None] | None = None
         self._positions: dict[TopicPartition, int] = {}
+        # Offsets this instance wrote that the tail has not read back yet: already in memory,
+        # so sync() need not wait for them.
+        self._own: dict[TopicPartition, set[int]] = {}
         self._progress = asyncio.Condition()
 
     async def start(self) -> None:
         """Connect, read the topic to its end, and keep tailing it."""
         await self._producer.start()
         await self._consumer.start()
+        await self._offsets.start()
         partitions = await self._partitions()
         if not partitions:
+            await self._offsets.stop()
             await self._consumer.stop()
             await self._producer.stop()
             raise RuntimeError(f"ledger topic {self.topic!r} does not exist")
@@ -91,6 +98,7 @@ class KafkaLedger:
             self._tail.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._tail
+        await self._offsets.stop()
         await self._consumer.stop()
         await self._producer.stop()
 
@@ -100,15 +108,19 @@ class KafkaLedger:
     async def put(self, run_key: str, step_id: str, record: StepRecord) -> None:
         key = f"{run_key}/{step_id}"
         self._records[key] = record
-        await self._producer.send_and_wait(self.topic, encode(record), key=key.encode())
+        sent = await self._producer.send_and_wait(self.topic, encode(record), key=key.encode())
+        self._own.setdefault(TopicPartition(self.topic, sent.partition), set()).add(sent.offset)
 
     async def sync(self) -> None:
         """Return once every entry written before this call has been read into memory."""
-        ends = await self._consumer.end_offsets(list(self._consumer.assignment()))
+        ends = await self._offsets.end_offsets(list(self._consumer.assignment()))
+
+        def caught_up(tp: TopicPartition, end: int) -> bool:
+            own = self._own.get(tp, set())
+            return all(offset in own for offset in range(self._positions.get(tp, 0), end))
+
         async with self._progress:
-            await self._progress.wait_for(
-                lambda: all(self._positions.get(tp, 0) >= end for tp, end in ends.items())
-            )
+            await self._progress.wait_for(lambda: all(caught_up(*item) for item in ends.items()))
 
     def __len__(self) -> int:
         return len(self._records)
@@ -125,5 +137,9 @@ class KafkaLedger:
                         self._records[key] = decode(record.value)
             async with self._progress:
                 for partition in self._consumer.assignment():
-                    self._positions[partition] = await self._consumer.position(partition)
+                    position = await self._consumer.position(partition)
+                    self._positions[partition] = position
+                    own = self._own.get(partition)
+                    if own:
+                        own.difference_update([o for o in own if o < position])
                 self._progress.notify_all()

@@ -106,7 +106,7 @@ class EngineSettings:
         64  # tickets in flight per batch; events of one ticket run in order
     )
     max_event_bytes: int = 1_048_576
-    min_pause_s: float = 1.0  # the shortest wait when Salesforce says the budget is spent
+    min_pause_s: float = 5.0  # the shortest pause (budget spent, connection refused)
     redact_keys: frozenset[str] = DEFAULT_REDACT_KEYS
 
 

@@ -24,7 +24,7 @@ import jwt
 import orjson
 from pydantic import SecretStr
 
-from salesforce.errors import AuthError, SalesforceError, error_from_response
+from salesforce.errors import AuthError, SalesforceError, TokenRateLimitedError, error_from_response
 from salesforce.settings import AuthMethod, ConnectionSettings
 
 TOKEN_PATH = "/services/oauth2/token"  # noqa: S105 - a URL path
@@ -323,7 +323,7 @@ class TokenCache:
         try:
             token = parse_token_response(status, body, content_type, now=self._clock())
         except AuthError as exc:
-            if not exc.retriable:
+            if not isinstance(exc, TokenRateLimitedError):  # a refusal that will repeat
                 self._failure = (self._clock(), exc)
             raise
         self._failure = None

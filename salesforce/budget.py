@@ -31,7 +31,7 @@ from pipeline.ports import (
     SalesforceGateway,
     UpsertResult,
 )
-from salesforce.errors import SalesforceError
+from salesforce.errors import DailyLimitError, SalesforceError
 from salesforce.limits import ApiUsage
 
 log = logging.getLogger(__name__)
@@ -131,7 +131,7 @@ class BudgetedGateway:
         try:
             return await getattr(self.inner, method)(*args)
         except GatewayError as error:
-            if error.throttle and not isinstance(error, ApiBudgetPaused):
+            if isinstance(error, DailyLimitError):
                 self.governor.limit_exceeded()
             raise
         finally:

@@ -5,13 +5,15 @@ decides retry / pause / dead letter from the class flags alone (R: ``retriable``
 T: ``throttle``)::
 
     SalesforceError                    R T  Salesforce says
-    ├── AuthError                      - -  token endpoint or session refused
-    │   ├── InvalidGrantError          - -  invalid_grant: not approved, bad aud, expired …
-    │   ├── InvalidClientError         - -  invalid_client_id, invalid_client …
-    │   ├── InactiveAccountError       - -  inactive_user, inactive_org
-    │   ├── TokenRateLimitedError      R -  rate_limit_exceeded on the token endpoint
-    │   ├── SessionExpiredError        - -  INVALID_SESSION_ID still after one re-authentication
-    │   └── SessionNotValidForApiError - -  401 "…session is not valid for use with the REST API"
+    ├── AuthError                      R T  token endpoint or session refused: the connection
+    │   │                                   itself is broken, so the engine pauses until it works
+    │   │                                   again instead of dead-lettering every event
+    │   ├── InvalidGrantError          R T  invalid_grant: not approved, bad aud, expired …
+    │   ├── InvalidClientError         R T  invalid_client_id, invalid_client …
+    │   ├── InactiveAccountError       R T  inactive_user, inactive_org
+    │   ├── TokenRateLimitedError      R T  rate_limit_exceeded on the token endpoint
+    │   ├── SessionExpiredError        R T  INVALID_SESSION_ID still after one re-authentication
+    │   └── SessionNotValidForApiError R T  401 "…session is not valid for use with the REST API"
     ├── TransportError                 R -  no usable HTTP response (``ambiguous`` on writes)
     │   ├── RequestTimeoutError        R -  the call took longer than the configured timeout
     │   ├── ConnectionLostError        R -  refused, reset, closed mid-response
@@ -94,6 +96,11 @@ class SalesforceError(GatewayError):
 
 
 class AuthError(SalesforceError):
+    # Not the event's fault: every event would fail the same way until someone fixes the
+    # connection. A throttle pauses consumption (nothing dead-lettered, no attempt counted);
+    # the transport never retries it on its own.
+    retriable = True
+    throttle = True
     codes: ClassVar[tuple[str, ...]] = (
         "invalid_request",
         "unsupported_grant_type",

@@ -13,6 +13,7 @@ from agents.engine import Engine, Inbound, Outbound
 from pipeline.ledger import InMemoryLedger
 from pipeline.loader import load_flows
 from pipeline.runner import Clock, Ports
+from salesforce.errors import InvalidGrantError
 from tests.pipeline.catalogue_fakes import FakeRejected, FakeSalesforce, FakeUnavailable
 from topics import headers as h
 from topics.catalogue import Catalogue, CatalogueSettings
@@ -195,3 +196,15 @@ async def test_a_redelivered_event_does_not_create_a_second_record(setup) -> Non
     assert len(gateway.records["Lead"]) == 1
     second = [orjson.loads(r.value) for r in publisher.on("actionflows.step-outputs")][2:]
     assert {s["status"] for s in second} == {"reused"}
+
+
+async def test_a_refused_login_pauses_the_run_instead_of_dead_lettering(setup) -> None:  # type: ignore[no-untyped-def]
+    """A broken connection is not the event's fault: the run waits and then completes."""
+    engine, gateway, publisher, _ = setup
+    gateway.failures["query"] = InvalidGrantError(
+        "user hasn't approved this consumer", error_code="invalid_grant"
+    )
+    await engine.handle_batch([inbound(ticket_created("e1", "T1", "ada@example.com"))])
+    assert engine.stats.pauses == 1
+    assert publisher.on("actionflows.dead-letters") == []
+    assert len(gateway.records["Lead"]) == 1

@@ -142,12 +142,13 @@ def test_token_response_parsing() -> None:
 def test_token_errors_map_to_classes(
     error: str, description: str, expected: type[AuthError]
 ) -> None:
-    """OAuth error bodies become AuthError subclasses carrying error_description, not retriable."""
+    """OAuth error bodies become AuthError subclasses carrying error_description, flagged to
+    pause the connection (throttle) rather than dead-letter each event."""
     body = f'{{"error":"{error}","error_description":"{description}"}}'.encode()
     with pytest.raises(expected) as caught:
         parse_token_response(400, body, "application/json", now=0)
     assert caught.value.message == description
-    assert not caught.value.retriable
+    assert caught.value.throttle
 
 
 async def test_token_endpoint_errors_surface_from_calls(

@@ -40,8 +40,8 @@ SOAP_FAULT = b"""<?xml version="1.0" encoding="UTF-8"?>
         ("UNABLE_TO_LOCK_ROW", e.RowLockError, True),
         ("SERVER_UNAVAILABLE", e.ServerError, True),
         ("ALL_OR_NONE_OPERATION_ROLLED_BACK", e.RolledBackError, True),
-        ("INVALID_SESSION_ID", e.SessionExpiredError, False),
-        ("invalid_grant", e.InvalidGrantError, False),
+        ("INVALID_SESSION_ID", e.SessionExpiredError, True),  # pauses (throttle)
+        ("invalid_grant", e.InvalidGrantError, True),  # pauses (throttle)
         ("SOMETHING_NEW", e.UnknownError, False),
     ],
 )

@@ -13,8 +13,9 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "actionflows needs Python >= 3.11")'
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[dev]'
+	# "python -m pip", not bin/pip: the venv's own interpreter, whatever a script's shebang says
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
 	@touch $@
 
 # The broker's jars, resolved by Maven once per Kafka version and cached (~/.cache/actionflows).
@@ -22,7 +23,7 @@ jars: install
 	$(PY) -m localkafka $(ACTIONFLOWS_KAFKA_VERSION)
 
 run: jars
-	$(VENV)/bin/actionflows run
+	$(PY) -m agents.cli run
 
 test: jars
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -32,13 +33,13 @@ test-kafka3:
 	$(MAKE) test ACTIONFLOWS_KAFKA_VERSION=$(KAFKA3_VERSION)
 
 lint: install
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 
 format: install
-	$(VENV)/bin/ruff check --fix .
-	$(VENV)/bin/ruff format .
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
 
 bench: jars
 	$(PY) -m bench

@@ -121,14 +121,17 @@ class Engine:
         ports: Ports,
         publisher: Publisher,
         settings: EngineSettings | None = None,
+        stopping: asyncio.Event | None = None,
     ) -> None:
+        """``stopping``: set when the worker shuts down; shared with the publisher so that
+        neither a pause nor a publish retry outlives the worker."""
         self.flows = flows
         self.catalogue = catalogue
         self.ports = ports
         self.publisher = publisher
         self.settings = settings or EngineSettings()
         self.stats = EngineStats()
-        self.stopping = asyncio.Event()
+        self.stopping = stopping or asyncio.Event()
         self.idle = asyncio.Event()
         self.idle.set()
         # The catalogue lists the inputs as (tickets, interactions): flows name them that way.

@@ -12,7 +12,6 @@ import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import faust
 from pydantic import SecretStr
@@ -22,7 +21,6 @@ from agents.engine import Engine, EngineSettings
 from agents.ledger import KafkaLedger
 from agents.settings import WorkerSettings
 from agents.worker import FaustPublisher, attach_engine, ensure_topics
-from pipeline.catalogue import ACTIONS
 from pipeline.ledger import Ledger
 from pipeline.loader import load_flows
 from pipeline.plan import FlowSet
@@ -92,16 +90,12 @@ class Service:
             ports=self.ports,
             publisher=FaustPublisher(self.app, stopping),
             settings=config.engine,
+            stopping=stopping,
         )
-        self.engine.stopping = stopping
         attach_engine(
             self.app, self.engine, self.catalogue,
             batch_max=config.batch_max, linger_s=config.linger_s,
         )  # fmt: skip
-
-    @property
-    def actions(self) -> list[str]:
-        return sorted(f"{kind} {obj}" for kind, obj in ACTIONS)
 
     async def start(self) -> None:
         created = await ensure_topics(self.config.worker.bootstrap_servers, self.catalogue)
@@ -132,10 +126,6 @@ class Service:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
-
-
-def flows_dir_default() -> Path:
-    return Path(__file__).resolve().parent.parent / "flows"
 
 
 def emulator_connection(

@@ -21,8 +21,8 @@ from agents.settings import KafkaSettings, WorkerSettings, topics_from_env
 from localkafka import BrokerError, BrokerOptions, LocalBroker
 from pipeline.errors import FlowLoadError
 from pipeline.loader import flow_files, validate_directory
-from salesforce.emulator import Emulator, EmulatorConfig
 from salesforce.settings import ConnectionSettings, SettingsError, load_settings
+from sfemulator import Emulator, EmulatorConfig
 
 
 def _kafka(argv: Sequence[str]) -> int:
@@ -205,14 +205,17 @@ COMMANDS: dict[str, tuple[str, Callable[[Sequence[str]], int]]] = {
     ),
     "worker": ("run the worker against KAFKA_BOOTSTRAP_SERVERS", _worker),
     "flows": ("validate flow files: flows validate DIR", _flows),
-    "emulator": ("run the Salesforce emulator", _delegate("salesforce.emulator.cli")),
+    "emulator": ("run the Salesforce emulator", _delegate("sfemulator.cli")),
     "connect": (
         "check a Salesforce connection and show its indicator",
         _delegate("salesforce.connect_cli"),
     ),
     "kafka": ("run a local Kafka broker in the foreground", _kafka),
-    "replay": ("republish a slice of an input topic, or --dry-run it", _delegate("agents.replay")),
-    "dlq": ("list, show and redrive dead letters", _delegate("agents.dlq")),
+    "replay": (
+        "republish a slice of an input topic, or --dry-run it",
+        _delegate("agents.ops.replay"),
+    ),
+    "dlq": ("list, show and redrive dead letters", _delegate("agents.ops.dlq")),
 }
 
 

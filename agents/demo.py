@@ -26,8 +26,8 @@ from agents.service import Service, ServiceConfig, emulator_connection
 from agents.settings import KafkaSettings, WorkerSettings
 from localkafka import BrokerOptions, LocalBroker
 from pipeline.loader import load_flows
-from salesforce.emulator import Emulator, EmulatorConfig
 from salesforce.settings import ConnectionSettings
+from sfemulator import Emulator, EmulatorConfig
 from topics import headers as h
 from topics.catalogue import Catalogue, CatalogueSettings, TopicRole
 from topics.codecs import decode_event

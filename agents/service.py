@@ -28,8 +28,8 @@ from pipeline.runner import Clock, Ports
 from salesforce.batching import BatchingGateway
 from salesforce.budget import BudgetedGateway, BudgetGovernor, BudgetPolicy
 from salesforce.client import SalesforceClient
-from salesforce.emulator import DemoCredentials
 from salesforce.settings import AuthMethod, ConnectionSettings
+from sfemulator import DemoCredentials
 from topics.catalogue import Catalogue, CatalogueSettings, TopicRole
 
 log = logging.getLogger(__name__)

@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pipeline.ports import RecordWrite
 from salesforce.client import SalesforceClient
-from salesforce.emulator import Emulator, EmulatorConfig
 from salesforce.settings import ConnectionSettings
+from sfemulator import Emulator, EmulatorConfig
 
 Call = Callable[[int], Awaitable[object]]
 

@@ -27,7 +27,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from agents.service import Service, ServiceConfig, emulator_connection
 from agents.settings import WorkerSettings
-from salesforce.emulator import DemoCredentials, Emulator, EmulatorConfig
+from sfemulator import DemoCredentials, Emulator, EmulatorConfig
 from topics.catalogue import CatalogueSettings
 
 FLOWS = Path(__file__).with_name("flows")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from agents.dead_letters import (
+from agents.ops.letters import (
     REDRIVE_FROM,
     REDRIVE_ID,
     DeadLetter,

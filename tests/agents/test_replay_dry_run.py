@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.dry_run import DryRunner, DryRunTally
+from agents.ops.dry_run import DryRunner, DryRunTally
 from pipeline.events import Event, Person
 from pipeline.ledger import InMemoryLedger, run_key
 from pipeline.loader import load_flows

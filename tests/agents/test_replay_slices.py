@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agents.slices import (
+from agents.ops.slices import (
     EventFilter,
     OffsetBound,
     SliceError,

@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 from emulator_helpers import Api
 
-from salesforce.emulator import Emulator, EmulatorConfig
+from sfemulator import Emulator, EmulatorConfig
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from typing import Any
 import aiohttp
 import jwt
 
-from salesforce.emulator import Emulator
+from sfemulator import Emulator
 
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 

@@ -1,4 +1,4 @@
-"""``python -m salesforce.emulator`` serves until SIGTERM and prints where things are."""
+"""``python -m sfemulator`` serves until SIGTERM and prints where things are."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ async def test_cli_serves_prints_credentials_and_stops_on_sigterm(tmp_path: Path
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "salesforce.emulator",
+        "sfemulator",
         "--port",
         "0",
         "--seed",

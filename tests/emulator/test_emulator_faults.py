@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 from emulator_helpers import Api
 
-from salesforce.emulator import Emulator, EmulatorConfig, FaultRule
+from sfemulator import Emulator, EmulatorConfig, FaultRule
 
 LEAD = {"LastName": "Hopper", "Company": "Navy"}
 

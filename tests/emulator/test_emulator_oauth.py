@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from emulator_helpers import JWT_GRANT, jwt_assertion
 
-from salesforce.emulator import Emulator, EmulatorConfig
+from sfemulator import Emulator, EmulatorConfig
 
 TOKEN_KEYS = {"access_token", "signature", "scope", "instance_url", "id", "token_type", "issued_at"}
 

@@ -7,7 +7,7 @@ from typing import Any
 import aiohttp
 from emulator_helpers import Api
 
-from salesforce.emulator import Emulator, EmulatorConfig, ValidationRule
+from sfemulator import Emulator, EmulatorConfig, ValidationRule
 
 LEAD = {"LastName": "Lovelace", "FirstName": "Ada", "Company": "Analytical Engines"}
 

@@ -9,14 +9,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from salesforce.emulator import quote, quote_like
-from salesforce.emulator.errors import ApiError
-from salesforce.emulator.ids import IdFactory
-from salesforce.emulator.schema import DEFAULT_EXTERNAL_ID_FIELDS, build_schema
-from salesforce.emulator.soql import parse
-from salesforce.emulator.soql_eval import run
-from salesforce.emulator.soql_lexer import SoqlError, unescape
-from salesforce.emulator.store import Store
+from sfemulator import quote, quote_like
+from sfemulator.errors import ApiError
+from sfemulator.ids import IdFactory
+from sfemulator.schema import DEFAULT_EXTERNAL_ID_FIELDS, build_schema
+from sfemulator.soql import parse
+from sfemulator.soql_eval import run
+from sfemulator.soql_lexer import SoqlError, unescape
+from sfemulator.store import Store
 
 V = "62.0"
 

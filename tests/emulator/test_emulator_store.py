@@ -6,12 +6,12 @@ import time
 
 import pytest
 
-from salesforce.emulator import EmulatorConfig, FaultRule
-from salesforce.emulator.errors import ApiError
-from salesforce.emulator.ids import IdFactory
-from salesforce.emulator.schema import DEFAULT_EXTERNAL_ID_FIELDS, build_schema
-from salesforce.emulator.soql_eval import run
-from salesforce.emulator.store import Store
+from sfemulator import EmulatorConfig, FaultRule
+from sfemulator.errors import ApiError
+from sfemulator.ids import IdFactory
+from sfemulator.schema import DEFAULT_EXTERNAL_ID_FIELDS, build_schema
+from sfemulator.soql_eval import run
+from sfemulator.store import Store
 
 
 @pytest.fixture

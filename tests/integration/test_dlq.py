@@ -9,12 +9,12 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from agents import dlq
-from agents.dead_letters import REDRIVE_ID, DeadLetter, LetterFilter
-from agents.redrive import RedriveTopics, redrive, scan
+from agents.ops import dlq
+from agents.ops.letters import REDRIVE_ID, DeadLetter, LetterFilter
+from agents.ops.redrive import RedriveTopics, redrive, scan
 from agents.service import Service
-from salesforce.emulator import Emulator, EmulatorConfig
-from salesforce.emulator.rules import ValidationRule
+from sfemulator import Emulator, EmulatorConfig
+from sfemulator.rules import ValidationRule
 from tests.agents.test_engine import CREATE_LEAD_FLOW, ticket_created
 from tests.integration.test_engine_e2e import service_config
 from tests.kafkatools import create_topics, produce, read, wait_for

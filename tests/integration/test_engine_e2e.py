@@ -10,7 +10,7 @@ import pytest
 
 from agents.service import Service, ServiceConfig, emulator_connection
 from agents.settings import WorkerSettings
-from salesforce.emulator import Emulator, EmulatorConfig
+from sfemulator import Emulator, EmulatorConfig
 from tests.agents.test_engine import CREATE_LEAD_FLOW, ticket_created
 from tests.kafkatools import produce, read
 from topics.catalogue import CatalogueSettings

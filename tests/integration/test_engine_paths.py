@@ -15,7 +15,7 @@ import pytest
 
 from agents.service import Service, ServiceConfig, emulator_connection
 from agents.settings import WorkerSettings
-from salesforce.emulator import Emulator, EmulatorConfig, FaultRule
+from sfemulator import Emulator, EmulatorConfig, FaultRule
 from tests.agents.test_engine import CREATE_LEAD_FLOW, ticket_created
 from tests.kafkatools import produce, read
 from topics import headers as h

@@ -12,7 +12,7 @@ import pytest
 from agents.demo import SEED
 from agents.service import Service, ServiceConfig, emulator_connection
 from agents.settings import WorkerSettings
-from salesforce.emulator import Emulator, EmulatorConfig
+from sfemulator import Emulator, EmulatorConfig
 from tests.kafkatools import produce, read
 from topics.catalogue import CatalogueSettings
 

@@ -10,16 +10,16 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from agents import replay as replay_cli
-from agents.dry_run import DryRunner, EventPlan
-from agents.republish import ReplayRequest, replay, replay_dry_run
+from agents.ops import replay as replay_cli
+from agents.ops.dry_run import DryRunner, EventPlan
+from agents.ops.republish import ReplayRequest, replay, replay_dry_run
+from agents.ops.slices import EventFilter, OffsetBound, SliceSpec
 from agents.service import Service, emulator_connection
-from agents.slices import EventFilter, OffsetBound, SliceSpec
 from pipeline.ledger import InMemoryLedger
 from pipeline.loader import load_flows
 from pipeline.runner import Ports
 from salesforce.client import SalesforceClient
-from salesforce.emulator import Emulator, EmulatorConfig
+from sfemulator import Emulator, EmulatorConfig
 from tests.agents.test_engine import CREATE_LEAD_FLOW, ticket_created
 from tests.integration.test_engine_e2e import service_config
 from tests.kafkatools import create_topics, read, wait_for

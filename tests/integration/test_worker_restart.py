@@ -19,8 +19,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from agents.replay import main as replay_main
-from salesforce.emulator import Emulator, EmulatorConfig, FaultRule
+from agents.ops.replay import main as replay_main
+from sfemulator import Emulator, EmulatorConfig, FaultRule
 from tests.agents.test_engine import CREATE_LEAD_FLOW, ticket_created
 from tests.kafkatools import create_topics, produce, read_all, wait_for
 

@@ -1,6 +1,6 @@
 """A small scripted Salesforce on localhost for client tests: real HTTP, documented answers.
 
-It is not the emulator (``salesforce.emulator``): it knows no objects. Tests script what each
+It is not the emulator (``sfemulator``): it knows no objects. Tests script what each
 route answers, in order, and read back what the client sent. The token endpoint and the 401 for
 an unknown bearer token behave as a real org's do.
 """

@@ -12,8 +12,8 @@ import pytest
 from agents.service import emulator_connection
 from salesforce.batching import BatchingGateway
 from salesforce.client import SalesforceClient
-from salesforce.emulator import Emulator, EmulatorConfig, FaultRule
 from salesforce.errors import ServerError, ValidationError
+from sfemulator import Emulator, EmulatorConfig, FaultRule
 
 CREATES = "POST /composite/sobjects"
 UPSERTS = "PATCH /composite/sobjects/{type}/{field}"

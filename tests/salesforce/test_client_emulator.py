@@ -12,7 +12,6 @@ from pydantic import SecretStr
 
 from pipeline.ports import LeadConversion, RecordWrite
 from salesforce.client import SalesforceClient
-from salesforce.emulator import Emulator, EmulatorConfig, FaultRule
 from salesforce.errors import (
     ConcurrentLimitError,
     ConnectionLostError,
@@ -33,6 +32,7 @@ from salesforce.errors import (
 from salesforce.indicator import build_indicator
 from salesforce.settings import AuthMethod, ConnectionSettings
 from salesforce.soql import quote_list
+from sfemulator import Emulator, EmulatorConfig, FaultRule
 from tests.salesforce.conftest import NoSleep
 
 TOKEN_ROUTE = "POST /services/oauth2/token"

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from salesforce.connect_cli import main
-from salesforce.emulator import Emulator, EmulatorConfig
+from sfemulator import Emulator, EmulatorConfig
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ import pytest
 from pydantic import SecretStr
 
 from salesforce.connections import Connections
-from salesforce.emulator import Emulator, EmulatorConfig
 from salesforce.settings import ConnectionSettings, SalesforceSettings, SettingsError
+from sfemulator import Emulator, EmulatorConfig
 
 TOKEN_ROUTE = "POST /services/oauth2/token"
 

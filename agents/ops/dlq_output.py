@@ -12,9 +12,9 @@ from typing import Any
 
 import orjson
 
-from agents.dead_letters import DeadLetter, how, redrive_record
-from agents.operator import format_ms
-from agents.redrive import RedriveReport
+from agents.ops.common import format_ms
+from agents.ops.letters import DeadLetter, how, redrive_record
+from agents.ops.redrive import RedriveReport
 from topics import headers as h
 from topics.redaction import redact, scrub
 

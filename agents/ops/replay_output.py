@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterator
 import orjson
 from rich.console import Console
 
-from agents.dry_run import EventPlan
-from agents.republish import Progress, ReplayReport
+from agents.ops.dry_run import EventPlan
+from agents.ops.republish import Progress, ReplayReport
 
 #: How a dry run says a run would end (pipeline RunStatus values).
 ENDINGS = {

@@ -1,7 +1,7 @@
 """``actionflows dlq list|show|redrive``: browse the dead-letter topic and redrive letters.
 
-The reading and redriving are in :mod:`agents.redrive` (``scan``, ``fetch``, ``redrive``), the
-redrive rules in :mod:`agents.dead_letters`, the printing in :mod:`agents.dlq_output`. Usage,
+The reading and redriving are in :mod:`agents.ops.redrive` (``scan``, ``fetch``, ``redrive``), the
+redrive rules in :mod:`agents.ops.letters`, the printing in :mod:`agents.ops.dlq_output`. Usage,
 guarantees and limits: ``docs/operations.md``.
 """
 
@@ -13,17 +13,17 @@ import sys
 import time
 from typing import Any
 
-from agents import dlq_output as output
-from agents.dead_letters import DeadLetter, LetterFilter, redriven_topic
-from agents.operator import (
+from agents.ops import dlq_output as output
+from agents.ops.common import (
     EXPECTED_ERRORS,
     add_kafka_arguments,
     bootstrap_from,
     catalogue_from_env,
     describe,
 )
-from agents.redrive import RedriveReport, RedriveTopics, fetch, read_markers, redrive, scan
-from agents.slices import SliceError, SliceSpec, parse_position, parse_time
+from agents.ops.letters import DeadLetter, LetterFilter, redriven_topic
+from agents.ops.redrive import RedriveReport, RedriveTopics, fetch, read_markers, redrive, scan
+from agents.ops.slices import SliceError, SliceSpec, parse_position, parse_time
 from topics.catalogue import TopicRole
 from topics.headers import Stage
 

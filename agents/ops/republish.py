@@ -1,11 +1,11 @@
 """Replaying a topic slice: republish it, or plan it dry. ``actionflows replay`` is the CLI.
 
-A replay reads a slice (:mod:`agents.slices`) with a group-less consumer and republishes the
+A replay reads a slice (:mod:`agents.ops.slices`) with a group-less consumer and republishes the
 selected records to the target topic (by default the topic itself): key, value and headers
 unchanged, plus the ``actionflows.replay`` marker naming the replay. Republished events keep
 their event ids, so the engine's ledger and the external-id upserts turn a second replay of the
 same slice into no new Salesforce records. ``--dry-run`` republishes nothing: it plans every
-selected event against the flows and the org (:mod:`agents.dry_run`) and prints the writes.
+selected event against the flows and the org (:mod:`agents.ops.dry_run`) and prints the writes.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from agents.dry_run import DryRunner, DryRunTally, EventPlan
-from agents.slices import EventFilter, SliceSpec
-from agents.topic_slice import Outgoing, Record, Sender, SliceReader
+from agents.ops.dry_run import DryRunner, DryRunTally, EventPlan
+from agents.ops.slices import EventFilter, SliceSpec
+from agents.ops.topic_io import Outgoing, Record, Sender, SliceReader
 from pipeline.events import Event
 from topics import headers as h
 from topics.codecs import decode_event

@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from agents.slices import OffsetBound, SliceError, SliceSpec, resolve_ranges
+from agents.ops.slices import OffsetBound, SliceError, SliceSpec, resolve_ranges
 
 Record: TypeAlias = ConsumerRecord  # of bytes keys and values
 

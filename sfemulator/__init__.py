@@ -2,7 +2,7 @@
 
 See docs/emulator.md. Public API::
 
-    from salesforce.emulator import Emulator, EmulatorConfig, FaultRule, DemoCredentials
+    from sfemulator import Emulator, EmulatorConfig, FaultRule, DemoCredentials
 """
 
 from .config import API_VERSIONS, LATEST_API_VERSION, DemoCredentials, EmulatorConfig

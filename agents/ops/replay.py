@@ -1,6 +1,6 @@
 """``actionflows replay``: republish a slice of an input topic, or show what it would do.
 
-The work is in :mod:`agents.republish` (``replay``, ``replay_dry_run``); this module parses the
+The work is in :mod:`agents.ops.republish` (``replay``, ``replay_dry_run``); this module parses the
 command line, connects the dry run to Salesforce, shows progress on stderr and prints the
 result. Usage, guarantees and limits: ``docs/operations.md``.
 """
@@ -15,16 +15,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agents import replay_output as output
-from agents.dry_run import DryRunner
-from agents.operator import (
+from agents.ops import replay_output as output
+from agents.ops.common import (
     EXPECTED_ERRORS,
     add_kafka_arguments,
     bootstrap_from,
     catalogue_from_env,
     describe,
 )
-from agents.republish import (
+from agents.ops.dry_run import DryRunner
+from agents.ops.republish import (
     Progress,
     ReplayReport,
     ReplayRequest,
@@ -32,14 +32,14 @@ from agents.republish import (
     replay_dry_run,
     republished,
 )
+from agents.ops.slices import EventFilter, OffsetBound, SliceError, SliceSpec, parse_time
 from agents.service import DEFAULT_EXTERNAL_ID_FIELD, OBJECTS_WITH_KEYS, emulator_connection
-from agents.slices import EventFilter, OffsetBound, SliceError, SliceSpec, parse_time
 from pipeline.ledger import InMemoryLedger
 from pipeline.loader import load_flows
 from pipeline.runner import Ports
 from salesforce.client import SalesforceClient
-from salesforce.emulator import Emulator, EmulatorConfig
 from salesforce.settings import ConnectionSettings, load_settings
+from sfemulator import Emulator, EmulatorConfig
 from topics.catalogue import Catalogue
 
 __all__ = ["ReplayReport", "ReplayRequest", "main", "replay", "replay_dry_run", "republished"]

@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from agents.topic_slice import Outgoing
+from agents.ops.topic_io import Outgoing
 from topics import headers as h
 from topics.catalogue import Catalogue
 from topics.errors import HeaderError

@@ -1,10 +1,10 @@
 """Reading the dead-letter topic and redriving letters: the I/O behind ``actionflows dlq``.
 
-Reads use the group-less :class:`agents.topic_slice.SliceReader`, so browsing never moves the
+Reads use the group-less :class:`agents.ops.topic_io.SliceReader`, so browsing never moves the
 worker's offsets. A redrive publishes the re-injected records first and its markers only once
 those are acknowledged: a marker never claims a redrive that did not happen. If the tool dies in
 between, the next redrive sends those letters again, which the ledger and the external-id upserts
-make harmless (see :mod:`agents.dead_letters`).
+make harmless (see :mod:`agents.ops.letters`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from agents.dead_letters import (
+from agents.ops.letters import (
     DeadLetter,
     LetterFilter,
     NotRedrivable,
@@ -25,8 +25,8 @@ from agents.dead_letters import (
     parse_marker,
     redrive_record,
 )
-from agents.slices import SliceSpec
-from agents.topic_slice import (
+from agents.ops.slices import SliceSpec
+from agents.ops.topic_io import (
     Outgoing,
     Record,
     Sender,

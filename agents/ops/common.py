@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 from aiokafka.errors import KafkaError
 
+from agents.ops.slices import SliceError
 from agents.settings import KafkaSettings, topics_from_env
-from agents.slices import SliceError
 from pipeline.errors import FlowLoadError
 from salesforce.errors import SalesforceError
 from salesforce.settings import SettingsError

@@ -1,7 +1,0 @@
-"""``python -m salesforce.emulator``: the same as ``actionflows emulator``."""
-
-import sys
-
-from .cli import main
-
-sys.exit(main())

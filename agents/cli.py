@@ -15,14 +15,15 @@ from pathlib import Path
 
 from rich.console import Console
 
-from agents.demo import ROOT, demo
-from agents.service import Service, ServiceConfig, emulator_connection
+from agents.service import Service, ServiceConfig
 from agents.settings import KafkaSettings, WorkerSettings, topics_from_env
 from localkafka import BrokerError, BrokerOptions, LocalBroker
 from pipeline.errors import FlowLoadError
 from pipeline.loader import flow_files, validate_directory
 from salesforce.settings import ConnectionSettings, SettingsError, load_settings
-from sfemulator import Emulator, EmulatorConfig
+
+# The project folder: its flows/ and samples/ are the defaults of run, demo and worker.
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _kafka(argv: Sequence[str]) -> int:
@@ -101,6 +102,8 @@ def _demo_command(follow: bool) -> Callable[[Sequence[str]], int]:
         for folder in (args.flows, args.samples):
             if not folder.is_dir():
                 parser.error(f"{folder} is not a folder")
+        from agents.demo import demo  # the demo (and its emulator) load only when asked for
+
         console = Console()
         try:
             connection = load_settings().get(args.connection) if args.connection else None
@@ -173,6 +176,8 @@ async def _serve(bootstrap: str, flows: Path, connection: ConnectionSettings | N
         loop.add_signal_handler(sig, stop.set)
     async with contextlib.AsyncExitStack() as stack:
         if connection is None:
+            from sfemulator import Emulator, EmulatorConfig, emulator_connection  # --emulator only
+
             emulator = await stack.enter_async_context(Emulator(EmulatorConfig()))
             connection = emulator_connection(
                 emulator.url, emulator.credentials, emulator.api_version

@@ -22,12 +22,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from rich.console import Console
 from rich.table import Table
 
-from agents.service import Service, ServiceConfig, emulator_connection
+from agents.service import Service, ServiceConfig
 from agents.settings import KafkaSettings, WorkerSettings
 from localkafka import BrokerOptions, LocalBroker
 from pipeline.loader import load_flows
 from salesforce.settings import ConnectionSettings
-from sfemulator import Emulator, EmulatorConfig
+from sfemulator import Emulator, EmulatorConfig, emulator_connection
 from topics import headers as h
 from topics.catalogue import Catalogue, CatalogueSettings, TopicRole
 from topics.codecs import decode_event
@@ -276,12 +276,12 @@ class Watcher:
                 f"{run['event_id']} (ticket {run['ticket_id']}) in {run['duration_ms']:.0f} ms"
             )
         elif role is TopicRole.RETRY:
-            context = h.parse_retry_headers(headers)
-            print_(f"[yellow]retry[/] {context.flow if context else '?'} scheduled")
+            retry = h.parse_retry_headers(headers)
+            print_(f"[yellow]retry[/] {retry.flow if retry else '?'} scheduled")
         else:
-            context = h.parse_dead_letter_headers(headers)
-            self.decode_letters += context.stage == h.Stage.DECODE
-            where = f"{context.flow}/{context.step}" if context.flow else context.stage
+            letter = h.parse_dead_letter_headers(headers)
+            self.decode_letters += letter.stage == h.Stage.DECODE
+            where = f"{letter.flow}/{letter.step}" if letter.flow else letter.stage
             print_(
-                f"[red]dead letter[/] ({where}) {context.reason}: {context.exception_message[:120]}"
+                f"[red]dead letter[/] ({where}) {letter.reason}: {letter.exception_message[:120]}"
             )

@@ -20,7 +20,7 @@ from typing import Protocol
 from pipeline.events import Event
 from pipeline.outcome import ErrorInfo
 from pipeline.plan import FlowSet, Plan
-from pipeline.result import RunResult, RunStatus
+from pipeline.result import RunResult, RunStatus, StepStatus
 from pipeline.runner import Ports, run
 from topics import headers as h
 from topics.catalogue import Catalogue, TopicRole
@@ -30,10 +30,8 @@ from topics.records import (
     DeadLetterRecord,
     RunResultRecord,
     StepOutputRecord,
-    StepStatus,
     StepSummary,
 )
-from topics.records import RunStatus as RecordRunStatus
 from topics.redaction import DEFAULT_REDACT_KEYS, scrub
 from topics.tracing import TRACEPARENT, TRACESTATE
 
@@ -211,7 +209,7 @@ class Engine:
         if retry is not None:
             await self._wait_until(retry.not_before_ms)
             plan = self.flows.get(retry.flow) if retry.flow else None
-            plans = (plan,) if plan is not None else ()
+            plans: tuple[Plan, ...] = (plan,) if plan is not None else ()
             if retry.flow and plan is None:
                 return [
                     self._dead_letter(
@@ -255,7 +253,7 @@ class Engine:
         trace = _trace_headers(record.headers)
         out = []
         for step in result.steps:
-            if step.status == "succeeded":
+            if step.status is StepStatus.SUCCEEDED:
                 self.stats.steps_run += 1
                 if step.salesforce_id and _writes(plan, step.step_id):
                     self.stats.records_written += 1
@@ -270,7 +268,7 @@ class Engine:
                 object=step.object,
                 inputs=step.inputs,
                 outputs=step.outputs,
-                status=StepStatus(step.status),
+                status=step.status,
                 attempt=step.attempt,
                 duration_ms=round(step.duration_ms, 3),
                 at=now,
@@ -295,10 +293,8 @@ class Engine:
             run_id=result.run_key,
             event_id=event.id,
             ticket_id=event.ticket_id,
-            status=RecordRunStatus(str(result.status)),
-            steps=[
-                StepSummary(s.step_id, StepStatus(s.status), s.salesforce_id) for s in result.steps
-            ],
+            status=result.status,
+            steps=[StepSummary(s.step_id, s.status, s.salesforce_id) for s in result.steps],
             duration_ms=round(elapsed_ms, 3),
             attempts=attempts,
             at=now,

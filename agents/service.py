@@ -1,7 +1,7 @@
 """The composition root: settings in, a running worker out.
 
 ``Service`` puts together the faust app, the topic catalogue, the flows, the Salesforce client
-(against a real org or the emulator) and the engine. ``actionflows worker``, ``actionflows demo``
+(a real org, or the emulator's connection settings) and the engine. ``actionflows worker``, ``actionflows demo``
 and the end-to-end tests all start the engine through it, so they run the same wiring.
 """
 
@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import faust
-from pydantic import SecretStr
 
 from agents.app import create_app
 from agents.engine import Engine, EngineSettings
@@ -28,8 +27,7 @@ from pipeline.runner import Clock, Ports
 from salesforce.batching import BatchingGateway
 from salesforce.budget import BudgetedGateway, BudgetGovernor, BudgetPolicy
 from salesforce.client import SalesforceClient
-from salesforce.settings import AuthMethod, ConnectionSettings
-from sfemulator import DemoCredentials
+from salesforce.settings import ConnectionSettings
 from topics.catalogue import Catalogue, CatalogueSettings, TopicRole
 
 log = logging.getLogger(__name__)
@@ -126,19 +124,3 @@ class Service:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
-
-
-def emulator_connection(
-    url: str, credentials: DemoCredentials, api_version: str
-) -> ConnectionSettings:
-    """Connection settings for the local emulator: JWT bearer as the demo service account."""
-    return ConnectionSettings(
-        name="emulator",
-        login_url=url,
-        api_version=api_version,
-        auth=AuthMethod.JWT,
-        client_id=credentials.client_id,
-        username=credentials.username,
-        private_key=SecretStr(credentials.private_key_pem),
-        audience="https://login.salesforce.com",  # what real orgs expect, even behind My Domain
-    )

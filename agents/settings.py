@@ -18,6 +18,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from localkafka import DEFAULT_KAFKA_VERSION
 from topics.catalogue import CatalogueSettings, parse_delay
@@ -49,7 +50,7 @@ class WorkerSettings:
     # partitions move: faust's default is 60 s. Heartbeats run beside processing, so slow
     # Salesforce calls do not need a long session.
     session_timeout_s: float = 10.0
-    extra: Mapping[str, object] = field(default_factory=dict)  # passed to faust.App as-is
+    extra: Mapping[str, Any] = field(default_factory=dict)  # passed to faust.App as-is
 
     @classmethod
     def from_env(

@@ -20,6 +20,7 @@ from typing import Any
 import faust
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from faust.streams import Stream
 
 from agents.engine import Engine, EngineStopped, Inbound, Outbound
 from topics.catalogue import Catalogue
@@ -101,7 +102,8 @@ def attach_engine(
             *names, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
         )
 
-    async def consume(stream: faust.StreamT) -> None:
+    async def consume(stream: faust.StreamT[Any]) -> None:
+        assert isinstance(stream, Stream)  # noack_take is the class's, not the protocol's
         async for events in stream.noack_take(batch_max, within=linger_s):
             try:
                 await engine.handle_batch([inbound(event) for event in events])

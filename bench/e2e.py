@@ -25,9 +25,10 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from agents.service import Service, ServiceConfig, emulator_connection
+from agents.ops.slices import read_slice
+from agents.service import Service, ServiceConfig
 from agents.settings import WorkerSettings
-from sfemulator import DemoCredentials, Emulator, EmulatorConfig
+from sfemulator import DemoCredentials, Emulator, EmulatorConfig, emulator_connection
 from topics.catalogue import CatalogueSettings
 
 FLOWS = Path(__file__).with_name("flows")
@@ -123,25 +124,8 @@ async def _collect(bootstrap: str, topic: str, count: int, timeout_s: float) -> 
 
 
 async def _input_timestamps(bootstrap: str, topic: str) -> dict[str, int]:
-    records = await _collect_all(bootstrap, topic)
+    records = await read_slice(bootstrap, topic)
     return {orjson.loads(r.value)["id"]: r.timestamp for r in records}
-
-
-async def _collect_all(bootstrap: str, topic: str) -> list[Any]:
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    try:
-        ends = await consumer.end_offsets(list(consumer.assignment()))
-        records: list[Any] = []
-        while sum(ends.values()) > len(records):
-            batch = await consumer.getmany(timeout_ms=500)
-            for items in batch.values():
-                records.extend(items)
-        return records
-    finally:
-        await consumer.stop()
 
 
 def _percentile(values: list[float], q: float) -> float:

@@ -9,19 +9,30 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any
 
 from pipeline.outcome import ErrorInfo
 
-StepOutcomeStatus = Literal["succeeded", "skipped", "failed", "reused", "dry_run"]
+
+class StepStatus(StrEnum):
+    """How one step of one run ended; the step-output topic carries these values."""
+
+    SUCCEEDED = "succeeded"  # executed now
+    SKIPPED = "skipped"  # its ``when`` was false
+    FAILED = "failed"
+    REUSED = "reused"  # the ledger had it: not executed again
+    DRY_RUN = "dry_run"  # replay dry run: the write that would have been made
 
 
 class RunStatus(StrEnum):
+    """How a run ended; the run-results topic carries these values."""
+
     SUCCEEDED = "succeeded"  # every step succeeded, was skipped, reused or tolerated its failure
     SKIPPED = "skipped"  # no step ran: every `when` was false
     RETRY_LATER = "retry_later"  # a transient failure outlived the in-process attempts
     PAUSED = "paused"  # the org's API budget is spent; redeliver after `retry_after`
     DEAD_LETTER = "dead_letter"  # a permanent (or too persistent, or ambiguous) failure
+    NO_MATCH = "no_match"  # no flow matched the event (the engine reports it; no run happened)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +48,7 @@ class StepOutcome:
     step_id: str
     action: str
     object: str
-    status: StepOutcomeStatus
+    status: StepStatus
     idempotency_key: str
     inputs: Mapping[str, Any] = field(default_factory=dict)  # as rendered
     fields: Mapping[str, Any] = field(default_factory=dict)  # extra Salesforce fields, rendered

@@ -30,7 +30,7 @@ from pipeline.ledger import Ledger, StepRecord, idempotency_key, run_key
 from pipeline.outcome import Disposition, ErrorInfo, classify, error_info
 from pipeline.plan import CompiledStep, Plan
 from pipeline.ports import SalesforceGateway
-from pipeline.result import RunResult, RunStatus, StepOutcome, StepOutcomeStatus
+from pipeline.result import RunResult, RunStatus, StepOutcome, StepStatus
 from pipeline.retry import Random, backoff_delay
 from pipeline.templating import to_text
 
@@ -132,7 +132,7 @@ class _Run:
             dry_run=self.dry_run,
         )
 
-    def outcome(self, step: CompiledStep, status: StepOutcomeStatus, **details: Any) -> StepOutcome:
+    def outcome(self, step: CompiledStep, status: StepStatus, **details: Any) -> StepOutcome:
         outcome = StepOutcome(
             step_id=step.id,
             action=step.kind,
@@ -148,7 +148,7 @@ class _Run:
         self.steps[step.id] = dict(record.outputs)
         self.outcome(
             step,
-            "reused",
+            StepStatus.REUSED,
             outputs=dict(record.outputs),
             attempt=record.attempts,
             salesforce_id=record.salesforce_id,
@@ -171,7 +171,7 @@ class _Run:
     async def skip(self, step: CompiledStep) -> None:
         self.steps[step.id] = {}
         await self.record(step, StepRecord("skipped"))
-        self.outcome(step, "skipped")
+        self.outcome(step, StepStatus.SKIPPED)
 
     def action_input(self, step: CompiledStep) -> ActionInput:
         return ActionInput(
@@ -187,7 +187,9 @@ class _Run:
         """Dry run: show the write that would be made; its outputs stay unknown (None)."""
         action = self.action_input(step)
         self.steps[step.id] = {}
-        self.outcome(step, "dry_run", inputs=dict(action.inputs), fields=dict(action.extra_fields))
+        self.outcome(
+            step, StepStatus.DRY_RUN, inputs=dict(action.inputs), fields=dict(action.extra_fields)
+        )
 
     async def execute(self, step: CompiledStep) -> tuple[Disposition | None, str | None]:
         """Run one step with its in-process retries. Returns ``(None, None)`` on success or
@@ -229,7 +231,7 @@ class _Run:
             )
             self.outcome(
                 step,
-                "succeeded",
+                StepStatus.SUCCEEDED,
                 inputs=dict(action.inputs),
                 fields=dict(action.extra_fields),
                 outputs=outputs,
@@ -252,7 +254,7 @@ class _Run:
     ) -> tuple[Disposition | None, str | None]:
         self.outcome(
             step,
-            "failed",
+            StepStatus.FAILED,
             inputs=dict(action.inputs),
             fields=dict(action.extra_fields),
             attempt=attempts,

@@ -23,15 +23,11 @@ is the Salesforce resources: URLs, bodies and the parsing of their answers (with
 
 from __future__ import annotations
 
-import asyncio
-import random
 import re
-import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Unpack
 from urllib.parse import quote
 
-import aiohttp
 import orjson
 
 from pipeline.ports import (
@@ -42,7 +38,7 @@ from pipeline.ports import (
     UpsertResult,
 )
 from salesforce import soap
-from salesforce.auth import AuthFlow, Token, TokenRequest
+from salesforce.auth import Token, TokenRequest
 from salesforce.errors import (
     AuthError,
     InvalidFieldError,
@@ -55,7 +51,7 @@ from salesforce.errors import (
 )
 from salesforce.limits import ApiUsage
 from salesforce.settings import ConnectionSettings
-from salesforce.transport import Clock, Sleep, Transport
+from salesforce.transport import Transport, TransportOptions
 
 COLLECTION_SIZE = 200  # sObject Collections: at most 200 records per call
 COLLECTION_TYPE_RUNS = 10  # … and at most 10 runs of one sObject type ("chunks")
@@ -102,20 +98,9 @@ class SalesforceClient:
     ``session`` lets several clients share one aiohttp session (the caller then closes it).
     """
 
-    def __init__(
-        self,
-        settings: ConnectionSettings,
-        *,
-        session: aiohttp.ClientSession | None = None,
-        flow: AuthFlow | None = None,
-        clock: Clock = time.time,
-        sleep: Sleep = asyncio.sleep,
-        rng: random.Random | None = None,
-    ) -> None:
+    def __init__(self, settings: ConnectionSettings, **options: Unpack[TransportOptions]) -> None:
         self.settings = settings
-        self._transport = Transport(
-            settings, session=session, flow=flow, clock=clock, sleep=sleep, rng=rng
-        )
+        self._transport = Transport(settings, **options)
         self._request = self._transport.request
         self._converted_status: str | None = None
 

@@ -15,7 +15,7 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import urlencode, urlsplit
 
 import aiohttp
@@ -42,6 +42,18 @@ logger = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
+
+
+class TransportOptions(TypedDict, total=False):
+    """What a caller may inject into a :class:`Transport` (and so into the client over it)."""
+
+    session: aiohttp.ClientSession | None
+    flow: AuthFlow | None
+    clock: Clock
+    sleep: Sleep
+    rng: random.Random | None
+
+
 BodyFor = Callable[[Token], bytes]
 
 

@@ -6,10 +6,10 @@ See docs/emulator.md. Public API::
 """
 
 from .config import API_VERSIONS, LATEST_API_VERSION, DemoCredentials, EmulatorConfig
+from .connection import emulator_connection
 from .emulator import Emulator
 from .faults import FaultRule
 from .rules import DuplicateRule, ValidationRule
-from .soql_lexer import quote, quote_like
 
 __all__ = [
     "API_VERSIONS",
@@ -20,6 +20,5 @@ __all__ = [
     "EmulatorConfig",
     "FaultRule",
     "ValidationRule",
-    "quote",
-    "quote_like",
+    "emulator_connection",
 ]

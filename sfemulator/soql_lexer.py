@@ -1,7 +1,8 @@
-"""SOQL's lexical layer: tokens with their positions, and string-literal escaping.
+"""SOQL's lexical layer: tokens with their positions, and reading string literals.
 
-``quote``/``unescape`` round-trip any string (SOQL escapes quotes, backslash, n r t b f, \\uXXXX);
-``quote_like`` also escapes the LIKE wildcards ``%`` and ``_``.
+``unescape`` reads a literal's body (SOQL escapes quotes, backslash, n r t b f, \\uXXXX). The
+emulator never quotes: the client's :mod:`pipeline.catalogue.soql` does, and the tests check that
+what it writes reads back here.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import re
 from dataclasses import dataclass
 
 _ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f", '"': '"', "'": "'", "\\": "\\"}
-_QUOTE = {v: "\\" + k for k, v in _ESCAPES.items()}
 
 
 class SoqlError(Exception):
@@ -21,17 +21,6 @@ class SoqlError(Exception):
         self.code = code
         self.message = message
         self.pos = pos
-
-
-def quote(value: str) -> str:
-    """A SOQL string literal for ``value`` (backslash-escaped, single-quoted)."""
-    return "'" + "".join(_QUOTE.get(c, c) for c in value) + "'"
-
-
-def quote_like(value: str) -> str:
-    """A LIKE pattern literal matching ``value`` exactly: quoted, with ``%`` and ``_`` escaped."""
-    escaped = {**_QUOTE, "%": "\\%", "_": "\\_"}
-    return "'" + "".join(escaped.get(c, c) for c in value) + "'"
 
 
 def unescape(raw: str, pos: int = 0, *, like: bool = False) -> str:

@@ -60,24 +60,6 @@ async def read(
     return records
 
 
-async def read_all(bootstrap: str, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
-    """Every record on ``topic`` up to its end offsets as of this call."""
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    try:
-        ends = await consumer.end_offsets(list(consumer.assignment()))
-        records: list[ConsumerRecord[bytes, bytes]] = []
-        while len(records) < sum(ends.values()):
-            batch = await consumer.getmany(timeout_ms=500)
-            for partition_records in batch.values():
-                records.extend(partition_records)
-        return records
-    finally:
-        await consumer.stop()
-
-
 async def wait_for(predicate, *, timeout_s: float = 30.0, what: str = "condition"):  # type: ignore[no-untyped-def]
     """Poll an async predicate until it returns a truthy value or the deadline passes."""
     deadline = time.monotonic() + timeout_s

@@ -6,6 +6,7 @@ sends. Data flows bytes → :func:`decode_event` → :class:`pipeline.events.Eve
 and headers.
 """
 
+from pipeline.result import RunStatus, StepStatus
 from topics.catalogue import (
     Catalogue,
     CatalogueSettings,
@@ -39,14 +40,7 @@ from topics.headers import (
     replay_headers,
     retry_headers,
 )
-from topics.records import (
-    DeadLetterRecord,
-    RunResultRecord,
-    RunStatus,
-    StepOutputRecord,
-    StepStatus,
-    StepSummary,
-)
+from topics.records import DeadLetterRecord, RunResultRecord, StepOutputRecord, StepSummary
 from topics.redaction import DEFAULT_PII_KEYS, DEFAULT_REDACT_KEYS, SECRET_KEYS, redact, scrub
 from topics.tracing import TraceContext, ensure_trace, read_trace, trace_headers
 

@@ -29,6 +29,7 @@ class TopicRole(StrEnum):
     DEAD_LETTERS = "dead-letters"
     RETRY = "retry"
     LEDGER = "ledger"
+    REDRIVE_MARKERS = "redrive-markers"
 
 
 def format_delay(delay_ms: int) -> str:
@@ -214,6 +215,16 @@ class Catalogue:
                 extra_config=(("min.cleanable.dirty.ratio", "0.1"),),
             )
             specs.append(replace(ledger, cleanup_policy="compact,delete"))
+        # ``actionflows dlq redrive`` marks each letter it redrove, so a second redrive skips it.
+        markers = spec(
+            f"{p}.dlq-redriven",
+            TopicRole.REDRIVE_MARKERS,
+            None,
+            "the dead letter's <partition>:<offset> (UTF-8)",
+            "actionflows.redrive-marker/1",
+            "Which dead letters were redriven, by which redrive",
+        )
+        specs.append(replace(markers, partitions=1))
         names = [spec.name for spec in specs]
         if len(set(names)) != len(names):
             raise ValueError(

@@ -1,4 +1,4 @@
-"""Kafka header conventions: dead-letter context, retry scheduling and replay markers.
+"""Kafka header conventions: dead-letter context, retry scheduling, replay and redrive markers.
 
 Headers are ``list[tuple[str, bytes]]`` (what aiokafka sends and returns); values are UTF-8
 text, integers in decimal, booleans ``true``/``false``, lists comma-separated. Every builder
@@ -52,6 +52,10 @@ RETRY_ORIGIN_OFFSET = RETRY + "origin.offset"
 
 REPLAY = "actionflows.replay"
 REPLAY_DRY_RUN = "actionflows.replay.dry-run"
+
+REDRIVE = "actionflows.redrive."
+REDRIVE_ID = REDRIVE + "id"  # the redrive run, e.g. redrive-20261124T101500Z-3f2a9c1e
+REDRIVE_FROM = REDRIVE + "from"  # the dead letter: <dead-letter topic>:<partition>:<offset>
 
 MAX_MESSAGE_CHARS = 2000
 _INTEGER = re.compile(r"^-?[0-9]{1,19}$")

@@ -15,11 +15,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 import orjson
 
+from pipeline.result import RunStatus, StepStatus
 from topics.errors import DecodeError
 from topics.headers import (
     ERRORS,
@@ -36,27 +36,6 @@ STEP_OUTPUT_SCHEMA = "actionflows.step-output/1"
 RUN_RESULT_SCHEMA = "actionflows.run-result/1"
 
 _JSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
-
-
-class StepStatus(StrEnum):
-    """The values of ``pipeline.result.StepOutcome.status``, plus ``dry_run``."""
-
-    SUCCEEDED = "succeeded"
-    SKIPPED = "skipped"  # its ``when`` was false
-    FAILED = "failed"
-    REUSED = "reused"  # the ledger had it: not executed again
-    DRY_RUN = "dry_run"  # replay dry run: the write that would have been made
-
-
-class RunStatus(StrEnum):
-    """The values of ``pipeline.result.RunStatus``, plus ``no_match``."""
-
-    SUCCEEDED = "succeeded"
-    SKIPPED = "skipped"
-    RETRY_LATER = "retry_later"
-    PAUSED = "paused"
-    DEAD_LETTER = "dead_letter"
-    NO_MATCH = "no_match"  # no flow matched the event
 
 
 def _redacted(value: Mapping[str, Any] | None, keys: frozenset[str]) -> dict[str, Any] | None:

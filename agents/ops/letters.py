@@ -21,19 +21,9 @@ from typing import Any
 
 import orjson
 
-from agents.ops.topic_io import Outgoing
+from agents.ops.slices import Outgoing
 from topics import headers as h
-from topics.catalogue import Catalogue
 from topics.errors import HeaderError
-
-REDRIVE = "actionflows.redrive."
-REDRIVE_ID = REDRIVE + "id"  # the redrive run, e.g. redrive-20261124T101500Z-3f2a9c1e
-REDRIVE_FROM = REDRIVE + "from"  # the dead letter: <dead-letter topic>:<partition>:<offset>
-
-
-def redriven_topic(catalogue: Catalogue) -> str:
-    """The compacted topic of redrive markers: ``<prefix>.dlq-redriven``."""
-    return f"{catalogue.prefix}.dlq-redriven"
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +127,7 @@ def redrive_record(
     headers = [
         (name, value)
         for name, value in letter.headers
-        if not name.startswith((h.ERRORS, h.RETRY, REDRIVE))
+        if not name.startswith((h.ERRORS, h.RETRY, h.REDRIVE))
     ]
     if letter.context.flow is not None and letter.context.stage is not h.Stage.DECODE:
         headers += h.retry_headers(
@@ -152,8 +142,8 @@ def redrive_record(
             )
         )
     headers += [
-        (REDRIVE_ID, redrive_id.encode()),
-        (REDRIVE_FROM, f"{dead_letter_topic}:{letter.position}".encode()),
+        (h.REDRIVE_ID, redrive_id.encode()),
+        (h.REDRIVE_FROM, f"{dead_letter_topic}:{letter.position}".encode()),
     ]
     return Outgoing(topic, letter.key, letter.value, headers, partition)
 

@@ -1,8 +1,15 @@
 """``actionflows replay``: republish a slice of an input topic, or show what it would do.
 
-The work is in :mod:`agents.ops.republish` (``replay``, ``replay_dry_run``); this module parses the
-command line, connects the dry run to Salesforce, shows progress on stderr and prints the
-result. Usage, guarantees and limits: ``docs/operations.md``.
+A replay reads a slice (:mod:`agents.ops.slices`) with a group-less consumer and republishes the
+selected records to the target topic (by default the topic itself): key, value and headers
+unchanged, plus the ``actionflows.replay`` marker naming the replay. Republished events keep
+their event ids, so the engine's ledger and the external-id upserts turn a second replay of the
+same slice into no new Salesforce records. ``--dry-run`` republishes nothing: it plans every
+selected event against the flows and the org (:mod:`agents.ops.dry_run`) and prints the writes.
+
+:func:`replay` and :func:`replay_dry_run` do the work; :func:`main` parses the command line,
+connects the dry run to Salesforce, shows progress on stderr and prints the result
+(:mod:`agents.ops.output`). Usage, guarantees and limits: ``docs/operations.md``.
 """
 
 from __future__ import annotations
@@ -12,10 +19,14 @@ import asyncio
 import contextlib
 import sys
 import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from agents.ops import replay_output as output
+from agents.ops import output
 from agents.ops.common import (
     EXPECTED_ERRORS,
     add_kafka_arguments,
@@ -23,26 +34,153 @@ from agents.ops.common import (
     catalogue_from_env,
     describe,
 )
-from agents.ops.dry_run import DryRunner
-from agents.ops.republish import (
-    Progress,
-    ReplayReport,
-    ReplayRequest,
-    replay,
-    replay_dry_run,
-    republished,
+from agents.ops.dry_run import DryRunner, DryRunTally, EventPlan
+from agents.ops.slices import (
+    EventFilter,
+    OffsetBound,
+    Outgoing,
+    Record,
+    Sender,
+    SliceError,
+    SliceReader,
+    SliceSpec,
+    parse_time,
 )
-from agents.ops.slices import EventFilter, OffsetBound, SliceError, SliceSpec, parse_time
-from agents.service import DEFAULT_EXTERNAL_ID_FIELD, OBJECTS_WITH_KEYS, emulator_connection
+from agents.service import DEFAULT_EXTERNAL_ID_FIELD, OBJECTS_WITH_KEYS
+from pipeline.events import Event
 from pipeline.ledger import InMemoryLedger
 from pipeline.loader import load_flows
 from pipeline.runner import Ports
 from salesforce.client import SalesforceClient
 from salesforce.settings import ConnectionSettings, load_settings
-from sfemulator import Emulator, EmulatorConfig
+from topics import headers as h
 from topics.catalogue import Catalogue
+from topics.codecs import decode_event
+from topics.errors import DecodeError
 
 __all__ = ["ReplayReport", "ReplayRequest", "main", "replay", "replay_dry_run", "republished"]
+
+
+Progress = Callable[[int, int], None]  # (records read, offsets in the slice)
+
+
+def new_replay_id() -> str:
+    """``replay-20261124T101500Z-3f2a9c1e``: sortable by time, unique per run."""
+    return f"replay-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayRequest:
+    topic: str
+    target: str | None = None  # None: republish into ``topic`` itself
+    slice: SliceSpec = field(default_factory=SliceSpec)
+    filter: EventFilter = field(default_factory=EventFilter)
+    replay_id: str = field(default_factory=new_replay_id)
+
+    @property
+    def destination(self) -> str:
+        return self.target or self.topic
+
+
+@dataclass
+class ReplayReport:
+    replay_id: str
+    topic: str
+    target: str
+    dry_run: bool
+    ranges: dict[int, tuple[int, int]] = field(default_factory=dict)
+    read: int = 0
+    selected: int = 0
+    republished: int = 0
+    tally: DryRunTally = field(default_factory=DryRunTally)  # dry runs only
+
+
+def republished(record: Record, request: ReplayRequest) -> Outgoing:
+    """The copy of ``record`` a replay publishes: same key, value and headers, plus the marker.
+
+    Into its own topic it keeps its partition (per-ticket order holds whatever partitioner the
+    original producer used); into another topic the key chooses.
+    """
+    marker = h.replay_headers(h.ReplayMarker(request.replay_id, dry_run=False))
+    same = request.destination == request.topic
+    return Outgoing(
+        request.destination,
+        record.key,
+        record.value or b"",
+        h.replace_headers(record.headers, marker),
+        record.partition if same else None,
+    )
+
+
+async def _selected(
+    reader: SliceReader,
+    request: ReplayRequest,
+    report: ReplayReport,
+    *,
+    decode: bool,
+    progress: Progress | None,
+) -> AsyncIterator[tuple[Record, Event | None, DecodeError | None]]:
+    report.ranges = dict(reader.ranges)
+    total = reader.total
+    async for record in reader.records():
+        report.read += 1
+        if progress is not None:
+            progress(report.read, total)
+        event, error = None, None
+        if decode or request.filter.needs_event:
+            try:
+                event = decode_event(record.value or b"", topic=record.topic)
+            except DecodeError as failure:
+                error = failure
+        if request.filter.matches(record.key, event):
+            report.selected += 1
+            yield record, event, error
+
+
+async def replay(
+    bootstrap: str, request: ReplayRequest, *, progress: Progress | None = None
+) -> ReplayReport:
+    """Republish the selected records; return once every one is acknowledged."""
+    report = ReplayReport(request.replay_id, request.topic, request.destination, dry_run=False)
+    async with (
+        SliceReader(bootstrap, request.topic, request.slice) as reader,
+        Sender(bootstrap) as sender,
+    ):
+        async for record, _, _ in _selected(
+            reader, request, report, decode=False, progress=progress
+        ):
+            await sender.send(republished(record, request))
+            report.republished += 1
+        await sender.flush()
+    return report
+
+
+async def replay_dry_run(
+    bootstrap: str,
+    request: ReplayRequest,
+    runner: DryRunner,
+    *,
+    on_event: Callable[[EventPlan], None] | None = None,
+    progress: Progress | None = None,
+) -> ReplayReport:
+    """Plan every selected event; publish nothing, write nothing. ``on_event`` sees each plan."""
+    report = ReplayReport(request.replay_id, request.topic, request.destination, dry_run=True)
+    async with SliceReader(bootstrap, request.topic, request.slice) as reader:
+        async for record, event, error in _selected(
+            reader, request, report, decode=True, progress=progress
+        ):
+            if event is None:
+                reason = error.code if error is not None else "undecodable"
+                plan = EventPlan(record.partition, record.offset, None, error=reason)
+            else:
+                plan = await runner.plan(
+                    record.partition, record.offset, event, record.topic, record.headers
+                )
+            report.tally.add(plan)
+            if on_event is not None:
+                on_event(plan)
+    return report
+
 
 EXAMPLES = """\
 examples:
@@ -184,6 +322,8 @@ def request_from(p: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[
 async def _connection(args: argparse.Namespace) -> Any:
     """The connection the dry run plans against: configured, re-pointed, or a local emulator."""
     if args.emulator:
+        from sfemulator import Emulator, EmulatorConfig, emulator_connection  # --emulator only
+
         async with Emulator(EmulatorConfig()) as emu:
             yield emulator_connection(emu.url, emu.credentials, emu.api_version)
         return

@@ -27,7 +27,6 @@ from pipeline.catalogue.errors import (
 )
 from pipeline.catalogue.executors import execute
 from pipeline.catalogue.options import validate_options
-from pipeline.catalogue.soql import soql_literal
 from pipeline.catalogue.specs import (
     ACTIONS,
     CATALOGUE_OPTIONS,
@@ -60,6 +59,5 @@ __all__ = [
     "execute",
     "get_action",
     "objects_for",
-    "soql_literal",
     "validate_options",
 ]

@@ -6,8 +6,6 @@ import orjson
 import pytest
 
 from agents.ops.letters import (
-    REDRIVE_FROM,
-    REDRIVE_ID,
     DeadLetter,
     LetterFilter,
     NotRedrivable,
@@ -100,8 +98,8 @@ def test_a_step_failure_is_redriven_as_a_retry_of_its_flow_at_the_failed_step() 
     )  # fmt: skip
     assert TRACE in sent.headers
     assert not [name for name, _ in sent.headers if name.startswith(h.ERRORS)]
-    assert h.get(sent.headers, REDRIVE_ID) == b"redrive-1"
-    assert h.get(sent.headers, REDRIVE_FROM) == b"af.dead-letters:0:7"
+    assert h.get(sent.headers, h.REDRIVE_ID) == b"redrive-1"
+    assert h.get(sent.headers, h.REDRIVE_FROM) == b"af.dead-letters:0:7"
     assert how(sent) == "retry of flow create-lead at create_lead"
 
 

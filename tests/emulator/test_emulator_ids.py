@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sfemulator.ids import KEY_PREFIXES, IdFactory, checksum, normalize, object_for, to18
+from salesforce.ids import KEY_PREFIXES, checksum, normalize, object_for, to18
+from sfemulator.ids import IdFactory
 
 ID15 = st.text(alphabet=string.ascii_letters + string.digits, min_size=15, max_size=15)
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sfemulator import quote, quote_like
+from pipeline.catalogue.soql import quote, quote_like
 from sfemulator.errors import ApiError
 from sfemulator.ids import IdFactory
 from sfemulator.schema import DEFAULT_EXTERNAL_ID_FIELDS, build_schema

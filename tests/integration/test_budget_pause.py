@@ -7,10 +7,10 @@ from pathlib import Path
 import orjson
 
 from agents.engine import EngineSettings
-from agents.service import Service, ServiceConfig, emulator_connection
+from agents.service import Service, ServiceConfig
 from agents.settings import WorkerSettings
 from salesforce.budget import BudgetPolicy
-from sfemulator import Emulator, EmulatorConfig
+from sfemulator import Emulator, EmulatorConfig, emulator_connection
 from tests.agents.test_engine import CREATE_LEAD_FLOW, ticket_created
 from tests.kafkatools import produce, read, wait_for
 from topics.catalogue import CatalogueSettings

@@ -10,8 +10,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from agents.ops import dlq
-from agents.ops.letters import REDRIVE_ID, DeadLetter, LetterFilter
-from agents.ops.redrive import RedriveTopics, redrive, scan
+from agents.ops.dlq import RedriveTopics, redrive, scan
+from agents.ops.letters import DeadLetter, LetterFilter
 from agents.service import Service
 from sfemulator import Emulator, EmulatorConfig
 from sfemulator.rules import ValidationRule
@@ -93,7 +93,7 @@ async def test_redrive_reinjects_each_letter_into_its_input_topic_once(
     )  # fmt: skip
     assert TRACE in retried.headers
     assert h.get(retried.headers, h.ERROR_REASON) is None
-    assert h.get(retried.headers, REDRIVE_ID) == report.redrive_id.encode()
+    assert h.get(retried.headers, h.REDRIVE_ID) == report.redrive_id.encode()
     (plain,) = await read(kafka, f"{prefix}.interactions", 1)
     assert (plain.partition, plain.key, plain.value) == (0, b"T2", b"{not json")
     assert h.parse_retry_headers(plain.headers) is None

@@ -13,9 +13,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from agents.service import Service, ServiceConfig, emulator_connection
+from agents.service import Service, ServiceConfig
 from agents.settings import WorkerSettings
-from sfemulator import Emulator, EmulatorConfig, FaultRule
+from sfemulator import Emulator, EmulatorConfig, FaultRule, emulator_connection
 from tests.agents.test_engine import CREATE_LEAD_FLOW, ticket_created
 from tests.kafkatools import produce, read
 from topics import headers as h

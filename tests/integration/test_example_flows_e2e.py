@@ -10,9 +10,9 @@ import orjson
 import pytest
 
 from agents.demo import SEED
-from agents.service import Service, ServiceConfig, emulator_connection
+from agents.service import Service, ServiceConfig
 from agents.settings import WorkerSettings
-from sfemulator import Emulator, EmulatorConfig
+from sfemulator import Emulator, EmulatorConfig, emulator_connection
 from tests.kafkatools import produce, read
 from topics.catalogue import CatalogueSettings
 

@@ -12,14 +12,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from agents.ops import replay as replay_cli
 from agents.ops.dry_run import DryRunner, EventPlan
-from agents.ops.republish import ReplayRequest, replay, replay_dry_run
+from agents.ops.replay import ReplayRequest, replay, replay_dry_run
 from agents.ops.slices import EventFilter, OffsetBound, SliceSpec
-from agents.service import Service, emulator_connection
+from agents.service import Service
 from pipeline.ledger import InMemoryLedger
 from pipeline.loader import load_flows
 from pipeline.runner import Ports
 from salesforce.client import SalesforceClient
-from sfemulator import Emulator, EmulatorConfig
+from sfemulator import Emulator, EmulatorConfig, emulator_connection
 from tests.agents.test_engine import CREATE_LEAD_FLOW, ticket_created
 from tests.integration.test_engine_e2e import service_config
 from tests.kafkatools import create_topics, read, wait_for

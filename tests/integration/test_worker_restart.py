@@ -20,9 +20,10 @@ import orjson
 import pytest
 
 from agents.ops.replay import main as replay_main
+from agents.ops.slices import read_slice
 from sfemulator import Emulator, EmulatorConfig, FaultRule
 from tests.agents.test_engine import CREATE_LEAD_FLOW, ticket_created
-from tests.kafkatools import create_topics, produce, read_all, wait_for
+from tests.kafkatools import create_topics, produce, wait_for
 
 EVENTS = 120
 
@@ -188,5 +189,5 @@ async def test_random_kills_with_lost_responses_leave_every_effect_exactly_once(
 
 
 async def _succeeded_runs_at_least(kafka: str, topic: str, count: int) -> bool:
-    records = await read_all(kafka, topic)
+    records = await read_slice(kafka, topic)
     return sum(orjson.loads(r.value)["status"] == "succeeded" for r in records) >= count

@@ -1,4 +1,4 @@
-"""soql_literal: every string becomes one literal that reads back as itself."""
+"""quote: every string becomes one literal that reads back as itself."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from pipeline.catalogue import soql_literal
-from pipeline.catalogue.soql import select_query
+from pipeline.catalogue.soql import quote, select_query
 from tests.pipeline.catalogue_fakes import parse_literal, parse_query
 
 
@@ -30,7 +29,7 @@ from tests.pipeline.catalogue_fakes import parse_literal, parse_query
 )
 def test_escapes_reserved_and_control_characters(value: str, literal: str) -> None:
     """Quotes and backslashes are escaped as Salesforce documents; control characters too."""
-    assert soql_literal(value) == literal
+    assert quote(value) == literal
 
 
 def test_injection_stays_inside_the_literal() -> None:
@@ -51,14 +50,14 @@ def test_injection_stays_inside_the_literal() -> None:
 @example("\ud7ff\U0010ffff")
 def test_literal_reads_back_as_the_value(value: str) -> None:
     """Unescaping the literal gives the original string, and the literal ends where it should."""
-    literal = soql_literal(value)
+    literal = quote(value)
     assert parse_literal(literal) == value
 
 
 @given(st.text())
 def test_literal_has_no_raw_control_characters(value: str) -> None:
     """The literal is one line of printable text: no raw newline, tab or other control code."""
-    literal = soql_literal(value)
+    literal = quote(value)
     assert not any(c < " " or c == "\x7f" for c in literal)
 
 

@@ -9,11 +9,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from agents.service import emulator_connection
 from salesforce.batching import BatchingGateway
 from salesforce.client import SalesforceClient
 from salesforce.errors import ServerError, ValidationError
-from sfemulator import Emulator, EmulatorConfig, FaultRule
+from sfemulator import Emulator, EmulatorConfig, FaultRule, emulator_connection
 
 CREATES = "POST /composite/sobjects"
 UPSERTS = "PATCH /composite/sobjects/{type}/{field}"

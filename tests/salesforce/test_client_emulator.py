@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from pipeline.catalogue.soql import quote_list
 from pipeline.ports import LeadConversion, RecordWrite
 from salesforce.client import SalesforceClient
 from salesforce.errors import (
@@ -31,7 +32,6 @@ from salesforce.errors import (
 )
 from salesforce.indicator import build_indicator
 from salesforce.settings import AuthMethod, ConnectionSettings
-from salesforce.soql import quote_list
 from sfemulator import Emulator, EmulatorConfig, FaultRule
 from tests.salesforce.conftest import NoSleep
 

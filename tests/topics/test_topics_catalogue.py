@@ -29,6 +29,7 @@ def test_default_names_follow_the_convention() -> None:
         "actionflows.retry.5m",
         "actionflows.retry.1h",
         "actionflows.ledger",
+        "actionflows.dlq-redriven",
     ]
 
 

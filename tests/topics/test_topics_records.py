@@ -11,17 +11,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pipeline.result import RunStatus, StepStatus
 from topics.codecs import decode_event
 from topics.errors import DecodeError
 from topics.headers import DeadLetterContext, Stage, parse_dead_letter_headers
-from topics.records import (
-    DeadLetterRecord,
-    RunResultRecord,
-    RunStatus,
-    StepOutputRecord,
-    StepStatus,
-    StepSummary,
-)
+from topics.records import DeadLetterRecord, RunResultRecord, StepOutputRecord, StepSummary
 from topics.redaction import MASK, SECRET_KEYS, redact, scrub
 
 AT = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""SOQL literal escaping: whatever the value, it stays one literal that decodes back to itself."""
+"""SOQL values of every type: whatever the value, it stays one literal that decodes back to itself."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from salesforce.soql import escape, quote, quote_like, quote_list
+from pipeline.catalogue.soql import escape, quote, quote_like, quote_list
 
 _DECODE = {"\\": "\\", "'": "'", '"': '"', "n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f"}
 
@@ -27,6 +27,9 @@ def read_literal(text: str, *, like: bool = False) -> tuple[str, int]:
             nxt = text[i + 1]
             if like and nxt in "%_":
                 out.append(nxt)
+            elif nxt == "u":
+                out.append(chr(int(text[i + 2 : i + 6], 16)))
+                i += 4
             else:
                 out.append(_DECODE[nxt])  # an unknown escape is a MALFORMED_QUERY
             i += 2

@@ -22,7 +22,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from faust.streams import Stream
 
-from agents.engine import Engine, EngineStopped, Inbound, Outbound
+from agents.engine import Engine, EngineStopped
+from agents.outcomes import Inbound, Outbound
 from topics.catalogue import Catalogue
 
 log = logging.getLogger(__name__)

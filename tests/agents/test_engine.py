@@ -9,7 +9,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from agents.engine import Engine, Inbound, Outbound
+from agents.engine import Engine
+from agents.outcomes import Inbound, Outbound
 from pipeline.ledger import InMemoryLedger
 from pipeline.loader import load_flows
 from pipeline.runner import Clock, Ports

@@ -3,10 +3,10 @@
 :mod:`agents.worker` feeds batches of :class:`Inbound` records from faust; this module decodes
 them, groups them by ticket (events of one ticket run one after another, in arrival order;
 tickets run concurrently, bounded), runs every matching flow plan, and hands the step outputs,
-run results, retries and dead letters (built by :mod:`agents.outcomes`) to a :class:`Publisher`,
-which returns only once they are
-durable. :meth:`Engine.handle_batch` never raises: whatever goes wrong with one record becomes a
-dead letter for that record, so the batch can be acknowledged and nothing is lost.
+run results, retries and dead letters (built by :mod:`agents.outcomes`) to a
+:class:`Publisher`, which returns only once they are durable. :meth:`Engine.handle_batch` never
+raises: whatever goes wrong with one record becomes a dead letter for that record, so the batch
+can be acknowledged and nothing is lost.
 """
 
 from __future__ import annotations

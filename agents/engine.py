@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from agents import outcomes
+from agents.observer import EngineObserver, NullObserver
 from agents.outcomes import Inbound, Outbound, Outcomes
 from pipeline.events import Event
 from pipeline.plan import FlowSet, Plan
@@ -104,15 +105,18 @@ class Engine:
         publisher: Publisher,
         settings: EngineSettings | None = None,
         stopping: asyncio.Event | None = None,
+        observer: EngineObserver | None = None,
     ) -> None:
         """``stopping``: set when the worker shuts down; shared with the publisher so that
-        neither a pause nor a publish retry outlives the worker."""
+        neither a pause nor a publish retry outlives the worker. ``observer``: told what happens
+        to each record (metrics, traces); see :mod:`agents.observer`."""
         self.flows = flows
         self.catalogue = catalogue
         self.ports = ports
         self.publisher = publisher
         self.settings = settings or EngineSettings()
         self.stats = EngineStats()
+        self.observer: EngineObserver = observer or NullObserver()
         self.stopping = stopping or asyncio.Event()
         self.idle = asyncio.Event()
         self.idle.set()
@@ -126,10 +130,12 @@ class Engine:
         if self.stopping.is_set():
             raise EngineStopped
         self.idle.clear()
+        self.observer.in_flight(len(batch))
         try:
             await self._handle_batch(batch)
         finally:
             self.idle.set()
+            self.observer.in_flight(0)
 
     async def _handle_batch(self, batch: Sequence[Inbound]) -> None:
         await self.ports.ledger.sync()
@@ -148,12 +154,14 @@ class Engine:
 
     def _decode(self, record: Inbound) -> _Decoded:
         self.stats.events_in += 1
+        self.observer.record_in(record)
         try:
             event = decode_event(
                 record.value, topic=record.topic, max_bytes=self.settings.max_event_bytes
             )
         except DecodeError as error:
             return _Decoded(record, None, error)
+        self.observer.decoded(record, event)
         return _Decoded(record, event, None)
 
     async def _handle(self, item: _Decoded) -> None:
@@ -184,6 +192,7 @@ class Engine:
         if item.error is not None:
             self.stats.decode_errors += 1
             self.stats.dead_letters += 1
+            self.observer.dead_letter(record, item.error.code)
             return [self.outcomes.decode_failure(record, item.error)]
         assert item.event is not None
         event = item.event
@@ -207,17 +216,24 @@ class Engine:
                 ]
         else:
             plans = self.flows.match(event, self._logical.get(record.topic))
+            if not plans:
+                self.observer.no_match(record, event)
         outbound: list[Outbound] = []
         for plan in plans:
             # Attempts spent by earlier deliveries belong to the step that failed then.
             prior = {retry.resume_step: retry.attempt} if retry and retry.resume_step else 0
             started = self.ports.clock.monotonic()
-            result = await run(plan, event, self.ports, prior_attempts=prior)
-            while result.status is RunStatus.PAUSED:  # the org's API budget: wait, then go on
-                await self._pause(plan, result)
+            with self.observer.run(record, event, plan):
                 result = await run(plan, event, self.ports, prior_attempts=prior)
-            elapsed_ms = (self.ports.clock.monotonic() - started) * 1000
+                while result.status is RunStatus.PAUSED:  # the org's API budget: wait, go on
+                    await self._pause(plan, result)
+                    result = await run(plan, event, self.ports, prior_attempts=prior)
+            elapsed_s = self.ports.clock.monotonic() - started
+            elapsed_ms = elapsed_s * 1000
             self.stats.count(plan, result)
+            self.observer.run_finished(plan, result, elapsed_s)
+            if result.status is RunStatus.DEAD_LETTER:
+                self.observer.dead_letter(record, result.reason or "dead_letter")
             outbound.extend(
                 self.outcomes.for_run(
                     record,
@@ -233,6 +249,7 @@ class Engine:
 
     def _dead_letter(self, record: Inbound, context: h.DeadLetterContext) -> Outbound:
         self.stats.dead_letters += 1
+        self.observer.dead_letter(record, context.reason)
         return self.outcomes.dead_letter(record, context)
 
     async def _pause(self, plan: Plan, result: RunResult) -> None:
@@ -241,11 +258,15 @@ class Engine:
         self.stats.pauses += 1
         delay = max(result.retry_after or 0.0, self.settings.min_pause_s)
         log.warning("flow %s paused for %.1fs: %s", plan.name, delay, result.reason)
+        self.observer.paused(result.reason or "paused")
         sleeping = asyncio.ensure_future(self.ports.clock.sleep(delay))
         stopping = asyncio.ensure_future(self.stopping.wait())
-        await asyncio.wait((sleeping, stopping), return_when=asyncio.FIRST_COMPLETED)
-        for waiter in (sleeping, stopping):
-            waiter.cancel()
+        try:
+            await asyncio.wait((sleeping, stopping), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in (sleeping, stopping):
+                waiter.cancel()
+            self.observer.resumed()
         if self.stopping.is_set():
             raise EngineStopped
 

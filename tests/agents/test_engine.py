@@ -9,8 +9,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from agents.engine import Engine
+from agents.engine import Engine, Prepared
 from agents.outcomes import Inbound, Outbound
+from agents.scheduler import Scheduler
 from pipeline.ledger import InMemoryLedger
 from pipeline.loader import load_flows
 from pipeline.runner import Clock, Ports
@@ -104,10 +105,24 @@ def inbound(value: bytes, offset: int = 0, topic: str = "actionflows.tickets") -
     return Inbound(topic, 0, offset, 1_800_000_000_000, b"t", value)
 
 
+async def run_records(engine: Engine, records: Sequence[Inbound]) -> list[Inbound]:
+    """Run records through the engine as the worker does (by ticket lane); return those
+    acknowledged, in acknowledgement order."""
+    acknowledged: list[Inbound] = []
+    scheduler: Scheduler[Prepared, Inbound] = Scheduler(
+        engine.handle, acknowledged.extend, max_in_flight=100
+    )
+    for record in records:
+        item = engine.prepare(record)
+        scheduler.admit((record.topic, record.partition), record.offset, item.ticket, item, record)
+    await scheduler.wait_idle()
+    return acknowledged
+
+
 async def test_a_matching_event_creates_a_lead_and_publishes_every_step(setup) -> None:  # type: ignore[no-untyped-def]
     """One event: a find and a create, two step outputs, one succeeded run result."""
     engine, gateway, publisher, _ = setup
-    await engine.handle_batch([inbound(ticket_created("e1", "T1", "ada@example.com"))])
+    await run_records(engine, [inbound(ticket_created("e1", "T1", "ada@example.com"))])
     lead = gateway.only("Lead")
     assert lead["LastName"] == "Lovelace"
     assert lead["Email"] == "ada@example.com"
@@ -126,7 +141,7 @@ async def test_a_matching_event_creates_a_lead_and_publishes_every_step(setup) -
 async def test_malformed_json_is_dead_lettered_unchanged_with_a_reason(setup) -> None:  # type: ignore[no-untyped-def]
     """A payload that is not JSON reaches the dead-letter topic byte for byte, with context."""
     engine, _, publisher, _ = setup
-    await engine.handle_batch([inbound(b'{"id": "e1", "type": ', offset=7)])
+    await run_records(engine, [inbound(b'{"id": "e1", "type": ', offset=7)])
     (letter,) = publisher.on("actionflows.dead-letters")
     assert letter.value == b'{"id": "e1", "type": '
     context = h.parse_dead_letter_headers(letter.headers)
@@ -141,7 +156,7 @@ async def test_a_permanent_salesforce_error_is_dead_lettered_with_step_context(s
     gateway.failures["create"] = FakeRejected(
         "bad value", error_code="FIELD_CUSTOM_VALIDATION_EXCEPTION", fields=["Email"]
     )
-    await engine.handle_batch([inbound(ticket_created("e1", "T1", "ada@example.com"))])
+    await run_records(engine, [inbound(ticket_created("e1", "T1", "ada@example.com"))])
     (letter,) = publisher.on("actionflows.dead-letters")
     context = h.parse_dead_letter_headers(letter.headers)
     assert (context.flow, context.step, context.stage) == (
@@ -160,15 +175,16 @@ async def test_a_transient_failure_goes_to_a_retry_topic_and_succeeds_from_there
     outage = FakeUnavailable("down", error_code="SERVER_UNAVAILABLE")
     gateway.upsert = gateway.create = _always_failing(outage)  # type: ignore[method-assign]
     original = inbound(ticket_created("e1", "T1", "ada@example.com"), offset=3)
-    await engine.handle_batch([original])
+    await run_records(engine, [original])
     (retry,) = publisher.on("actionflows.retry.1s")
     del gateway.upsert, gateway.create  # the outage ends
     context = h.parse_retry_headers(retry.headers)
     assert context is not None
     assert context.flow == "create-lead"
     assert context.origin_offset == 3
-    await engine.handle_batch(
-        [Inbound("actionflows.retry.1s", 0, 0, None, retry.key, retry.value, tuple(retry.headers))]
+    await run_records(
+        engine,
+        [Inbound("actionflows.retry.1s", 0, 0, None, retry.key, retry.value, tuple(retry.headers))],
     )
     assert len(gateway.records["Lead"]) == 1
 
@@ -180,7 +196,7 @@ async def test_events_of_one_ticket_run_in_arrival_order(setup) -> None:  # type
         inbound(ticket_created(f"e{i}", "T1" if i % 2 else "T2", f"p{i}@example.com"), offset=i)
         for i in range(10)
     ]
-    await engine.handle_batch(batch)
+    await run_records(engine, batch)
     results = [orjson.loads(r.value) for r in publisher.on("actionflows.run-results")]
     for ticket in ("T1", "T2"):
         ids = [r["event_id"] for r in results if r["ticket_id"] == ticket]
@@ -192,8 +208,8 @@ async def test_a_redelivered_event_does_not_create_a_second_record(setup) -> Non
     """The ledger makes a redelivery reuse completed steps instead of repeating them."""
     engine, gateway, publisher, _ = setup
     record = inbound(ticket_created("e1", "T1", "ada@example.com"))
-    await engine.handle_batch([record])
-    await engine.handle_batch([record])
+    await run_records(engine, [record])
+    await run_records(engine, [record])
     assert len(gateway.records["Lead"]) == 1
     second = [orjson.loads(r.value) for r in publisher.on("actionflows.step-outputs")][2:]
     assert {s["status"] for s in second} == {"reused"}
@@ -205,7 +221,7 @@ async def test_a_refused_login_pauses_the_run_instead_of_dead_lettering(setup) -
     gateway.failures["query"] = InvalidGrantError(
         "user hasn't approved this consumer", error_code="invalid_grant"
     )
-    await engine.handle_batch([inbound(ticket_created("e1", "T1", "ada@example.com"))])
+    await run_records(engine, [inbound(ticket_created("e1", "T1", "ada@example.com"))])
     assert engine.stats.pauses == 1
     assert publisher.on("actionflows.dead-letters") == []
     assert len(gateway.records["Lead"]) == 1

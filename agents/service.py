@@ -78,6 +78,7 @@ class Service:
         self.governor = BudgetGovernor(config.budget)
         self.client.on_usage(self.governor.observe)
         self.batching = BatchingGateway(self.client) if config.batching else None
+        self._uses_client = gateway is None
         gateway = gateway or BudgetedGateway(self.batching or self.client, self.governor)
         self.app: faust.App = create_app(config.worker)
         self.ledger = ledger or KafkaLedger(
@@ -122,7 +123,8 @@ class Service:
                 )
             )
         )
-        await self.client.connect()
+        if self._uses_client:
+            await self.client.connect()
         if isinstance(self.ledger, KafkaLedger):
             await self.ledger.start()
         await self.app.start()

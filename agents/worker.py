@@ -31,6 +31,7 @@ be taken in blocks its partition's commits (and is logged) rather than being ski
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -88,6 +89,7 @@ class Worker:
         self._fence = -1
         # Set (and replaced) on every revocation and on stop: wakes the retry tiers' waits.
         self._interrupt = asyncio.Event()
+        self.waiting = 0  # retry records waiting for their not-before time (not in flight)
 
         def topic(*names: str) -> faust.TopicT:
             return app.topic(
@@ -156,15 +158,16 @@ class Worker:
         except HeaderError:
             return True  # the engine dead-letters it
         clock = self.engine.ports.clock
-        while retry is not None and not self._stale(event):
-            delay = retry.not_before_ms / 1000 - clock.now()
-            if delay <= 0:
-                break
-            interrupt = self._interrupt
-            try:
-                await asyncio.wait_for(interrupt.wait(), delay)
-            except TimeoutError:
-                continue
+        self.waiting += 1
+        try:
+            while retry is not None and not self._stale(event):
+                delay = retry.not_before_ms / 1000 - clock.now()
+                if delay <= 0:
+                    break
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._interrupt.wait(), delay)
+        finally:
+            self.waiting -= 1
         return not self._stale(event)
 
     async def _on_revoked(self, app: object, *args: Any, signal: object, **_: Any) -> None:

@@ -20,6 +20,9 @@ def create_app(settings: WorkerSettings) -> faust.App:
         # Kafka's and aiokafka's default (faust's own is 1,000,000): the broker's default
         # max.message.bytes then bounds outcomes, not the producer (see agents/publisher.py).
         producer_max_request_size=1_048_576,
+        # Records are published as each one finishes, not in batches: a short linger lets the
+        # producer gather them into few requests.
+        producer_linger=0.005,
         # Offsets are committed on a timer after the producer is flushed (faust's consumer),
         # which is what makes "commit only after the outputs are durable" hold.
         broker_commit_interval=1.0,

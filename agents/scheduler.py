@@ -90,9 +90,10 @@ class Scheduler(Generic[I, T]):
         self._idle = asyncio.Event()
         self._idle.set()
 
-    async def wait_for_room(self) -> None:
-        """Return once fewer than ``max_in_flight`` records are in flight."""
-        while self.in_flight >= self.max_in_flight:
+    async def wait_for_room(self, records: int = 1) -> None:
+        """Return once ``records`` more fit in the window (or nothing is in flight)."""
+        while self.in_flight and self.in_flight + records > self.max_in_flight:
+            self._room.clear()
             await self._room.wait()
 
     def admit(self, partition: Hashable, offset: int, lane: str, item: I, token: T) -> None:
@@ -202,10 +203,8 @@ class Scheduler(Generic[I, T]):
             return
         self.in_flight += change
         self._observer.in_flight(self.in_flight)
-        if self.in_flight < self.max_in_flight:
-            self._room.set()
-        else:
-            self._room.clear()
+        if change < 0:
+            self._room.set()  # waiters check whether there is room enough for them
         if self.in_flight == 0:
             self._idle.set()
         else:

@@ -54,6 +54,14 @@ log = logging.getLogger(__name__)
 
 RecordEvent = EventT[Any]  # a consumed record: bytes key and value
 
+# Records are taken from faust in small lists (at most TAKE_MAX, or what arrived within
+# TAKE_LINGER_S) and admitted together, so that their first Salesforce calls coalesce; a list is
+# not a batch: nothing waits for its other records. Retry tiers are not in a hurry: their loops
+# wake less often while their topics are empty.
+TAKE_MAX = 500
+TAKE_LINGER_S = 0.005
+TIER_LINGER_S = 0.5
+
 
 def inbound(event: RecordEvent) -> Inbound:
     """A faust event as the engine's :class:`Inbound` (a null header value becomes ``b""``)."""
@@ -81,6 +89,7 @@ class Worker:
     ) -> None:
         self.app = app
         self.engine = engine
+        self._take_max = min(TAKE_MAX, max_in_flight)
         self.scheduler: Scheduler[Prepared, RecordEvent] = Scheduler(
             engine.handle, _acknowledge, max_in_flight=max_in_flight, observer=engine.observer
         )
@@ -112,35 +121,33 @@ class Worker:
         return await self.scheduler.drain(grace_s)
 
     async def _consume(self, stream: faust.StreamT[Any]) -> None:
-        assert isinstance(stream, Stream)  # noack is the class's, not the protocol's
-        records = stream.noack()
-        async for _ in records:
-            if records.current_event is not None:
-                await self._take(records.current_event)
+        assert isinstance(stream, Stream)  # noack_take is the class's, not the protocol's
+        async for events in stream.noack_take(self._take_max, within=TAKE_LINGER_S):
+            await self._take(events)
 
     async def _consume_tier(self, stream: faust.StreamT[Any]) -> None:
         assert isinstance(stream, Stream)
-        records = stream.noack()
-        async for _ in records:
-            event = records.current_event
-            if event is not None and await self._until_due(event):
-                await self._take(event)
+        async for events in stream.noack_take(self._take_max, within=TIER_LINGER_S):
+            for event in events:
+                if await self._until_due(event):
+                    await self._take([event])
 
-    async def _take(self, event: RecordEvent) -> None:
-        """Admit one record to the scheduler, once there is room. Never raises."""
-        message = event.message
-        try:
-            await self.scheduler.wait_for_room()
-            if self._stale(event):
-                return  # from before a rebalance: delivered again from the committed offset
-            prepared = self.engine.prepare(inbound(event))
-            self.scheduler.admit(message.tp, message.offset, prepared.ticket, prepared, event)
-        except Exception:  # a defect: hold the partition's commits here rather than skip it
-            log.exception(
-                "could not take %s[%d]@%d; its partition commits no further until a restart",
-                message.topic, message.partition, message.offset,
-            )  # fmt: skip
-            self.scheduler.block(message.tp, message.offset, event)
+    async def _take(self, events: Sequence[RecordEvent]) -> None:
+        """Admit records to the scheduler once there is room for them. Never raises."""
+        await self.scheduler.wait_for_room(len(events))
+        for event in events:
+            message = event.message
+            try:
+                if self._stale(event):
+                    continue  # from before a rebalance: delivered again from the committed offset
+                prepared = self.engine.prepare(inbound(event))
+                self.scheduler.admit(message.tp, message.offset, prepared.ticket, prepared, event)
+            except Exception:  # a defect: hold the partition's commits here rather than skip it
+                log.exception(
+                    "could not take %s[%d]@%d; its partition commits no further until a restart",
+                    message.topic, message.partition, message.offset,
+                )  # fmt: skip
+                self.scheduler.block(message.tp, message.offset, event)
 
     def _stale(self, event: RecordEvent) -> bool:
         generation = event.message.generation_id

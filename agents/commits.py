@@ -30,6 +30,7 @@ T = TypeVar("T")
 class _Partition(Generic[T]):
     registered: deque[Entry[T]] = field(default_factory=deque)  # unreleased, in offset order
     revoked: bool = False
+    held: bool = False  # nothing more is released until the partition is revoked
 
 
 @dataclass(slots=True, eq=False)
@@ -65,16 +66,25 @@ class CommitTracker(Generic[P, T]):
     def finish(self, entry: Entry[T]) -> list[T]:
         """Mark ``entry`` finished; return the values now safe to acknowledge, in offset order
         (none while an earlier record of its partition is unfinished, none once the partition
-        was revoked)."""
+        was revoked or held)."""
         entry.done = True
         state = entry.partition
         released: list[T] = []
-        if state.revoked:
+        if state.revoked or state.held:
             return released
         registered = state.registered
         while registered and registered[0].done:
             released.append(registered.popleft().value)
         return released
+
+    def hold(self, partitions: Iterable[P]) -> None:
+        """Release nothing more for ``partitions`` until they are revoked: for when a record
+        may have been lost before it was registered (a gap nobody can see)."""
+        for partition in partitions:
+            state = self._partitions.get(partition)
+            if state is None:
+                state = self._partitions[partition] = _Partition()
+            state.held = True
 
     def revoke(self, partitions: Iterable[P]) -> None:
         """Forget ``partitions``: what finishes later for them is never released. Records taken

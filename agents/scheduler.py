@@ -118,11 +118,10 @@ class Scheduler(Generic[I, T]):
         if queue.task is None:
             queue.task = asyncio.create_task(self._drain(queue), name=f"lane:{lane}")
 
-    def block(self, partition: Hashable, offset: int, token: T) -> None:
-        """Take a record that cannot run: nothing at or after ``offset`` of ``partition`` is
-        acknowledged until the partition is revoked (a stall the logs explain, not a loss)."""
-        with contextlib.suppress(ValueError):  # already taken: it holds the commits anyway
-            self._tracker.register(partition, offset, token)
+    def hold(self, partitions: Iterable[Hashable]) -> None:
+        """Acknowledge nothing more for ``partitions`` until they are revoked (a stall the logs
+        explain, never a commit past a record that was lost before it was taken)."""
+        self._tracker.hold(partitions)
 
     def revoke(self, partitions: Iterable[Hashable]) -> int:
         """Stop every record of ``partitions``: drop the queued, cancel the running. Returns how

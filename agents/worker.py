@@ -24,8 +24,9 @@ engine syncs the ledger before any record runs.
 
 **Retry tiers** each have their own agent, which waits until its head record's ``not-before``
 time before admitting it: the wait holds neither fresh input nor any of the in-flight window,
-and ends at once on stop or rebalance. No exception escapes an agent: a record that cannot even
-be taken in blocks its partition's commits (and is logged) rather than being skipped.
+and ends at once on stop or rebalance. No exception escapes an agent's own code: a record that
+cannot even be taken in holds its partition's commits (and is logged) rather than being skipped,
+and if faust's stream itself fails under an agent, every partition is held the same way.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import faust
@@ -122,15 +123,32 @@ class Worker:
 
     async def _consume(self, stream: faust.StreamT[Any]) -> None:
         assert isinstance(stream, Stream)  # noack_take is the class's, not the protocol's
-        async for events in stream.noack_take(self._take_max, within=TAKE_LINGER_S):
-            await self._take(events)
+        with self._guard("input"):
+            async for events in stream.noack_take(self._take_max, within=TAKE_LINGER_S):
+                await self._take(events)
 
     async def _consume_tier(self, stream: faust.StreamT[Any]) -> None:
         assert isinstance(stream, Stream)
-        async for events in stream.noack_take(self._take_max, within=TIER_LINGER_S):
-            for event in events:
-                if await self._until_due(event):
-                    await self._take([event])
+        with self._guard("retry tier"):
+            async for events in stream.noack_take(self._take_max, within=TIER_LINGER_S):
+                for event in events:
+                    if await self._until_due(event):
+                        await self._take([event])
+
+    @contextlib.contextmanager
+    def _guard(self, agent: str) -> Iterator[None]:
+        """Our loops do not raise; if faust's stream under them does, records in its buffer
+        may be lost untaken, and faust would restart the agent without seeking back. So every
+        assigned partition commits no further until a rebalance or a restart redelivers them."""
+        try:
+            yield
+        except Exception:
+            log.exception(
+                "the %s agent failed; no partition of this worker commits further until a "
+                "rebalance or a restart", agent,
+            )  # fmt: skip
+            self.scheduler.hold(self.app.consumer.assignment())
+            raise
 
     async def _take(self, events: Sequence[RecordEvent]) -> None:
         """Admit records to the scheduler once there is room for them. Never raises."""
@@ -142,12 +160,12 @@ class Worker:
                     continue  # from before a rebalance: delivered again from the committed offset
                 prepared = self.engine.prepare(inbound(event))
                 self.scheduler.admit(message.tp, message.offset, prepared.ticket, prepared, event)
-            except Exception:  # a defect: hold the partition's commits here rather than skip it
+            except Exception:  # a defect: hold the partition's commits rather than skip it
                 log.exception(
-                    "could not take %s[%d]@%d; its partition commits no further until a restart",
-                    message.topic, message.partition, message.offset,
+                    "could not take %s[%d]@%d; its partition commits no further until a "
+                    "rebalance or a restart", message.topic, message.partition, message.offset,
                 )  # fmt: skip
-                self.scheduler.block(message.tp, message.offset, event)
+                self.scheduler.hold([message.tp])
 
     def _stale(self, event: RecordEvent) -> bool:
         generation = event.message.generation_id

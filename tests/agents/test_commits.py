@@ -74,3 +74,16 @@ def test_an_offset_taken_twice_is_refused() -> None:
     tracker.register("p", 3, 3)
     with pytest.raises(ValueError, match="registered after"):
         tracker.register("p", 3, 3)
+
+
+def test_a_held_partition_releases_nothing_until_it_is_revoked() -> None:
+    """After hold (a record may have been lost untaken), finishing releases nothing, even a
+    record taken later; revocation ends the hold."""
+    tracker: CommitTracker[str, int] = CommitTracker()
+    first = tracker.register("p", 0, 0)
+    tracker.hold(["p", "q"])
+    later = tracker.register("q", 7, 7)
+    assert tracker.finish(first) == []
+    assert tracker.finish(later) == []
+    tracker.revoke(["p", "q"])
+    assert tracker.finish(tracker.register("q", 3, 3)) == [3]

@@ -9,7 +9,10 @@ the same record fails every time, and :func:`refused` says so, so that the calle
 
 from __future__ import annotations
 
+import asyncio
 import random
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 from aiokafka.errors import (
     CorruptRecordException,
@@ -49,3 +52,23 @@ def refused(error: BaseException) -> bool:
 def backoff(failures: int) -> float:
     """Seconds to wait after the ``failures``-th failure in a row of the infrastructure."""
     return backoff_delay(INFRA_BACKOFF, failures, _JITTER)
+
+
+Send = Callable[[], Awaitable[Awaitable[Any]]]  # a producer's send: queued now, acknowledged later
+
+
+async def produce_all(sends: Iterable[Send]) -> list[Any]:
+    """Queue every send, then wait for all their acknowledgements (one produce request where the
+    producer can): each one's record metadata, or the exception that refused it."""
+    queued: list[Awaitable[Any] | BaseException] = []
+    for send in sends:
+        try:
+            queued.append(await send())
+        except Exception as error:  # refused before it was queued (its size), or no producer
+            queued.append(error)
+    acks = iter(
+        await asyncio.gather(
+            *(q for q in queued if not isinstance(q, BaseException)), return_exceptions=True
+        )
+    )
+    return [q if isinstance(q, BaseException) else next(acks) for q in queued]

@@ -24,13 +24,14 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from agents.delivery import backoff, refused
+from agents.delivery import backoff, produce_all, refused
 from pipeline.ledger import StepRecord
 
 log = logging.getLogger(__name__)
@@ -203,22 +204,22 @@ class KafkaLedger:
 
     async def _send(self, puts: list[_Put]) -> list[tuple[int, int] | BaseException]:
         """One produce for all ``puts``: each one's (partition, offset), or its error."""
-        sent: list[asyncio.Future[Any] | BaseException] = []
+        encoded: list[bytes | LedgerError] = []
         for put in puts:
             try:
-                value = encode(put.record)
+                encoded.append(encode(put.record))
             except TypeError as error:  # orjson: a value JSON cannot hold
-                sent.append(LedgerError(f"{put.key} cannot be encoded: {error}"))
-                continue
-            try:
-                sent.append(await self._producer.send(self.topic, value, key=put.key.encode()))
-            except Exception as error:  # refused before sending (its size), or no connection
-                sent.append(error)
-        futures = [s for s in sent if isinstance(s, asyncio.Future)]
-        acks = iter(await asyncio.gather(*futures, return_exceptions=True))
+                encoded.append(LedgerError(f"{put.key} cannot be encoded: {error}"))
+        sendable = [(p, v) for p, v in zip(puts, encoded, strict=True) if isinstance(v, bytes)]
+        acks = iter(
+            await produce_all(
+                partial(self._producer.send, self.topic, value, key=put.key.encode())
+                for put, value in sendable
+            )
+        )
         results: list[tuple[int, int] | BaseException] = []
-        for item in sent:
-            outcome = item if isinstance(item, BaseException) else next(acks)
+        for value in encoded:
+            outcome = value if isinstance(value, LedgerError) else next(acks)
             results.append(
                 outcome
                 if isinstance(outcome, BaseException)

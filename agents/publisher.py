@@ -23,10 +23,11 @@ import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import faust
 
-from agents.delivery import backoff, refused
+from agents.delivery import backoff, produce_all, refused
 from agents.engine import EngineStopped
 from agents.outcomes import Outbound
 from topics import bounded
@@ -114,19 +115,10 @@ class FaustPublisher:
     async def _send(self, records: Sequence[Outbound]) -> list[BaseException | None]:
         """Send ``records`` together; each one's error, or None once it is acknowledged."""
         producer = self.app.producer
-        sent: list[asyncio.Future[object] | BaseException] = []
-        for r in records:
-            try:
-                sent.append(
-                    asyncio.ensure_future(
-                        await producer.send(r.topic, r.key, r.value, None, None, r.headers)
-                    )
-                )
-            except Exception as error:  # refused before sending (its size), or no producer
-                sent.append(error)
-        futures = [s for s in sent if isinstance(s, asyncio.Future)]
-        outcomes = iter(await asyncio.gather(*futures, return_exceptions=True))
-        return [s if isinstance(s, BaseException) else _error(next(outcomes)) for s in sent]
+        results = await produce_all(
+            partial(producer.send, r.topic, r.key, r.value, None, None, r.headers) for r in records
+        )
+        return [r if isinstance(r, BaseException) else None for r in results]
 
     def _fit(self, pending: _Pending) -> _Pending:
         """``pending`` with its record bounded to its limit (unchanged when it fits)."""
@@ -172,7 +164,3 @@ class FaustPublisher:
         except TimeoutError:
             return
         raise EngineStopped
-
-
-def _error(result: object) -> BaseException | None:
-    return result if isinstance(result, BaseException) else None

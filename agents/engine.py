@@ -180,9 +180,9 @@ class Engine:
         return Prepared(record, event, None)
 
     async def handle(self, item: Prepared) -> bool:
-        """Run one record and publish its outcomes. Returns True once they are durable, False
-        when the worker stopped first (the record must stay unacknowledged). Never raises, but
-        for cancellation."""
+        """Run one record and publish its outcomes. Returns True once they are durable; False
+        when the worker stopped first, or when not even a dead letter could be published for it
+        (logged): the record must then stay unacknowledged. Never raises, but for cancellation."""
         try:
             if not self._synced.is_set():
                 await self._wait_or_stop(self._synced)

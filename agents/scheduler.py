@@ -1,6 +1,6 @@
 """The continuous pipeline: records in as they arrive, per-ticket order, at most W in flight.
 
-The worker's consume loops :meth:`~Scheduler.admit` each record as faust delivers it. A record
+The worker's consume loops :meth:`~Scheduler.admit` records as faust delivers them. A record
 joins the **lane** of its ticket: a lane is a queue and one task that runs its records one after
 another, in arrival order; different tickets' lanes run concurrently, so a slow event holds up
 only the events of its own ticket. There is no batch and no barrier: a record is acknowledged as
@@ -9,8 +9,8 @@ soon as it and every record taken before it on its partition are finished (the
 
 **Backpressure** is the window ``max_in_flight`` (W): records admitted and not yet finished,
 across every agent of the worker. A consume loop awaits :meth:`~Scheduler.wait_for_room` before
-it admits the next record, so when W records are in flight faust's buffers fill and it stops
-fetching. One task per active ticket, none per record.
+it admits more, so when W records are in flight faust's buffers fill and it stops fetching. One
+task per active ticket, none per record.
 
 **Rebalance**: :meth:`~Scheduler.revoke` forgets the revoked partitions' records: queued ones
 are dropped, running ones cancelled at once (the ledger and the upsert keys make a cancelled

@@ -17,15 +17,21 @@ def create_app(settings: WorkerSettings) -> faust.App:
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=1,
         producer_acks=-1,
+        # Kafka's and aiokafka's default (faust's own is 1,000,000): the broker's default
+        # max.message.bytes then bounds outcomes, not the producer (see agents/publisher.py).
+        producer_max_request_size=1_048_576,
+        # Records are published as each one finishes, not in batches: a short linger lets the
+        # producer gather them into few requests.
+        producer_linger=0.005,
         # Offsets are committed on a timer after the producer is flushed (faust's consumer),
         # which is what makes "commit only after the outputs are durable" hold.
         broker_commit_interval=1.0,
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
         consumer_auto_offset_reset="earliest",
-        # Acknowledgement is manual and only after a batch's outcomes are durable, so stopping
+        # Acknowledgement is manual and only after a record's outcomes are durable, so stopping
         # need not wait for unacknowledged events: they are simply delivered again. (Waiting
-        # would hang on a batch abandoned during shutdown, which is never acknowledged.)
+        # would hang on a record abandoned during shutdown, which is never acknowledged.)
         stream_wait_empty=False,
         **settings.extra,
     )

@@ -16,7 +16,7 @@ from pathlib import Path
 from rich.console import Console
 
 from agents.service import Service, ServiceConfig
-from agents.settings import KafkaSettings, WorkerSettings, topics_from_env
+from agents.settings import KafkaSettings, WorkerSettings, engine_from_env, topics_from_env
 from localkafka import BrokerError, BrokerOptions, LocalBroker
 from pipeline.errors import FlowLoadError
 from pipeline.loader import flow_files, validate_directory
@@ -183,7 +183,11 @@ async def _serve(bootstrap: str, flows: Path, connection: ConnectionSettings | N
                 emulator.url, emulator.credentials, emulator.api_version
             )
         service = await stack.enter_async_context(
-            Service(ServiceConfig(worker=worker, connection=connection, topics=topics))
+            Service(
+                ServiceConfig(
+                    worker=worker, connection=connection, topics=topics, engine=engine_from_env()
+                )
+            )
         )
         print(
             f"worker {worker.app_id}: {len(service.flows)} flows, inputs "

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from pipeline.events import Event
+from pipeline.ledger import run_key
 from pipeline.outcome import ErrorInfo
 from pipeline.plan import Plan
 from pipeline.result import RunResult, RunStatus
@@ -120,6 +121,24 @@ class Outcomes:
         elif result.status is RunStatus.DEAD_LETTER:
             out.append(self.dead_letter(record, run_failure(record, event, plan, result)))
         return out
+
+    def no_match(self, record: Inbound, event: Event, *, now_s: float) -> Outbound:
+        """The run result of an event no flow matched: ``status: no_match``, no flow (``""``,
+        version 0), no steps, and a ``run_id`` that is stable for the event."""
+        result = RunResultRecord(
+            flow="",
+            version=0,
+            run_id=run_key(event.id, "", 0),
+            event_id=event.id,
+            ticket_id=event.ticket_id,
+            status=RunStatus.NO_MATCH,
+            steps=[],
+            duration_ms=0.0,
+            attempts=0,
+            at=datetime.fromtimestamp(now_s, UTC),
+        )
+        trace = _trace_headers(record.headers)
+        return Outbound(self._run_results, event.ticket_id.encode(), result.to_bytes(), trace)
 
     def retry(
         self,

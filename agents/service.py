@@ -18,11 +18,13 @@ import faust
 from agents.app import create_app
 from agents.engine import Engine, EngineSettings
 from agents.ledger import KafkaLedger
+from agents.publisher import FaustPublisher
 from agents.settings import WorkerSettings
-from agents.worker import FaustPublisher, attach_engine, ensure_topics
+from agents.worker import Worker, ensure_topics, read_limits
 from pipeline.ledger import Ledger
 from pipeline.loader import load_flows
 from pipeline.plan import FlowSet
+from pipeline.ports import SalesforceGateway
 from pipeline.runner import Clock, Ports
 from salesforce.batching import BatchingGateway
 from salesforce.budget import BudgetedGateway, BudgetGovernor, BudgetPolicy
@@ -47,8 +49,6 @@ class ServiceConfig:
     external_id_fields: Mapping[str, str] = field(
         default_factory=lambda: dict.fromkeys(OBJECTS_WITH_KEYS, DEFAULT_EXTERNAL_ID_FIELD)
     )
-    batch_max: int = 500
-    linger_s: float = 0.02
     batching: bool = True  # coalesce concurrent single-record writes into Collections calls
     budget: BudgetPolicy = field(default_factory=BudgetPolicy)
 
@@ -63,7 +63,10 @@ class Service:
         flows: FlowSet | None = None,
         ledger: Ledger | None = None,
         clock: Clock | None = None,
+        gateway: SalesforceGateway | None = None,
     ) -> None:
+        """``flows``, ``ledger``, ``clock``, ``gateway``: use these instead of the ones the
+        config names (tests: a fake Salesforce gateway replaces the client's)."""
         self.config = config
         self.catalogue = Catalogue.build(config.topics)
         self.flows = (
@@ -75,41 +78,65 @@ class Service:
         self.governor = BudgetGovernor(config.budget)
         self.client.on_usage(self.governor.observe)
         self.batching = BatchingGateway(self.client) if config.batching else None
-        gateway = BudgetedGateway(self.batching or self.client, self.governor)
+        self._uses_client = gateway is None
+        gateway = gateway or BudgetedGateway(self.batching or self.client, self.governor)
         self.app: faust.App = create_app(config.worker)
         self.ledger = ledger or KafkaLedger(
             config.worker.bootstrap_servers, self.catalogue.one(TopicRole.LEDGER).name
         )
         self.ports = Ports(gateway=gateway, ledger=self.ledger, clock=clock or Clock())
         stopping = asyncio.Event()
+        self.publisher = FaustPublisher(
+            self.app,
+            stopping,
+            self.catalogue,
+            max_request_size=self.app.conf.producer_max_request_size,
+        )
         self.engine = Engine(
             flows=self.flows,
             catalogue=self.catalogue,
             ports=self.ports,
-            publisher=FaustPublisher(self.app, stopping),
+            publisher=self.publisher,
             settings=config.engine,
             stopping=stopping,
         )
-        attach_engine(
-            self.app, self.engine, self.catalogue,
-            batch_max=config.batch_max, linger_s=config.linger_s,
-        )  # fmt: skip
+        self.worker = Worker(
+            self.app, self.engine, self.catalogue, max_in_flight=config.engine.max_in_flight
+        )
 
     async def start(self) -> None:
-        created = await ensure_topics(self.config.worker.bootstrap_servers, self.catalogue)
+        bootstrap = self.config.worker.bootstrap_servers
+        created = await ensure_topics(bootstrap, self.catalogue)
         if created:
             log.info("created topics: %s", ", ".join(created))
-        await self.client.connect()
+        # What the broker accepts: outcomes are bounded to it, and the decoder accepts no event
+        # its dead letter or retry could not carry whole.
+        self.publisher.limits = await read_limits(
+            bootstrap, [spec.name for spec in self.catalogue.all()]
+        )
+        self.engine.align_event_limit(
+            min(
+                self.publisher.limit(spec.name)
+                for spec in (
+                    self.catalogue.one(TopicRole.DEAD_LETTERS),
+                    *self.catalogue.retry_tiers,
+                )
+            )
+        )
+        if self._uses_client:
+            await self.client.connect()
         if isinstance(self.ledger, KafkaLedger):
             await self.ledger.start()
         await self.app.start()
 
     async def stop(self, grace_s: float = 10.0) -> None:
-        """Let the batch in progress finish (for up to ``grace_s``), then stop. A batch that
-        does not finish in time (a budget pause) is abandoned unacknowledged and redelivered."""
+        """Let the records in flight, in every agent, finish (for up to ``grace_s``), then
+        stop. Those that do not finish in time (a pause, a slow call) are abandoned
+        unacknowledged and delivered again; what finished is committed as faust stops."""
         self.engine.stopping.set()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.engine.idle.wait(), grace_s)
+        if not await self.worker.stop(grace_s):
+            log.warning("stopped with records in flight; they will be delivered again")
+        await self.engine.close()
         with contextlib.suppress(Exception):
             await self.app.stop()
         if isinstance(self.ledger, KafkaLedger):

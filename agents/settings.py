@@ -10,6 +10,10 @@ Variables (all optional):
 ``ACTIONFLOWS_TICKETS_TOPIC``, ``ACTIONFLOWS_INTERACTIONS_TOPIC``  input topic names
 ``ACTIONFLOWS_PARTITIONS``    partitions of the topics the worker creates (default: 12)
 ``ACTIONFLOWS_RETRY_DELAYS``  the retry tiers, e.g. ``30s,5m,1h`` (the default)
+``ACTIONFLOWS_MAX_IN_FLIGHT`` records in flight per worker, W (default 2000): taken and not yet
+                              finished, across the input and retry agents; the backpressure bound
+``ACTIONFLOWS_NO_MATCH_RESULTS``  ``false`` publishes no run result for events no flow matches
+                              (they are still counted); for high-volume topics (default true)
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agents.engine import EngineSettings
 from localkafka import DEFAULT_KAFKA_VERSION
 from topics.catalogue import CatalogueSettings, parse_delay
 
@@ -84,3 +89,22 @@ def topics_from_env(environ: Mapping[str, str] | None = None) -> CatalogueSettin
         raise ValueError(
             f"topic settings (ACTIONFLOWS_TOPIC_*, _PARTITIONS, _RETRY_DELAYS): {error}"
         ) from None
+
+
+def engine_from_env(environ: Mapping[str, str] | None = None) -> EngineSettings:
+    """The engine's settings; a bad value raises ValueError naming the variable."""
+    env = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    if window := env.get("ACTIONFLOWS_MAX_IN_FLIGHT"):
+        if not window.isdigit() or int(window) < 1:
+            raise ValueError(
+                f"ACTIONFLOWS_MAX_IN_FLIGHT must be a whole number >= 1, got {window!r}"
+            )
+        values["max_in_flight"] = int(window)
+    if no_match := env.get("ACTIONFLOWS_NO_MATCH_RESULTS"):
+        if no_match.lower() not in {"true", "false"}:
+            raise ValueError(
+                f"ACTIONFLOWS_NO_MATCH_RESULTS must be true or false, got {no_match!r}"
+            )
+        values["no_match_results"] = no_match.lower() == "true"
+    return EngineSettings(**values)  # type: ignore[arg-type]

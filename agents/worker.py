@@ -1,79 +1,73 @@
 """Wires the engine into faust: one agent for the input topics and one per retry tier.
 
-Acknowledgement is manual (``noack_take``): a batch's events are acknowledged only after
-:meth:`Engine.handle_batch` returned, that is after every step output, run result, retry and
-dead letter of every event in it is acknowledged by the broker. faust then commits offsets on
-its timer. An exception never escapes the loop (the engine turns failures into dead letters),
-and an interrupted batch is never acknowledged, so its events are delivered again.
+**Why acknowledgement is manual.** faust acknowledges an event when its agent moves on to the
+next one, and commits acknowledged offsets on a timer. Our agents move on at once — they only
+hand each record to the :class:`~agents.scheduler.Scheduler`, which runs thousands at a time —
+so they iterate ``stream.noack()`` and acknowledge a record only once every step output, run
+result, retry and dead letter it produced is acknowledged by the broker (acks=all). Before each
+commit faust flushes its producer, so a committed offset never runs ahead of an outcome.
 
-The agents keep faust's ``concurrency=1``: with several actors faust can commit past in-flight
-work (faust#606). Parallelism comes from the engine running tickets of a batch concurrently.
+**How the commit guard works.** Records finish out of order, and faust's own commit rule is not
+enough: it commits past an unacknowledged record at the head of a partition that has no
+committed offset yet, or that sits right at the committed one (``Consumer._new_offset``,
+faust#606). So the worker never acknowledges out of order: every record taken is registered in a
+:class:`~agents.commits.CommitTracker`, and only the contiguous finished prefix of each
+partition is acknowledged. Whatever faust then commits is covered by finished records, even on
+a partition never committed, after a crash, a cancelled task or a rebalance.
+
+**Rebalances.** When partitions are revoked, their in-flight records are cancelled and nothing
+more is acknowledged for them (faust re-seeks every assigned partition to its committed offset
+after a rebalance and delivers them again); records from before the rebalance still in faust's
+buffers are recognised by their consumer generation and dropped (never a record of the current
+generation: dropping one would leave a gap). When partitions are assigned, the
+engine syncs the ledger before any record runs.
+
+**Retry tiers** each have their own agent, which waits until its head record's ``not-before``
+time before admitting it: the wait holds neither fresh input nor any of the in-flight window,
+and ends at once on stop or rebalance. No exception escapes an agent's own code: a record that
+cannot even be taken in holds its partition's commits (and is logged) rather than being skipped,
+and if faust's stream itself fails under an agent, every partition is held the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import faust
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from faust.streams import Stream
+from faust.types import TP, EventT
 
-from agents.engine import Engine, EngineStopped
-from agents.outcomes import Inbound, Outbound
+from agents.engine import Engine, Prepared
+from agents.outcomes import Inbound
+from agents.scheduler import Scheduler
+from topics import headers as h
 from topics.catalogue import Catalogue
+from topics.errors import HeaderError
 
 log = logging.getLogger(__name__)
 
+RecordEvent = EventT[Any]  # a consumed record: bytes key and value
 
-class FaustPublisher:
-    """Publishes through the app's producer and waits for every acknowledgement.
-
-    When the broker cannot take the records, it keeps trying (with a capped backoff) instead of
-    failing: the batch stays unacknowledged, so nothing is committed past unpublished outcomes.
-    """
-
-    def __init__(
-        self, app: faust.App, stopping: asyncio.Event, *, max_backoff_s: float = 5.0
-    ) -> None:
-        self.app = app
-        self.stopping = stopping
-        self.max_backoff_s = max_backoff_s
-
-    async def publish(self, records: Sequence[Outbound]) -> None:
-        pending = list(records)
-        delay = 0.1
-        while pending:
-            futures = [
-                await self.app.producer.send(r.topic, r.key, r.value, None, None, r.headers)
-                for r in pending
-            ]
-            results = await asyncio.gather(*futures, return_exceptions=True)
-            failed = [
-                r for r, res in zip(pending, results, strict=True) if isinstance(res, Exception)
-            ]
-            if failed and self.stopping.is_set():
-                raise EngineStopped
-            if failed:
-                error = next(res for res in results if isinstance(res, Exception))
-                log.warning(
-                    "publishing %d records failed (%r); retrying in %.1fs",
-                    len(failed),
-                    error,
-                    delay,
-                )
-                await asyncio.sleep(delay)  # backoff while the broker is unavailable
-                delay = min(delay * 2, self.max_backoff_s)
-            pending = failed
+# Records are taken from faust in small lists (at most TAKE_MAX, or what arrived within
+# TAKE_LINGER_S) and admitted together, so that their first Salesforce calls coalesce; a list is
+# not a batch: nothing waits for its other records. Retry tiers are not in a hurry: their loops
+# wake less often while their topics are empty.
+TAKE_MAX = 500
+TAKE_LINGER_S = 0.005
+TIER_LINGER_S = 0.5
 
 
-def inbound(event: Any) -> Inbound:
-    """A faust event as the engine's :class:`Inbound`."""
+def inbound(event: RecordEvent) -> Inbound:
+    """A faust event as the engine's :class:`Inbound` (a null header value becomes ``b""``)."""
     message = event.message
-    headers = message.headers or ()
+    headers: Any = message.headers or ()
     if isinstance(headers, dict):
         headers = headers.items()
     timestamp = message.timestamp
@@ -83,41 +77,140 @@ def inbound(event: Any) -> Inbound:
         offset=message.offset,
         timestamp_ms=int(timestamp * 1000) if timestamp else None,
         key=message.key,
-        value=message.value,
-        headers=tuple((str(k), bytes(v)) for k, v in headers),
+        value=message.value if message.value is not None else b"",
+        headers=tuple((str(k), bytes(v or b"")) for k, v in headers),
     )
 
 
-def attach_engine(
-    app: faust.App,
-    engine: Engine,
-    catalogue: Catalogue,
-    *,
-    batch_max: int = 500,
-    linger_s: float = 0.02,
-) -> None:
-    """Register the agents that feed ``engine``: inputs, and each retry tier on its own."""
+class Worker:
+    """The faust side of one worker: agents, acknowledgements, rebalances, stop."""
 
-    def topic(*names: str) -> faust.TopicT:
-        return app.topic(
-            *names, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+    def __init__(
+        self, app: faust.App, engine: Engine, catalogue: Catalogue, *, max_in_flight: int
+    ) -> None:
+        self.app = app
+        self.engine = engine
+        self._take_max = min(TAKE_MAX, max_in_flight)
+        self.scheduler: Scheduler[Prepared, RecordEvent] = Scheduler(
+            engine.handle, _acknowledge, max_in_flight=max_in_flight, observer=engine.observer
+        )
+        # Records of this generation or older were revoked: never admit them (they are
+        # delivered again, from the committed offsets, in the next generation).
+        self._fence = -1
+        # Set (and replaced) on every revocation and on stop: wakes the retry tiers' waits.
+        self._interrupt = asyncio.Event()
+        self.waiting = 0  # retry records waiting for their not-before time (not in flight)
+
+        def topic(*names: str) -> faust.TopicT:
+            return app.topic(
+                *names, key_type=bytes, value_type=bytes, key_serializer="raw",
+                value_serializer="raw",
+            )  # fmt: skip
+
+        inputs = topic(*(spec.name for spec in catalogue.inputs))
+        app.agent(inputs, name="actionflows.inputs")(self._consume)
+        for spec in catalogue.retry_tiers:
+            app.agent(topic(spec.name), name=f"actionflows.{spec.name}")(self._consume_tier)
+        # mode types a handler with mypy_extensions arguments that no function matches.
+        app.on_partitions_revoked.connect(self._on_revoked)  # type: ignore[arg-type]
+        app.on_partitions_assigned.connect(self._on_assigned)  # type: ignore[arg-type]
+
+    async def stop(self, grace_s: float) -> bool:
+        """Take nothing more; let the records in flight finish for up to ``grace_s``. Returns
+        whether they all did; those that did not stay unacknowledged, for redelivery."""
+        self._interrupt.set()
+        return await self.scheduler.drain(grace_s)
+
+    async def _consume(self, stream: faust.StreamT[Any]) -> None:
+        assert isinstance(stream, Stream)  # noack_take is the class's, not the protocol's
+        with self._guard("input"):
+            async for events in stream.noack_take(self._take_max, within=TAKE_LINGER_S):
+                await self._take(events)
+
+    async def _consume_tier(self, stream: faust.StreamT[Any]) -> None:
+        assert isinstance(stream, Stream)
+        with self._guard("retry tier"):
+            async for events in stream.noack_take(self._take_max, within=TIER_LINGER_S):
+                for event in events:
+                    if await self._until_due(event):
+                        await self._take([event])
+
+    @contextlib.contextmanager
+    def _guard(self, agent: str) -> Iterator[None]:
+        """Our loops do not raise; if faust's stream under them does, records in its buffer
+        may be lost untaken, and faust would restart the agent without seeking back. So every
+        assigned partition commits no further until a rebalance or a restart redelivers them."""
+        try:
+            yield
+        except Exception:
+            log.exception(
+                "the %s agent failed; no partition of this worker commits further until a "
+                "rebalance or a restart", agent,
+            )  # fmt: skip
+            self.scheduler.hold(self.app.consumer.assignment())
+            raise
+
+    async def _take(self, events: Sequence[RecordEvent]) -> None:
+        """Admit records to the scheduler once there is room for them. Never raises."""
+        await self.scheduler.wait_for_room(len(events))
+        for event in events:
+            message = event.message
+            try:
+                if self._stale(event):
+                    continue  # from before a rebalance: delivered again from the committed offset
+                prepared = self.engine.prepare(inbound(event))
+                self.scheduler.admit(message.tp, message.offset, prepared.ticket, prepared, event)
+            except Exception:  # a defect: hold the partition's commits rather than skip it
+                log.exception(
+                    "could not take %s[%d]@%d; its partition commits no further until a "
+                    "rebalance or a restart", message.topic, message.partition, message.offset,
+                )  # fmt: skip
+                self.scheduler.hold([message.tp])
+
+    def _stale(self, event: RecordEvent) -> bool:
+        generation = event.message.generation_id
+        return (
+            self.scheduler.stopping
+            or generation is None
+            or generation <= self._fence
+            or generation != self.app.consumer_generation_id
         )
 
-    async def consume(stream: faust.StreamT[Any]) -> None:
-        assert isinstance(stream, Stream)  # noack_take is the class's, not the protocol's
-        async for events in stream.noack_take(batch_max, within=linger_s):
-            try:
-                await engine.handle_batch([inbound(event) for event in events])
-            except EngineStopped:
-                return  # shutting down mid-batch: leave it unacknowledged for redelivery
-            for event in events:
-                await stream.ack(event)
+    async def _until_due(self, event: RecordEvent) -> bool:
+        """Wait until a retry record's not-before time; False if it went stale meanwhile."""
+        try:
+            retry = h.parse_retry_headers(inbound(event).headers)
+        except HeaderError:
+            return True  # the engine dead-letters it
+        clock = self.engine.ports.clock
+        self.waiting += 1
+        try:
+            while retry is not None and not self._stale(event):
+                delay = retry.not_before_ms / 1000 - clock.now()
+                if delay <= 0:
+                    break
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._interrupt.wait(), delay)
+        finally:
+            self.waiting -= 1
+        return not self._stale(event)
 
-    app.agent(topic(*(spec.name for spec in catalogue.inputs)), name="actionflows.inputs")(consume)
-    # A retry tier waits for its records' not-before time; its own agent keeps that wait from
-    # holding up fresh input.
-    for spec in catalogue.retry_tiers:
-        app.agent(topic(spec.name), name=f"actionflows.{spec.name}")(consume)
+    async def _on_revoked(self, app: object, *args: Any, signal: object, **_: Any) -> None:
+        revoked: set[TP] = set(args[0])
+        self._fence = max(self._fence, self.app.consumer_generation_id)
+        stopped = self.scheduler.revoke(revoked)
+        self._interrupt.set()
+        self._interrupt = asyncio.Event()
+        if stopped:
+            log.info("partitions revoked: %d records in flight stopped", stopped)
+
+    async def _on_assigned(self, app: object, *args: Any, signal: object, **_: Any) -> None:
+        self.engine.resync()
+
+
+def _acknowledge(events: list[RecordEvent]) -> None:
+    for event in events:
+        event.ack()
 
 
 async def ensure_topics(bootstrap_servers: str, catalogue: Catalogue) -> list[str]:
@@ -147,3 +240,26 @@ async def ensure_topics(bootstrap_servers: str, catalogue: Catalogue) -> list[st
         return [spec.name for spec in missing]
     finally:
         await admin.close()
+
+
+async def read_limits(bootstrap_servers: str, topics: Sequence[str]) -> dict[str, int]:
+    """Each topic's ``max.message.bytes`` (its own setting, or the broker's default) as the
+    broker reports it; topics it does not describe are left out."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        responses = await admin.describe_configs(
+            [
+                ConfigResource(ConfigResourceType.TOPIC, name, {"max.message.bytes": None})
+                for name in topics
+            ]
+        )
+    finally:
+        await admin.close()
+    limits: dict[str, int] = {}
+    for response in responses:
+        for error_code, _message, _type, name, entries in response.resources:
+            for entry in entries if error_code == 0 else ():
+                if entry[0] == "max.message.bytes" and str(entry[1]).isdigit():
+                    limits[name] = int(entry[1])
+    return limits

@@ -229,11 +229,22 @@ class Watcher:
                          TopicRole.RETRY)
             for spec in catalogue.by_role(role)
         }  # fmt: skip
-        self.consumer = AIOKafkaConsumer(
-            *self._roles, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="latest"
-        )
+        self._bootstrap = bootstrap
+        self._consumer: AIOKafkaConsumer | None = None
+
+    @property
+    def consumer(self) -> AIOKafkaConsumer:
+        if self._consumer is None:
+            raise RuntimeError("the watcher is not started")
+        return self._consumer
 
     async def start(self) -> None:
+        self._consumer = AIOKafkaConsumer(
+            *self._roles,
+            bootstrap_servers=self._bootstrap,
+            group_id=None,
+            auto_offset_reset="latest",
+        )
         await self.consumer.start()
         # Pin the starting point now, before anything is fed, so nothing is missed.
         await self.consumer.seek_to_end()

@@ -9,8 +9,8 @@ value can leave the worker:
   details): masked keys, and masked text inside every remaining string (below);
 - :meth:`Redactor.text` on free text (exception messages in headers, step errors, log lines):
   credentials (bearer tokens, ``Authorization:`` values, ``access_token=…`` pairs), JSON pairs of
-  masked keys (``"phone": "…"``), email addresses (when ``email`` is a masked key), and the
-  *known values*: whatever the event being processed carries under a masked key
+  masked keys (``"phone": "…"``), email addresses (when ``email`` is a masked key), international
+  phone numbers (``+1 415 555 0100``, when ``phone`` is), and the *known values*: whatever the event being processed carries under a masked key
   (:meth:`Redactor.learning`). Salesforce echoes what it was sent (``Email: invalid email
   address: jane@@example``), so knowing the event's values is what catches them in a message.
 
@@ -68,6 +68,9 @@ _CREDENTIALS = (
 # An address: the lookbehind makes a match start only where a run of address characters
 # starts, and every part is bounded, so a megabyte of text is scanned in linear time.
 _EMAIL = re.compile(r"(?<![\w.%+-])[\w.%+-]{1,256}@[\w-]{1,253}(?:\.[\w-]{1,63})+")
+# A number in international form ("+" and 8 to 22 digits and separators). Local forms are too
+# like ids and dates to guess at; the known values catch the event's own phone in any form.
+_PHONE = re.compile(r"(?<![\w+])\+[0-9][0-9 ().-]{6,20}[0-9]")
 
 
 def scrub(text: str) -> str:
@@ -81,7 +84,7 @@ def _json_pairs(keys: Iterable[str]) -> re.Pattern[str]:
     """``"<key>": "<any JSON string>"`` for the given keys, in any case (none: never matches)."""
     names = "|".join(sorted(re.escape(key) for key in keys))
     if not names:
-        return re.compile(r"(?!)")
+        return re.compile(r"(?!)()")  # never matches; one group, like the real pattern
     return re.compile(rf'(?i)("(?:{names})"\s*:\s*)"(?:[^"\\]|\\.)*"')
 
 
@@ -120,6 +123,8 @@ class Redactor:
             text = text.replace(value, MASK)
         if "email" in self.keys:
             text = _EMAIL.sub(MASK, text)
+        if "phone" in self.keys:
+            text = _PHONE.sub(MASK, text)
         return text
 
     def mapping(self, mapping: Mapping[str, Any]) -> dict[str, Any]:

@@ -132,7 +132,7 @@ async def test_malformed_json_is_dead_lettered_unchanged_with_a_reason(setup) ->
     context = h.parse_dead_letter_headers(letter.headers)
     assert context.stage == h.Stage.DECODE
     assert context.offset == 7
-    assert context.reason == "malformed_json"
+    assert context.reason == "decode.malformed_json"
 
 
 async def test_a_permanent_salesforce_error_is_dead_lettered_with_step_context(setup) -> None:  # type: ignore[no-untyped-def]

@@ -13,6 +13,7 @@ from pydantic import SecretStr
 
 from salesforce.client import SalesforceClient
 from salesforce.settings import AuthMethod, ConnectionSettings
+from sfemulator import Emulator, EmulatorConfig, emulator_connection
 from tests.salesforce.fake_org import VERSION, FakeOrg
 
 
@@ -69,4 +70,20 @@ def settings_for(url: str, key_pair: KeyPair, **overrides: object) -> Connection
 @pytest.fixture
 async def client(org: FakeOrg, key_pair: KeyPair) -> AsyncIterator[SalesforceClient]:
     async with SalesforceClient(settings_for(org.url, key_pair)) as sf:
+        yield sf
+
+
+@pytest.fixture
+async def emu() -> AsyncIterator[Emulator]:
+    """The Salesforce emulator over localhost HTTP (a test may override the fixture)."""
+    async with Emulator(EmulatorConfig(seed=0)) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+async def emu_client(emu: Emulator) -> AsyncIterator[SalesforceClient]:
+    """A client logged in to :func:`emu`."""
+    settings = emulator_connection(emu.url, emu.credentials, emu.api_version)
+    async with SalesforceClient(settings) as sf:
+        await sf.connect()
         yield sf

@@ -7,7 +7,7 @@ delivery and ``max_attempts`` in all."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from pipeline.ports import GatewayError
 from pipeline.result import RunStatus
 from pipeline.runner import Ports, run
 from salesforce.client import SalesforceClient
-from sfemulator import Emulator, EmulatorConfig, FaultRule, emulator_connection
+from sfemulator import Emulator, FaultRule
 from tests.pipeline.flow_fakes import FakeClock, FixedRandom
 
 FLOW = """\
@@ -49,17 +49,8 @@ def plan(tmp_path: Path) -> Plan:
 
 
 @pytest.fixture
-async def emu() -> AsyncIterator[Emulator]:
-    async with Emulator(EmulatorConfig(seed=3)) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-async def client(emu: Emulator) -> AsyncIterator[SalesforceClient]:
-    settings = emulator_connection(emu.url, emu.credentials, emu.api_version)
-    async with SalesforceClient(settings) as sf:
-        await sf.connect()
-        yield sf
+def client(emu_client: SalesforceClient) -> SalesforceClient:
+    return emu_client
 
 
 def ports(gateway: Any) -> Ports:

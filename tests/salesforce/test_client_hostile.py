@@ -18,6 +18,7 @@ from salesforce.auth import parse_token_response
 from salesforce.client import SalesforceClient
 from salesforce.errors import SalesforceError, UnexpectedResponseError
 from salesforce.limits import parse_limit_info
+from tests.json_strategies import json_documents, json_scalars
 from tests.salesforce.fake_org import DATA, VERSION, FakeOrg, json_response, reply
 
 LEAD = "00Q000000000001AAA"
@@ -42,21 +43,8 @@ async def test_collections_errors_as_bare_strings_are_typed(
 
 # --- every parser, fuzzed ---------------------------------------------------------------------
 
-scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(-(2**70), 2**70)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=20)
-    | st.sampled_from(["DUPLICATES_DETECTED", "REQUEST_LIMIT_EXCEEDED", "invalid_grant", ""])
-)
-values = st.recursive(
-    scalars,
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
-    ),
-    max_leaves=12,
-)
+codes = st.sampled_from(["DUPLICATES_DETECTED", "REQUEST_LIMIT_EXCEEDED", "invalid_grant", ""])
+values = json_documents(json_scalars | codes, width=3, leaves=12)
 KEYS = (
     "errorCode", "statusCode", "message", "fields", "duplicateResult", "error",
     "error_description", "records", "done", "nextRecordsUrl", "totalSize", "compositeResponse",

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from pipeline.events import MAX_DEPTH, Event, nesting_depth
 from pipeline.result import RunStatus
+from tests.json_strategies import json_documents
 from topics import codecs
 from topics.codecs import decode_event, encode_event
 from topics.errors import DecodeError, TooDeep
@@ -92,20 +93,7 @@ def assert_decodes_or_dead_letters(raw: bytes) -> None:
     assert decode_event(encode_event(event), topic=TOPIC).id == event.id
 
 
-json_scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(-(2**70), 2**70)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=30)
-)
-json_values = st.recursive(
-    json_scalars,
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
-    ),
-    max_leaves=25,
-)
+json_values = json_documents()
 ids = st.text(max_size=6) | st.integers(-5, 10**6) | json_values
 event_types = st.sampled_from(
     [

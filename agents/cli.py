@@ -10,8 +10,9 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -20,7 +21,9 @@ from agents.settings import KafkaSettings, WorkerSettings, engine_from_env, topi
 from localkafka import BrokerError, BrokerOptions, LocalBroker
 from pipeline.errors import FlowLoadError
 from pipeline.loader import flow_files, validate_directory
+from salesforce.errors import SalesforceError
 from salesforce.settings import ConnectionSettings, SettingsError, load_settings
+from topics.redaction import RedactingFormatter
 
 # The project folder: its flows/ and samples/ are the defaults of run, demo and worker.
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,6 +58,14 @@ def _kafka(argv: Sequence[str]) -> int:
         print(f"actionflows kafka: {error}", file=sys.stderr)
         return 1
     return 0
+
+
+def _logging(level: int) -> None:
+    """Log to stderr through the redaction rules: what the worker logs about records follows
+    the rules of what it publishes (no credentials, no personal data)."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
 
 
 def _connection(name: str | None) -> ConnectionSettings | None:
@@ -105,6 +116,7 @@ def _demo_command(follow: bool) -> Callable[[Sequence[str]], int]:
         from agents.demo import demo  # the demo (and its emulator) load only when asked for
 
         console = Console()
+        _logging(logging.WARNING)
         try:
             connection = load_settings().get(args.connection) if args.connection else None
             done, summary = asyncio.run(
@@ -117,7 +129,7 @@ def _demo_command(follow: bool) -> Callable[[Sequence[str]], int]:
                     timeout_s=args.timeout,
                 )
             )
-        except (FlowLoadError, SettingsError, BrokerError) as error:
+        except (FlowLoadError, SettingsError, BrokerError, SalesforceError) as error:
             print(f"actionflows {name}: {error}", file=sys.stderr)
             return 1
         except KeyboardInterrupt:
@@ -139,9 +151,7 @@ def _worker(argv: Sequence[str]) -> int:
         "--emulator", action="store_true", help="start an in-process Salesforce emulator and use it"
     )
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    _logging(logging.INFO)
     kafka = KafkaSettings.from_env()
     if not kafka.bootstrap_servers:
         parser.error("set KAFKA_BOOTSTRAP_SERVERS (or use `actionflows run` for a local broker)")
@@ -155,6 +165,9 @@ def _worker(argv: Sequence[str]) -> int:
         asyncio.run(_serve(kafka.bootstrap_servers, args.flows, connection))
     except (FlowLoadError, SettingsError, ValueError) as error:
         print(f"actionflows worker: {error}", file=sys.stderr)
+        return 1
+    except SalesforceError as error:  # one that retrying cannot fix (TLS, configuration)
+        print(f"actionflows worker: cannot log in to Salesforce: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         pass
@@ -182,18 +195,35 @@ async def _serve(bootstrap: str, flows: Path, connection: ConnectionSettings | N
             connection = emulator_connection(
                 emulator.url, emulator.credentials, emulator.api_version
             )
-        service = await stack.enter_async_context(
-            Service(
-                ServiceConfig(
-                    worker=worker, connection=connection, topics=topics, engine=engine_from_env()
-                )
+        service = Service(
+            ServiceConfig(
+                worker=worker, connection=connection, topics=topics, engine=engine_from_env()
             )
         )
+        if not await _unless_stopped(service.login(), stop):
+            return  # stopped while Salesforce refused the login
+        await stack.enter_async_context(service)
         print(
             f"worker {worker.app_id}: {len(service.flows)} flows, inputs "
             f"{', '.join(s.name for s in service.catalogue.inputs)}; Ctrl-C stops it"
         )
         await stop.wait()
+
+
+async def _unless_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
+    """Run ``work`` until it is done, or cancel it when ``stop`` is set first; whether it was
+    done. Its errors are raised."""
+    task = asyncio.ensure_future(work)
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait((task, stopping), return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return False
+    task.result()
+    return True
 
 
 def _delegate(module: str) -> Callable[[Sequence[str]], int]:

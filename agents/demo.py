@@ -16,12 +16,15 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from agents.ops.output import printable
 from agents.service import Service, ServiceConfig
 from agents.settings import KafkaSettings, WorkerSettings
 from localkafka import BrokerOptions, LocalBroker
@@ -31,7 +34,7 @@ from sfemulator import Emulator, EmulatorConfig, emulator_connection
 from topics import headers as h
 from topics.catalogue import Catalogue, CatalogueSettings, TopicRole
 from topics.codecs import decode_event
-from topics.errors import DecodeError
+from topics.errors import DecodeError, HeaderError
 
 ROOT = Path(__file__).resolve().parent.parent
 FINAL = {"succeeded", "skipped", "dead_letter"}
@@ -226,11 +229,22 @@ class Watcher:
                          TopicRole.RETRY)
             for spec in catalogue.by_role(role)
         }  # fmt: skip
-        self.consumer = AIOKafkaConsumer(
-            *self._roles, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="latest"
-        )
+        self._bootstrap = bootstrap
+        self._consumer: AIOKafkaConsumer | None = None
+
+    @property
+    def consumer(self) -> AIOKafkaConsumer:
+        if self._consumer is None:
+            raise RuntimeError("the watcher is not started")
+        return self._consumer
 
     async def start(self) -> None:
+        self._consumer = AIOKafkaConsumer(
+            *self._roles,
+            bootstrap_servers=self._bootstrap,
+            group_id=None,
+            auto_offset_reset="latest",
+        )
         await self.consumer.start()
         # Pin the starting point now, before anything is fed, so nothing is missed.
         await self.consumer.seek_to_end()
@@ -256,32 +270,70 @@ class Watcher:
         return True
 
     def _show(self, role: TopicRole, value: bytes, headers: list[tuple[str, bytes]]) -> None:
+        """One line per record, whatever its bytes: fields that are missing or of the wrong
+        type show as ``?``, and every value is escaped (rich markup, control characters)."""
         print_ = self.console.print
         if role is TopicRole.STEP_OUTPUTS:
-            step = orjson.loads(value)
-            self.summary.steps += step["status"] == "succeeded"
-            colour = {"succeeded": "green", "failed": "red"}.get(step["status"], "dim")
-            target = step.get("salesforce_id") or ""
+            step = _json_object(value)
+            status = _field(step, "status")
+            self.summary.steps += status == "succeeded"
+            colour = {"succeeded": "green", "failed": "red"}.get(status, "dim")
+            action = _field(step, "action").removeprefix("salesforce.")
             print_(
-                f"  [{colour}]{step['status']:<9}[/] {step['flow']}/{step['step']} "
-                f"({step['action'].removeprefix('salesforce.')} {step['object']}) {target}"
+                f"  [{colour}]{_shown(status):<9}[/] {_shown(_field(step, 'flow'))}/"
+                f"{_shown(_field(step, 'step'))} ({_shown(action)} {_shown(_field(step, 'object'))})"
+                f" {_shown(_field(step, 'salesforce_id', ''))}"
             )
         elif role is TopicRole.RUN_RESULTS:
-            run = orjson.loads(value)
-            self.summary.runs[run["status"]] = self.summary.runs.get(run["status"], 0) + 1
-            self.final_runs += run["status"] in FINAL
-            colour = {"succeeded": "green", "dead_letter": "red"}.get(run["status"], "yellow")
+            run = _json_object(value)
+            status = _field(run, "status")
+            self.summary.runs[status] = self.summary.runs.get(status, 0) + 1
+            self.final_runs += status in FINAL
+            colour = {"succeeded": "green", "dead_letter": "red"}.get(status, "yellow")
+            duration = run.get("duration_ms")
+            took = f"{duration:.0f} ms" if isinstance(duration, int | float) else "? ms"
             print_(
-                f"[bold {colour}]run {run['status']}[/] {run['flow']} for event "
-                f"{run['event_id']} (ticket {run['ticket_id']}) in {run['duration_ms']:.0f} ms"
+                f"[bold {colour}]run {_shown(status)}[/] {_shown(_field(run, 'flow'))} for event "
+                f"{_shown(_field(run, 'event_id'))} (ticket {_shown(_field(run, 'ticket_id'))}) "
+                f"in {took}"
             )
         elif role is TopicRole.RETRY:
-            retry = h.parse_retry_headers(headers)
-            print_(f"[yellow]retry[/] {retry.flow if retry else '?'} scheduled")
-        else:
-            letter = h.parse_dead_letter_headers(headers)
-            self.decode_letters += letter.stage == h.Stage.DECODE
-            where = f"{letter.flow}/{letter.step}" if letter.flow else letter.stage
+            try:
+                retry = h.parse_retry_headers(headers)
+            except HeaderError as error:
+                print_(f"[yellow]retry[/] with unreadable headers: {_shown(str(error))}")
+                return
             print_(
-                f"[red]dead letter[/] ({where}) {letter.reason}: {letter.exception_message[:120]}"
+                f"[yellow]retry[/] {_shown(retry.flow if retry and retry.flow else '?')} scheduled"
             )
+        else:
+            try:
+                letter = h.parse_dead_letter_headers(headers)
+            except HeaderError as error:
+                print_(f"[red]dead letter[/] with unreadable context: {_shown(str(error))}")
+                return
+            self.decode_letters += letter.stage == h.Stage.DECODE
+            where = f"{letter.flow}/{letter.step}" if letter.flow else letter.stage.value
+            print_(
+                f"[red]dead letter[/] ({_shown(where)}) {_shown(letter.reason)}: "
+                f"{_shown(letter.exception_message[:120])}"
+            )
+
+
+def _json_object(value: bytes) -> dict[str, Any]:
+    """The record's JSON object, or an empty one when it is not (every field then shows ``?``)."""
+    try:
+        doc = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def _field(doc: dict[str, Any], key: str, default: str = "?") -> str:
+    value = doc.get(key)
+    return value if isinstance(value, str) else default
+
+
+def _shown(text: str) -> str:
+    """A value safe to interpolate into rich markup and to print."""
+    return escape(printable(text))

@@ -314,7 +314,7 @@ class Engine:
             self.stats.count(plan, result)
             self.observer.run_finished(plan, result, elapsed_s)
             if result.status is RunStatus.DEAD_LETTER:
-                self.observer.dead_letter(record, result.reason or "dead_letter")
+                self.observer.dead_letter(record, result.reason_code or "step.dead_letter")
             outbound.extend(
                 self.outcomes.for_run(
                     record,

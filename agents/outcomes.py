@@ -22,7 +22,7 @@ from topics import headers as h
 from topics.catalogue import Catalogue, TopicRole
 from topics.errors import DecodeError
 from topics.records import DeadLetterRecord, RunResultRecord, StepOutputRecord, StepSummary
-from topics.redaction import DEFAULT_REDACT_KEYS, scrub
+from topics.redaction import DEFAULT_REDACT_KEYS, Redactor
 from topics.tracing import TRACEPARENT, TRACESTATE
 
 
@@ -75,6 +75,7 @@ class Outcomes:
     ) -> list[Outbound]:
         """A step output per step, the run result, and a retry or a dead letter if it failed."""
         now = datetime.fromtimestamp(now_s, UTC)
+        redactor = Redactor(self.redact_keys).learning(event.as_context())
         key = event.ticket_id.encode()
         trace = _trace_headers(record.headers)
         out = []
@@ -98,7 +99,7 @@ class Outcomes:
                 error=_error_dict(step.error),
                 idempotency_key=step.idempotency_key,
             )
-            value = step_record.to_bytes(self.redact_keys)
+            value = step_record.to_bytes(redactor)
             out.append(Outbound(self._step_outputs, key, value, list(trace)))
         attempts = run_attempts(result)
         run_record = RunResultRecord(
@@ -115,7 +116,7 @@ class Outcomes:
             failed_step=result.failed_step,
             published=result.published,
         )
-        out.append(Outbound(self._run_results, key, run_record.to_bytes(), list(trace)))
+        out.append(Outbound(self._run_results, key, run_record.to_bytes(redactor), list(trace)))
         if result.status is RunStatus.RETRY_LATER:
             out.append(self.retry(record, plan, result, retry, now_s=now_s))
         elif result.status is RunStatus.DEAD_LETTER:
@@ -203,7 +204,14 @@ def context(
     exception_class: str = "actionflows.EngineError",
     **details: object,
 ) -> h.DeadLetterContext:
-    """The dead-letter context of ``record``, pointing at where it first came in."""
+    """The dead-letter context of ``record``, pointing at where it first came in.
+
+    ``reason`` is a stable code; a bare one (``engine_error``) is qualified by the stage
+    (``route.engine_error``), one with an origin (``salesforce.DUPLICATES_DETECTED``) is kept.
+    ``message`` is redacted with the default rules and, when ``event`` is given, with the
+    event's own sensitive values (the email a validation message quotes).
+    """
+    redactor = Redactor() if event is None else Redactor().learning(event.as_context())
     retry = h.parse_retry_headers(record.headers)
     if retry is not None:
         topic, partition, offset = retry.origin_topic, retry.origin_partition, retry.origin_offset
@@ -214,9 +222,9 @@ def context(
         partition=partition,
         offset=offset,
         stage=stage,
-        reason=reason,
+        reason=reason if "." in reason else f"{stage.value}.{reason}",
         exception_class=exception_class,
-        exception_message=h.safe_message(message),
+        exception_message=h.safe_message(message, redactor=redactor),
         timestamp_ms=record.timestamp_ms,
         event_id=event.id if event else None,
         **details,  # type: ignore[arg-type]
@@ -226,13 +234,15 @@ def context(
 def run_failure(
     record: Inbound, event: Event, plan: Plan, result: RunResult
 ) -> h.DeadLetterContext:
-    """The context of a run that ended in a dead letter: flow, step, attempts, Salesforce error."""
+    """The context of a run that ended in a dead letter: flow, step, attempts, Salesforce error,
+    and the run's stable reason code (``salesforce.INVALID_EMAIL_ADDRESS``,
+    ``step.retries_exhausted`` …)."""
     error = result.error
     failed = result.step(result.failed_step) if result.failed_step else None
     return context(
         record,
         h.Stage.STEP,
-        result.reason or "dead_letter",
+        result.reason_code or "run_failed",
         error.message if error else (result.reason or "run failed"),
         event=event,
         exception_class=error.error_class if error else "actionflows.RunFailed",
@@ -246,11 +256,13 @@ def run_failure(
 
 
 def _error_dict(error: ErrorInfo | None) -> dict[str, object] | None:
+    """A step's error as published; :meth:`StepOutputRecord.to_bytes` redacts it (the message
+    with the event's sensitive values too)."""
     if error is None:
         return None
     return {
         "class": error.error_class,
-        "message": scrub(error.message),
+        "message": error.message,
         "errorCode": error.error_code,
         "fields": list(error.fields),
         "retriable": error.retriable,

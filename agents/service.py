@@ -23,12 +23,14 @@ from agents.settings import WorkerSettings
 from agents.worker import Worker, ensure_topics, read_limits
 from pipeline.ledger import Ledger
 from pipeline.loader import load_flows
+from pipeline.outcome import pause_cause, qualified_name
 from pipeline.plan import FlowSet
 from pipeline.ports import SalesforceGateway
 from pipeline.runner import Clock, Ports
 from salesforce.batching import BatchingGateway
 from salesforce.budget import BudgetedGateway, BudgetGovernor, BudgetPolicy
 from salesforce.client import SalesforceClient
+from salesforce.errors import SalesforceError
 from salesforce.settings import ConnectionSettings
 from topics.catalogue import Catalogue, CatalogueSettings, TopicRole
 
@@ -124,10 +126,45 @@ class Service:
             )
         )
         if self._uses_client:
-            await self.client.connect()
+            await self.login()
         if isinstance(self.ledger, KafkaLedger):
             await self.ledger.start()
         await self.app.start()
+
+    async def login(self) -> None:
+        """Log in before consuming (:meth:`start` does; at once if already logged in).
+
+        A refused login (or an unreachable login endpoint) pauses and retries as it does at run
+        time, logged once, until it works or this is cancelled (the worker stops while waiting);
+        an error that retrying cannot fix is raised. Either way the client is then closed."""
+        try:
+            await self._login()
+        except (asyncio.CancelledError, SalesforceError):
+            await self.client.close()
+            raise
+
+    async def _login(self) -> None:
+        waiting = False
+        while True:
+            try:
+                await self.client.connect()
+            except SalesforceError as error:
+                if not error.retriable:
+                    raise
+                delay = max(error.retry_after or 0.0, self.config.engine.min_pause_s)
+                if not waiting:
+                    cause = pause_cause(error) if error.throttle else "Salesforce is unreachable"
+                    log.warning(
+                        "cannot start yet: %s (%s: %s); retrying every %.1fs until it works "
+                        "or the worker stops",
+                        cause, qualified_name(error), error, delay,
+                    )  # fmt: skip
+                    waiting = True
+                await self.ports.clock.sleep(delay)
+                continue
+            if waiting:
+                log.info("Salesforce accepted the login; starting")
+            return
 
     async def stop(self, grace_s: float = 10.0) -> None:
         """Let the records in flight, in every agent, finish (for up to ``grace_s``), then

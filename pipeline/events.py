@@ -3,13 +3,46 @@
 Zendesk webhook payloads and the generic envelope (see :mod:`topics.codecs`) both become an
 :class:`Event`. Flows read it through templates such as ``{{ event.requester.email }}``, so the
 attribute names here are part of the flow language and are documented in ``docs/events.md``.
+
+Event data nests at most :data:`MAX_DEPTH` levels: the decoders reject deeper input
+(``too_deep``), so nothing downstream has to recurse further. :func:`nesting_depth` measures
+without recursing, so it is safe on any decoded JSON.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+#: How many levels of JSON objects and arrays an event may nest, the top-level object counting
+#: as one. Helpdesk events need a handful; 64 leaves room for free-form ``attributes`` while
+#: keeping every recursive walk (templates, redaction, JSON encoding) far from Python's limits.
+MAX_DEPTH = 64
+
+
+def nesting_depth(value: object, *, stop_above: int | None = None) -> int:
+    """Levels of dicts, lists and tuples in ``value`` (a scalar is 0, ``{}`` is 1).
+
+    Iterative, so any depth is measured without recursion; with ``stop_above`` the walk ends
+    as soon as that depth is exceeded (and returns ``stop_above + 1``), so a huge document
+    costs no more than needed to prove it is too deep.
+    """
+    deepest = 0
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Iterable[object] = node.values()
+        elif isinstance(node, list | tuple):
+            children = node
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if stop_above is not None and deepest > stop_above:
+            return stop_above + 1
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,5 +89,21 @@ class Event:
     attributes: Mapping[str, Any] = field(default_factory=dict)  # free-form, e.g. ai_lead_score
 
     def as_context(self) -> dict[str, Any]:
-        """The event as plain data, the shape templates and conditions see as ``event``."""
-        return asdict(self)
+        """The event as plain data, the shape templates and conditions see as ``event``.
+
+        Built field by field rather than with :func:`dataclasses.asdict`, which deep-copies
+        ``ticket`` and ``attributes`` recursively: those are read, never changed, so a shallow
+        copy is enough and no depth of producer data can exhaust the stack here.
+        """
+        return {
+            "id": self.id,
+            "type": self.type,
+            "ticket_id": self.ticket_id,
+            "source": self.source,
+            "time": self.time,
+            "ticket": dict(self.ticket),
+            "requester": asdict(self.requester),
+            "organization": asdict(self.organization),
+            "interaction": asdict(self.interaction),
+            "attributes": dict(self.attributes),
+        }

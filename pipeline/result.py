@@ -67,7 +67,9 @@ class RunResult:
     """The result of one event through one flow version.
 
     On failure, ``failed_step`` is where a redrive resumes (``run(…, resume_from=…)``),
-    ``reason`` and ``error`` say why, and ``retry_after`` is the gateway's hint for a pause.
+    ``reason`` (for people), ``reason_code`` (stable, e.g. ``salesforce.DUPLICATES_DETECTED``;
+    see :mod:`pipeline.outcome`) and ``error`` say why, and ``retry_after`` is the gateway's
+    hint for a pause.
     ``published`` holds the flow's ``publish:`` values, rendered after a successful run.
     """
 
@@ -81,6 +83,7 @@ class RunResult:
     reason: str | None = None
     error: ErrorInfo | None = None
     retry_after: float | None = None
+    reason_code: str | None = None
     published: Mapping[str, Any] = field(default_factory=dict)
     dry_run: bool = False
 

@@ -6,6 +6,10 @@ transient failure, the run ends ``retry_later`` and the engine moves the event t
 retry topic; across all deliveries a step gets at most ``max_attempts`` attempts, then the
 event is dead-lettered. ``retry_topics: false`` dead-letters as soon as the in-process
 attempts are used up.
+
+These are the step's only attempts: the gateway under the runner sends each call once and
+retries nothing itself, so an attempt here is one call to Salesforce (a re-authentication after
+an expired session replays the call, and is not an attempt).
 """
 
 from __future__ import annotations

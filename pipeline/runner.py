@@ -27,7 +27,7 @@ from pipeline.catalogue import execute as catalogue_execute
 from pipeline.errors import ResumeError
 from pipeline.events import Event
 from pipeline.ledger import Ledger, StepRecord, idempotency_key, run_key
-from pipeline.outcome import Disposition, ErrorInfo, classify, error_info
+from pipeline.outcome import Disposition, Verdict, classify, error_info
 from pipeline.plan import CompiledStep, Plan
 from pipeline.ports import SalesforceGateway
 from pipeline.result import RunResult, RunStatus, StepOutcome, StepStatus
@@ -114,7 +114,7 @@ class _Run:
         self.prior_attempts = prior_attempts
 
     def result(
-        self, status: RunStatus, failed: StepOutcome | None = None, reason: str | None = None
+        self, status: RunStatus, failed: StepOutcome | None = None, verdict: Verdict | None = None
     ) -> RunResult:
         published = self.plan.publish.render(self.context) if status is RunStatus.SUCCEEDED else {}
         return RunResult(
@@ -125,9 +125,10 @@ class _Run:
             status=status,
             steps=tuple(self.outcomes),
             failed_step=failed.step_id if failed else None,
-            reason=reason,
+            reason=verdict.reason if verdict else None,
             error=failed.error if failed else None,
             retry_after=failed.error.retry_after if failed and failed.error else None,
+            reason_code=verdict.code if verdict else None,
             published=published,
             dry_run=self.dry_run,
         )
@@ -191,9 +192,13 @@ class _Run:
             step, StepStatus.DRY_RUN, inputs=dict(action.inputs), fields=dict(action.extra_fields)
         )
 
-    async def execute(self, step: CompiledStep) -> tuple[Disposition | None, str | None]:
-        """Run one step with its in-process retries. Returns ``(None, None)`` on success or
-        tolerated failure, else the disposition that ends the run and its reason."""
+    async def execute(self, step: CompiledStep) -> Verdict | None:
+        """Run one step with its in-process retries. Returns None on success or tolerated
+        failure, else the verdict that ends the run.
+
+        The step's policy is the only attempt budget: the gateway sends each call once (the
+        transport re-authenticates on an expired session but retries nothing), so a step makes
+        at most ``max_attempts_in_process`` calls per delivery and ``max_attempts`` in all."""
         clock, action = self.ports.clock, self.action_input(step)
         started, attempt, prior = clock.monotonic(), 0, self.prior(step)
         while True:
@@ -214,15 +219,8 @@ class _Run:
                     continue
                 if verdict.disposition is Disposition.PAUSE:
                     attempt -= 1  # a throttled call is not the step's fault: not an attempt
-                info = error_info(error)
                 return await self.fail(
-                    step,
-                    action,
-                    info,
-                    verdict.disposition,
-                    verdict.reason,
-                    prior + attempt,
-                    clock.monotonic() - started,
+                    step, action, error, verdict, prior + attempt, clock.monotonic() - started
                 )
             outputs = dict(result.outputs)
             self.steps[step.id] = outputs
@@ -240,18 +238,17 @@ class _Run:
                 matched=result.matched,
                 duration_ms=_ms(clock.monotonic() - started),
             )
-            return None, None
+            return None
 
     async def fail(
         self,
         step: CompiledStep,
         action: ActionInput,
-        info: ErrorInfo,
-        disposition: Disposition,
-        reason: str,
+        error: Exception,
+        verdict: Verdict,
         attempts: int,
         elapsed: float,
-    ) -> tuple[Disposition | None, str | None]:
+    ) -> Verdict | None:
         self.outcome(
             step,
             StepStatus.FAILED,
@@ -259,14 +256,14 @@ class _Run:
             fields=dict(action.extra_fields),
             attempt=attempts,
             duration_ms=_ms(elapsed),
-            error=info,
-            reason=reason,
+            error=error_info(error),
+            reason=verdict.reason,
         )
-        if disposition is Disposition.DEAD_LETTER and step.on_error == "continue":
+        if verdict.disposition is Disposition.DEAD_LETTER and step.on_error == "continue":
             self.steps[step.id] = {}
             await self.record(step, StepRecord("failed", {}, None, attempts))
-            return None, None
-        return disposition, reason
+            return None
+        return verdict
 
 
 def _ms(seconds: float) -> float:
@@ -324,8 +321,8 @@ async def run(
         if dry_run and step.writes:
             state.plan_write(step)
             continue
-        disposition, reason = await state.execute(step)
-        if disposition is not None:
-            return state.result(_FINAL[disposition], state.outcomes[-1], reason)
+        verdict = await state.execute(step)
+        if verdict is not None:
+            return state.result(_FINAL[verdict.disposition], state.outcomes[-1], verdict)
     ran = [o for o in state.outcomes if (o.recorded_status or o.status) != "skipped"]
     return state.result(RunStatus.SUCCEEDED if ran else RunStatus.SKIPPED)

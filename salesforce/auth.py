@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -68,28 +69,40 @@ class Token:
 
 
 def parse_token_response(status: int, body: bytes, content_type: str, *, now: float) -> Token:
-    """A token endpoint answer: a :class:`Token` on 200, otherwise the matching error."""
+    """A token endpoint answer: a :class:`Token` on 200, otherwise the matching error. Any
+    body that is not the documented object of strings is an :class:`AuthError`."""
     if status != 200:
         raise error_from_response(status, body, content_type)
     try:
         data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise AuthError("token endpoint returned a body that is not JSON", status=status) from exc
-    missing = [key for key in ("access_token", "instance_url") if not data.get(key)]
+    except orjson.JSONDecodeError:
+        raise AuthError("token endpoint returned a body that is not JSON", status=status) from None
+    if not isinstance(data, dict):
+        raise AuthError("token endpoint returned JSON that is not an object", status=status)
+    fields = {key: value for key, value in data.items() if isinstance(value, str)}
+    missing = [key for key in ("access_token", "instance_url") if not fields.get(key)]
     if missing:
         raise AuthError(f"token response lacks {', '.join(missing)}", status=status)
+    instance_url = fields["instance_url"].rstrip("/")
+    if not re.fullmatch(r"https?://[A-Za-z0-9.:\[\]-]+", instance_url):
+        raise AuthError("token response has an instance_url that is not a site", status=status)
     issued_at = data.get("issued_at")
-    refresh = data.get("refresh_token")
+    refresh = fields.get("refresh_token")
     return Token(
-        access_token=SecretStr(str(data["access_token"])),
-        instance_url=str(data["instance_url"]).rstrip("/"),
-        id_url=str(data.get("id") or ""),
-        scopes=frozenset(str(data.get("scope") or "").split()),
+        access_token=SecretStr(fields["access_token"]),
+        instance_url=instance_url,
+        id_url=fields.get("id", ""),
+        scopes=frozenset(fields.get("scope", "").split()),
         obtained_at=now,
-        issued_at=int(issued_at) / 1000 if str(issued_at or "").isdigit() else None,
-        token_type=str(data.get("token_type") or "Bearer"),
-        refresh_token=SecretStr(str(refresh)) if refresh else None,
+        issued_at=int(str(issued_at)) / 1000 if _is_millis(issued_at) else None,
+        token_type=fields.get("token_type") or "Bearer",
+        refresh_token=SecretStr(refresh) if refresh else None,
     )
+
+
+def _is_millis(value: object) -> bool:
+    """Salesforce sends ``issued_at`` as a string of epoch milliseconds."""
+    return isinstance(value, str | int) and re.fullmatch(r"[0-9]{1,18}", str(value)) is not None
 
 
 class AuthFlow(Protocol):

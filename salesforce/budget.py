@@ -10,8 +10,8 @@ dead-lettering. After ``probe_interval_s`` it lets calls through again: the firs
 refreshes the figure (the limit is a rolling 24-hour window) and either keeps the flow going or
 pauses again. So a paused worker spends at most one call per interval.
 
-The concurrency limit (too many long-running requests) is separate: the client retries it with
-backoff, and it never pauses the budget.
+The concurrency limit (too many long-running requests) is separate: the engine pauses the run that
+hit it (a ``throttle``), and it never pauses the budget.
 
 :class:`BudgetedGateway` applies the governor in front of any gateway.
 """
@@ -22,7 +22,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from pipeline.ports import (
     ConversionResult,
@@ -42,6 +42,7 @@ class ApiBudgetPaused(SalesforceError):
 
     retriable = True
     throttle = True
+    pause_cause: ClassVar[str] = "the API budget's reserve is reached"
 
 
 @dataclass(frozen=True, slots=True)

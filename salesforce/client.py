@@ -2,30 +2,34 @@
 
 :class:`SalesforceClient` implements :class:`pipeline.ports.SalesforceGateway` and adds batched
 writes (sObject Collections), describe, limits, identity and versions. Every call has a deadline,
-runs under a concurrency bound, re-authenticates at most once on INVALID_SESSION_ID, and retries
-only what is safe to repeat:
+runs under a concurrency bound and re-authenticates at most once on INVALID_SESSION_ID. It makes
+each call once: a failure is raised as a :class:`~salesforce.errors.SalesforceError` whose flags
+say what a retry would mean, and the caller's policy decides (for flow steps,
+:mod:`pipeline.outcome`; one attempt budget, not one here and another there):
 
 =============================  =================================  ==========================
 failure                        idempotent (GET, PATCH, DELETE,    POST create, SOAP convert
                                upsert by external id, query)
 =============================  =================================  ==========================
-UNABLE_TO_LOCK_ROW             retry                              retry (nothing was applied)
-concurrent-request limit       retry                              retry (nothing was applied)
-connection refused             retry                              retry (nothing was sent)
-5xx, timeout, reset            retry                              raise, ``ambiguous=True``
-daily API limit                raise (``throttle``: pause)        raise
-anything else                  raise                              raise
+UNABLE_TO_LOCK_ROW             retriable                          retriable (nothing applied)
+connection refused             retriable                          retriable (nothing sent)
+5xx, timeout, reset            retriable                          ``ambiguous=True``: not
+                                                                  retried by the engine
+an unreadable 2xx body         retriable                          ``ambiguous=True``
+daily or concurrency limit     ``throttle``: the engine pauses    same
+anything else                  permanent                          permanent
 =============================  =================================  ==========================
 
-The transport (session, token, deadlines, retries) is :mod:`salesforce.transport`; this module
-is the Salesforce resources: URLs, bodies and the parsing of their answers (with orjson).
+The transport (session, token, deadlines) is :mod:`salesforce.transport`; this module is the
+Salesforce resources: URLs and bodies. Their answers are read by :mod:`salesforce.responses`.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from typing import Any, Unpack
+from functools import partial
+from typing import Any, TypeVar, Unpack
 from urllib.parse import quote
 
 import orjson
@@ -37,7 +41,7 @@ from pipeline.ports import (
     RecordWrite,
     UpsertResult,
 )
-from salesforce import soap
+from salesforce import responses, soap
 from salesforce.auth import Token, TokenRequest
 from salesforce.errors import (
     AuthError,
@@ -46,12 +50,15 @@ from salesforce.errors import (
     NotFoundError,
     QueryError,
     SalesforceError,
-    error_from_record,
+    UnexpectedResponseError,
     error_from_response,
 )
 from salesforce.limits import ApiUsage
+from salesforce.responses import strip_attributes
 from salesforce.settings import ConnectionSettings
-from salesforce.transport import Transport, TransportOptions
+from salesforce.transport import Response, Transport, TransportOptions
+
+T = TypeVar("T")
 
 COLLECTION_SIZE = 200  # sObject Collections: at most 200 records per call
 COLLECTION_TYPE_RUNS = 10  # … and at most 10 runs of one sObject type ("chunks")
@@ -82,20 +89,23 @@ def checked_name(name: str) -> str:
     return name
 
 
-def strip_attributes(value: Any) -> Any:
-    """A record without Salesforce's ``attributes`` blocks, at every level of nesting."""
-    if isinstance(value, dict):
-        return {k: strip_attributes(v) for k, v in value.items() if k != "attributes"}
-    if isinstance(value, list):
-        return [strip_attributes(v) for v in value]
-    return value
+def read(response: Response, what: str, parse: Callable[[Any], T]) -> T:
+    """``parse`` applied to the response's JSON. An answer that does not parse is an
+    :class:`UnexpectedResponseError` carrying the status, ``ambiguous`` after a write (it was
+    applied; what became of it is unknown)."""
+    try:
+        return parse(responses.json_value(response.body, what))
+    except UnexpectedResponseError as error:
+        error.status = response.status
+        error.ambiguous = response.after_write
+        raise
 
 
 class SalesforceClient:
     """A :class:`~pipeline.ports.SalesforceGateway` for one connection. Use as a context manager.
 
-    ``clock``, ``sleep`` and ``rng`` are injectable so tests control time and jitter;
-    ``session`` lets several clients share one aiohttp session (the caller then closes it).
+    ``clock`` is injectable so tests control time; ``session`` lets several clients share one
+    aiohttp session (the caller then closes it).
     """
 
     def __init__(self, settings: ConnectionSettings, **options: Unpack[TransportOptions]) -> None:
@@ -144,12 +154,9 @@ class SalesforceClient:
 
     async def create(self, sobject: str, fields: Mapping[str, Any]) -> str:
         response = await self._request(
-            "POST",
-            f"/sobjects/{checked_name(sobject)}/",
-            body=orjson.dumps(dict(fields)),
-            idempotent=False,
+            "POST", f"/sobjects/{checked_name(sobject)}/", body=orjson.dumps(dict(fields))
         )
-        return str(response.json()["id"])
+        return read(response, "create", responses.created_id)
 
     async def upsert(
         self, sobject: str, external_id_field: str, external_id: str, fields: Mapping[str, Any]
@@ -160,14 +167,14 @@ class SalesforceClient:
             f"/sobjects/{checked_name(sobject)}/{checked_name(external_id_field)}/"
             f"{quote(external_id, safe='')}"
         )
-        response = await self._request("PATCH", path, body=orjson.dumps(body), idempotent=True)
+        response = await self._request("PATCH", path, body=orjson.dumps(body))
         if response.status == 204:  # API versions before 46.0 answer an update with no body
             record = await self._get_path(f"{path}?fields=Id")
-            return UpsertResult(id=str(record["Id"]), created=False)
-        data = response.json()
-        return UpsertResult(
-            id=str(data["id"]), created=bool(data.get("created", response.status == 201))
-        )
+            found = record.get("Id")
+            if not isinstance(found, str) or not found:
+                raise UnexpectedResponseError("upsert: the record read back has no Id")
+            return UpsertResult(id=found, created=False)
+        return read(response, "upsert", lambda data: responses.upsert_result(data, response.status))
 
     async def update(self, sobject: str, record_id: str, fields: Mapping[str, Any]) -> None:
         """Update one record by id (an ``Id`` key in ``fields`` is dropped). Idempotent."""
@@ -176,14 +183,13 @@ class SalesforceClient:
             "PATCH",
             f"/sobjects/{checked_name(sobject)}/{checked_id(record_id)}",
             body=orjson.dumps(body),
-            idempotent=True,
         )
 
     async def delete(self, sobject: str, record_id: str) -> None:
         """Delete one record. A record already in the recycle bin counts as deleted."""
         try:
             path = f"/sobjects/{checked_name(sobject)}/{checked_id(record_id)}"
-            await self._request("DELETE", path, idempotent=True)
+            await self._request("DELETE", path)
         except NotFoundError as exc:
             if exc.error_code != "ENTITY_IS_DELETED":
                 raise
@@ -195,8 +201,7 @@ class SalesforceClient:
         return await self._get_path(path)
 
     async def _get_path(self, path: str) -> dict[str, Any]:
-        response = await self._request("GET", path, idempotent=True)
-        return dict(strip_attributes(response.json()))
+        return read(await self._request("GET", path), "get", responses.record)
 
     async def query(self, soql: str, *, include_deleted: bool = False) -> list[dict[str, Any]]:
         """Every record of a SOQL query, following ``nextRecordsUrl``, without ``attributes``."""
@@ -211,16 +216,15 @@ class SalesforceClient:
         first = True
         while path is not None:
             if first and len(path) > LONG_QUERY_URL:
-                page = await self._query_in_body(path)
+                records, path = responses.query_page(await self._query_in_body(path))
             else:
                 target = path if first else _on_instance(path)
-                page = (await self._request("GET", target, idempotent=True)).json()
+                records, path = read(
+                    await self._request("GET", target), "query", responses.query_page
+                )
             first = False
-            for record in page.get("records") or ():
-                yield strip_attributes(record)
-            path = None if page.get("done", True) else page.get("nextRecordsUrl")
-            if path is None and not page.get("done", True):
-                raise QueryError("query page is not done but has no nextRecordsUrl")
+            for record in records:
+                yield record
 
     async def _query_in_body(self, path: str) -> Any:
         """The first page of a query too long for a URL, as a Composite subrequest (one call).
@@ -236,17 +240,13 @@ class SalesforceClient:
                 ],
             }
         )
-        response = await self._request("POST", "/composite", body=body, idempotent=True)
-        [sub] = response.json()["compositeResponse"]
-        status = int(sub.get("httpStatusCode", 500))
-        if status >= 300:
-            raise error_from_response(status, orjson.dumps(sub.get("body")), "application/json")
-        return sub["body"]
+        response = await self._request("POST", "/composite", body=body)
+        return read(response, "composite", responses.composite_single)
 
     async def count(self, soql: str) -> int:
         """``totalSize`` of a ``SELECT COUNT() …`` query."""
-        response = await self._request("GET", f"/query?q={quote(soql, safe='')}", idempotent=True)
-        return int(response.json()["totalSize"])
+        response = await self._request("GET", f"/query?q={quote(soql, safe='')}")
+        return read(response, "count", responses.total_size)
 
     # --- lead conversion (SOAP) ---------------------------------------------------------------
 
@@ -257,9 +257,10 @@ class SalesforceClient:
                 "SELECT MasterLabel FROM LeadStatus WHERE IsConverted = true "
                 "ORDER BY SortOrder LIMIT 1"
             )
-            if not rows:
+            label = rows[0].get("MasterLabel") if rows else None
+            if not isinstance(label, str) or not label:
                 raise QueryError("the org has no LeadStatus with IsConverted = true")
-            self._converted_status = str(rows[0]["MasterLabel"])
+            self._converted_status = label
         return self._converted_status
 
     async def convert_lead(self, conversion: LeadConversion) -> ConversionResult:
@@ -286,15 +287,16 @@ class SalesforceClient:
                 token.access_token.get_secret_value(), pairs
             ),
             headers=soap.SOAP_HEADERS,
-            idempotent=False,
         )
         usage = soap.parse_limit_info_header(response.body)
         if usage is not None:
             self._transport.record_usage(ApiUsage(usage.api, observed_at=self._transport.now()))
         results = soap.parse_convert_lead_response(response.body)
         if len(results) != len(conversions):
-            raise SalesforceError(
-                f"convertLead returned {len(results)} results for {len(conversions)} leads"
+            raise UnexpectedResponseError(
+                f"convertLead returned {len(results)} results for {len(conversions)} leads",
+                status=response.status,
+                ambiguous=True,
             )
         return results
 
@@ -306,7 +308,7 @@ class SalesforceClient:
         """Create records, 200 per call; one outcome per record, in order. Not idempotent."""
         payloads = [{"attributes": {"type": r.sobject}, **r.fields} for r in records]
         return await self._collections(
-            "POST", "/composite/sobjects", payloads, all_or_none, idempotent=False, created=True
+            "POST", "/composite/sobjects", payloads, all_or_none, created=True
         )
 
     async def update_many(
@@ -317,7 +319,7 @@ class SalesforceClient:
             raise ValueError("update_many needs an id on every RecordWrite")
         payloads = [{"attributes": {"type": r.sobject}, **r.fields, "id": r.id} for r in records]
         return await self._collections(
-            "PATCH", "/composite/sobjects", payloads, all_or_none, idempotent=True, created=False
+            "PATCH", "/composite/sobjects", payloads, all_or_none, created=False
         )
 
     async def upsert_many(
@@ -333,9 +335,7 @@ class SalesforceClient:
             raise ValueError(f"upsert_many needs {external_id_field} on every record")
         payloads = [{"attributes": {"type": sobject}, **r} for r in records]
         path = f"/composite/sobjects/{checked_name(sobject)}/{checked_name(external_id_field)}"
-        return await self._collections(
-            "PATCH", path, payloads, all_or_none, idempotent=True, created=None
-        )
+        return await self._collections("PATCH", path, payloads, all_or_none, created=None)
 
     async def delete_many(
         self, record_ids: Sequence[str], *, all_or_none: bool = False
@@ -357,16 +357,16 @@ class SalesforceClient:
             ids = ",".join(record_ids[i] for i in chunk)
             path = f"/composite/sobjects?ids={ids}&allOrNone={str(all_or_none).lower()}"
             try:
-                response = await self._request("DELETE", path, idempotent=True)
-                results = response.json()
-                if not isinstance(results, list) or len(results) != len(chunk):
-                    raise SalesforceError("sObject Collections returned a mismatched result list")
+                response = await self._request("DELETE", path)
+                results = read(
+                    response, "delete", partial(responses.collection_results, count=len(chunk))
+                )
             except SalesforceError as exc:
                 for i in chunk:
                     outcomes[i] = RecordOutcome(None, exc)
                 continue
             for i, result in zip(chunk, results, strict=True):
-                outcome = _outcome(result, created=False)
+                outcome = responses.record_outcome(result, created=False)
                 if isinstance(outcome.error, NotFoundError) and (
                     outcome.error.error_code == "ENTITY_IS_DELETED"
                 ):
@@ -384,66 +384,26 @@ class SalesforceClient:
         payloads: list[dict[str, Any]],
         all_or_none: bool,
         *,
-        idempotent: bool,
         created: bool | None,
     ) -> list[RecordOutcome]:
-        outcomes: list[RecordOutcome | None] = [None] * len(payloads)
+        """One call per chunk of ≤200 records; one outcome per record, in order. A failure of
+        a whole call becomes each of its records' error. Nothing is resent here: a record that
+        failed on a row lock reports a retriable RowLockError for its caller's policy."""
+        outcomes: list[RecordOutcome] = []
         for chunk in chunk_indices(payloads):
-            await self._collection_chunk(
-                method, path, payloads, chunk, outcomes, all_or_none, idempotent, created
-            )
-        return [
-            o if o is not None else RecordOutcome(None, SalesforceError("no result"))
-            for o in outcomes
-        ]
-
-    async def _collection_chunk(
-        self,
-        method: str,
-        path: str,
-        payloads: list[dict[str, Any]],
-        chunk: list[int],
-        outcomes: list[RecordOutcome | None],
-        all_or_none: bool,
-        idempotent: bool,
-        created: bool | None,
-    ) -> None:
-        """One ≤200-record call, then again for the records that failed only on a row lock.
-
-        With allOrNone false, a record failing with UNABLE_TO_LOCK_ROW was not written, so it
-        may be sent again even by a create. A failure of the whole call fails each record.
-        """
-        pending = chunk
-        for attempt in range(1, self.settings.max_attempts + 1):
-            body = orjson.dumps(
-                {"allOrNone": all_or_none, "records": [payloads[i] for i in pending]}
-            )
+            body = orjson.dumps({"allOrNone": all_or_none, "records": [payloads[i] for i in chunk]})
             try:
-                response = await self._request(method, path, body=body, idempotent=idempotent)
-                results = response.json()
-                if not isinstance(results, list) or len(results) != len(pending):
-                    raise SalesforceError("sObject Collections returned a mismatched result list")
+                response = await self._request(method, path, body=body)
+                results = read(
+                    response,
+                    "sObject Collections",
+                    partial(responses.collection_results, count=len(chunk)),
+                )
             except SalesforceError as exc:
-                for i in pending:
-                    outcomes[i] = RecordOutcome(None, exc)
-                return
-            retry: list[int] = []
-            for i, result in zip(pending, results, strict=True):
-                outcome = _outcome(result, created)
-                last = attempt == self.settings.max_attempts
-                if (
-                    outcome.error is not None
-                    and outcome.error.retriable
-                    and not outcome.error.throttle
-                    and not all_or_none
-                    and not last
-                ):
-                    retry.append(i)
-                outcomes[i] = outcome
-            if not retry:
-                return
-            pending = retry
-            await self._transport.pause(attempt)
+                outcomes.extend(RecordOutcome(None, exc) for _ in chunk)
+                continue
+            outcomes.extend(responses.record_outcome(result, created) for result in results)
+        return outcomes
 
     # --- OAuth housekeeping ------------------------------------------------------------------
 
@@ -468,7 +428,7 @@ class SalesforceClient:
         status, body, content_type = await self._transport.send_token_request(request)
         if status != 200:
             raise error_from_response(status, body, content_type)
-        return dict(orjson.loads(body))
+        return responses.json_object(responses.json_value(body, "introspect"), "introspect")
 
     async def revoke(self) -> None:
         """Revoke the current access token at ``/services/oauth2/revoke`` and forget it."""
@@ -486,22 +446,20 @@ class SalesforceClient:
 
     async def describe(self, sobject: str) -> dict[str, Any]:
         path = f"/sobjects/{checked_name(sobject)}/describe"
-        response = await self._request("GET", path, idempotent=True)
-        return dict(response.json())
+        return read(await self._request("GET", path), "describe", _object("describe"))
 
     async def describe_global(self) -> dict[str, Any]:
-        response = await self._request("GET", "/sobjects/", idempotent=True)
-        return dict(response.json())
+        response = await self._request("GET", "/sobjects/")
+        return read(response, "describe", _object("describe"))
 
     async def limits(self) -> dict[str, Any]:
         """``/limits`` (needs "View Setup and Configuration"); accurate to about 5 minutes."""
-        response = await self._request("GET", "/limits", idempotent=True)
-        return dict(response.json())
+        return read(await self._request("GET", "/limits"), "limits", _object("limits"))
 
     async def identity(self) -> dict[str, Any]:
         """The identity URL from the token response: org, user, username, display name, urls."""
-        response = await self._request("GET", lambda token: token.id_url, idempotent=True)
-        return dict(response.json())
+        response = await self._request("GET", lambda token: token.id_url)
+        return read(response, "identity", _object("identity"))
 
     async def versions(self) -> list[dict[str, Any]]:
         """``GET /services/data/``: the API versions the org serves. Needs no token, costs no call."""
@@ -513,7 +471,7 @@ class SalesforceClient:
         )
         if response.status != 200:
             raise error_from_response(response.status, response.body, response.content_type)
-        return list(response.json())
+        return read(response, "versions", _list_of_objects)
 
 
 def _on_instance(path: str) -> Callable[[Token], str]:
@@ -521,13 +479,13 @@ def _on_instance(path: str) -> Callable[[Token], str]:
     return lambda token: token.instance_url + path
 
 
-def _outcome(result: Mapping[str, Any], created: bool | None) -> RecordOutcome:
-    record_id = result.get("id")
-    if result.get("success"):
-        was_created = bool(result.get("created")) if created is None else created
-        return RecordOutcome(str(record_id), None, created=was_created)
-    errors = result.get("errors") or [{"message": "record failed without an error"}]
-    return RecordOutcome(str(record_id) if record_id else None, error_from_record(errors[0]))
+def _object(what: str) -> Callable[[Any], dict[str, Any]]:
+    return lambda data: responses.json_object(data, what)
+
+
+def _list_of_objects(data: Any) -> list[dict[str, Any]]:
+    items = responses.json_list(data, "versions")
+    return [responses.json_object(item, "versions") for item in items]
 
 
 def chunk_indices(payloads: Sequence[Mapping[str, Any]]) -> list[list[int]]:

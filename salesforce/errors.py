@@ -19,8 +19,10 @@ T: ``throttle``)::
     │   ├── ConnectionLostError        R -  refused, reset, closed mid-response
     │   └── TlsError                   - -  certificate not trusted: a configuration problem
     ├── ServerError                    R -  5xx, SERVER_UNAVAILABLE, a CDN's HTML 503
+    ├── UnexpectedResponseError        R -  a success whose body is not the documented shape
+    │                                       (``ambiguous`` after a write: it happened, unread)
     ├── ApiLimitError                  R -  REQUEST_LIMIT_EXCEEDED
-    │   ├── ConcurrentLimitError       R -  "ConcurrentRequests … Limit exceeded"
+    │   ├── ConcurrentLimitError       R T  "ConcurrentRequests … Limit exceeded", HTTP 429
     │   └── DailyLimitError            R T  "TotalRequests Limit exceeded." (rolling 24 h)
     ├── RowLockError                   R -  UNABLE_TO_LOCK_ROW
     ├── RolledBackError                R -  ALL_OR_NONE_OPERATION_ROLLED_BACK, PROCESSING_HALTED
@@ -36,9 +38,15 @@ T: ``throttle``)::
     │   └── AccessDeniedError          - -  INSUFFICIENT_ACCESS_*, API_DISABLED_FOR_ORG, 403
     └── UnknownError                   - -  a code this module does not know
 
+A ``throttle`` error is not the event's fault; the engine pauses and its log line says why, in
+the words of the class's ``pause_cause`` (budget, refused login, concurrency limit).
+
 ``for_code(code, message)`` is the registry lookup (aiokafka style). The parsers at the bottom are
 pure: bytes and a status in, an exception instance out, for the three body shapes Salesforce uses
-(REST error lists, OAuth error objects, SOAP faults) plus the HTML a CDN answers with.
+(REST error lists, OAuth error objects, SOAP faults) plus the HTML a CDN answers with. They accept
+any bytes: a body of an unexpected shape (an error given as a bare string, a number where a
+message should be, HTML, nothing) still gives a typed error, never an ``AttributeError``; and
+what they copy out of a body is bounded (:data:`MAX_MESSAGE`, :data:`MAX_CODE`).
 """
 
 from __future__ import annotations
@@ -97,10 +105,10 @@ class SalesforceError(GatewayError):
 
 class AuthError(SalesforceError):
     # Not the event's fault: every event would fail the same way until someone fixes the
-    # connection. A throttle pauses consumption (nothing dead-lettered, no attempt counted);
-    # the transport never retries it on its own.
+    # connection. A throttle pauses consumption (nothing dead-lettered, no attempt counted).
     retriable = True
     throttle = True
+    pause_cause: ClassVar[str] = "Salesforce refused the login"
     codes: ClassVar[tuple[str, ...]] = (
         "invalid_request",
         "unsupported_grant_type",
@@ -161,6 +169,15 @@ class ServerError(SalesforceError):
     codes: ClassVar[tuple[str, ...]] = ("SERVER_UNAVAILABLE", "UNKNOWN_EXCEPTION")
 
 
+class UnexpectedResponseError(SalesforceError):
+    """A 2xx answer the client cannot read: not JSON, or not the shape the API documents.
+
+    Retriable (a proxy may have mangled it); after a write it is ``ambiguous``: the write was
+    applied, its result is unknown, so only an idempotent step may try again."""
+
+    retriable = True
+
+
 # --- limits and contention --------------------------------------------------------------------
 
 
@@ -169,11 +186,15 @@ class ApiLimitError(SalesforceError):
 
 
 class ConcurrentLimitError(ApiLimitError):
-    pass
+    # Too many long-running requests in the org at once: clears in seconds, and is no more
+    # the event's fault than the daily limit, so it pauses rather than burning attempts.
+    throttle = True
+    pause_cause: ClassVar[str] = "the org's concurrent-request limit is reached"
 
 
 class DailyLimitError(ApiLimitError):
     throttle = True
+    pause_cause: ClassVar[str] = "the org's daily API limit is reached"
 
 
 class RowLockError(SalesforceError):
@@ -326,6 +347,34 @@ def _for_status(status: int) -> type[SalesforceError]:
 
 _NOT_VALID_FOR_API = "This session is not valid for use with the REST API"
 _ID_IN_URL = re.compile(r"/([a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?)/?$")
+#: What an error keeps of a body: enough for a person, bounded for headers and logs.
+MAX_MESSAGE = 2000
+MAX_CODE = 100
+MAX_FIELDS = 100
+
+
+def text_of(value: object, limit: int = MAX_MESSAGE) -> str:
+    """A JSON value as message text: strings and numbers as they are, anything else (an object,
+    an array) as nothing, so no body can make ``str()`` walk a deep structure. Cut at ``limit``."""
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        text = str(value)
+    else:
+        return ""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _code_of(value: object) -> str | None:
+    code = text_of(value, MAX_CODE).strip()
+    return code or None
+
+
+def _field_names(value: object) -> tuple[str, ...]:
+    """Field names from a string (comma-separated) or a list of strings; anything else: none."""
+    items = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+    names = (name.strip() for item in items if isinstance(item, str) for name in item.split(","))
+    return tuple(name[:MAX_CODE] for name in names if name)[:MAX_FIELDS]
 
 
 def _make(
@@ -335,21 +384,32 @@ def _make(
 
 
 def error_from_record(
-    entry: Mapping[str, Any], *, status: int | None = None, ambiguous: bool = False
+    entry: object, *, status: int | None = None, ambiguous: bool = False
 ) -> SalesforceError:
-    """One ``{message, errorCode|statusCode, fields}`` entry (REST, collections, SOAP results)."""
-    raw_code = entry.get("errorCode") or entry.get("statusCode")
-    code = raw_code if isinstance(raw_code, str) else None
-    message = str(entry.get("message") or "")
-    raw_fields = entry.get("fields") or ()
-    if isinstance(raw_fields, str):
-        raw_fields = (raw_fields,)
-    fields = tuple(str(f) for f in raw_fields) if isinstance(raw_fields, list | tuple) else ()
+    """One ``{message, errorCode|statusCode, fields}`` entry (REST, collections, SOAP results).
+
+    Any JSON value is accepted: a bare string is the message (and the code, if it reads like
+    one); anything else that is not an object gives an :class:`UnknownError` saying so."""
+    if isinstance(entry, str):
+        code = entry.strip() if re.fullmatch(r"\s*[A-Z][A-Z0-9_]{2,79}\s*", entry) else None
+        entry = {"message": entry, "errorCode": code}
+    if not isinstance(entry, Mapping):
+        kind = type(entry).__name__
+        return _make(
+            _for_status(status) if status else UnknownError,
+            f"unreadable error entry (a JSON {kind})",
+            None,
+            status,
+            ambiguous=ambiguous,
+        )
+    code = _code_of(entry.get("errorCode")) or _code_of(entry.get("statusCode"))
+    message = text_of(entry.get("message"))
     cls = for_code(code, message)
     if cls is UnknownError and status is not None and code is None:
         cls = _for_status(status)
     if status == 401 and _NOT_VALID_FOR_API in message:
         cls = SessionNotValidForApiError
+    fields = _field_names(entry.get("fields"))
     matching = _duplicate_ids(entry.get("duplicateResult"))
     return _make(
         cls, message, code, status, fields=fields, ambiguous=ambiguous, matching_ids=matching
@@ -367,9 +427,9 @@ def _duplicate_ids(duplicate_result: Any) -> tuple[str, ...]:
     for match in _mappings(duplicate_result.get("matchResults")):
         for found in _mappings(match.get("matchRecords")):
             record = found.get("record")
-            if isinstance(record, Mapping) and record.get("Id"):
-                ids.append(str(record["Id"]))
-    return tuple(ids)
+            if isinstance(record, Mapping) and (found_id := _code_of(record.get("Id"))):
+                ids.append(found_id)
+    return tuple(ids[:MAX_FIELDS])
 
 
 def error_from_response(
@@ -384,7 +444,7 @@ def error_from_response(
         except orjson.JSONDecodeError:
             data = None
         if data is not None:
-            return _error_from_json(status, data, ambiguous)
+            return error_from_json(status, data, ambiguous=ambiguous)
     if stripped.startswith(b"<") and b"Envelope" in stripped[:400] and b"Fault" in stripped:
         return error_from_soap_fault(status, body, ambiguous=ambiguous)
     # HTML from a CDN or load balancer, an empty body, or plain text.
@@ -400,20 +460,20 @@ def error_from_response(
     return _make(cls, snippet or f"HTTP {status}", None, status, ambiguous=ambiguous)
 
 
-def _error_from_json(status: int, data: Any, ambiguous: bool) -> SalesforceError:
-    if isinstance(data, list) and data and isinstance(data[0], Mapping):
+def error_from_json(status: int, data: Any, *, ambiguous: bool = False) -> SalesforceError:
+    """A failed response's parsed JSON body, whatever its shape, as one exception."""
+    if isinstance(data, list) and data and not (status == 300 and isinstance(data[0], str)):
         return error_from_record(data[0], status=status, ambiguous=ambiguous)
     if isinstance(data, list) and status == 300:
-        ids = [m.group(1) for url in data if (m := _ID_IN_URL.search(str(url)))]
+        ids = [m.group(1) for url in data if (m := _ID_IN_URL.search(text_of(url)))]
         return MultipleMatchesError(
             f"{len(data)} records match the external id",
             error_code="MULTIPLE_CHOICES",
             status=status,
-            matching_ids=ids,
+            matching_ids=ids[:MAX_FIELDS],
         )
-    if isinstance(data, Mapping) and "error" in data:
-        code = str(data["error"])
-        message = str(data.get("error_description") or code)
+    if isinstance(data, Mapping) and (code := _code_of(data.get("error"))):
+        message = text_of(data.get("error_description")) or code
         cls = for_code(code, message)
         if not issubclass(cls, AuthError):
             cls = ServerError if status >= 500 else AuthError
@@ -424,7 +484,7 @@ def _error_from_json(status: int, data: Any, ambiguous: bool) -> SalesforceError
 
 
 def _text_snippet(body: bytes, *, html: bool) -> str:
-    text = body.decode("utf-8", "replace")
+    text = body[:100_000].decode("utf-8", "replace")
     if html:
         title = re.search(r"<title>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
         text = title.group(1) if title else re.sub(r"<[^>]+>", " ", text)
@@ -456,8 +516,9 @@ def error_from_soap_fault(status: int, body: bytes, *, ambiguous: bool = False) 
         if name in ("faultcode", "faultstring", "exceptionCode", "exceptionMessage") and (
             element.text
         ):
-            values.setdefault(name, element.text.strip())
-    code = values.get("exceptionCode") or values.get("faultcode", "").rsplit(":", 1)[-1] or None
+            values.setdefault(name, text_of(element.text.strip()))
+    faultcode = values.get("faultcode", "").rsplit(":", 1)[-1]
+    code = _code_of(values.get("exceptionCode") or faultcode)
     message = values.get("exceptionMessage") or values.get("faultstring") or "SOAP fault"
     cls = for_code(code, message)
     if cls is UnknownError and status >= 500 and code in (None, "Server"):

@@ -13,7 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-_ENTRY = re.compile(r"([A-Za-z][\w-]*)\s*=\s*(\d+)\s*/\s*(\d+)(?:\s*\(\s*appName\s*=\s*([^)]*)\))?")
+# Counts of at most 18 digits: int() of anything longer is refused by Python (and meaningless).
+_ENTRY = re.compile(
+    r"([A-Za-z][\w-]{0,63})\s*=\s*([0-9]{1,18})\s*/\s*([0-9]{1,18})"
+    r"(?:\s*\(\s*appName\s*=\s*([^)]{0,200})\))?"
+)
 
 
 @dataclass(frozen=True, slots=True)

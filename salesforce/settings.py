@@ -21,8 +21,8 @@ Environment (``NAME`` is the connection name upper-cased, ``-`` as ``_``)::
     ACTIONFLOWS_SF_<NAME>_PASSWORD      legacy password flow: password + security token
     ACTIONFLOWS_SF_<NAME>_AUDIENCE      JWT ``aud`` override (default from the login URL)
     ACTIONFLOWS_SF_<NAME>_VERIFY_TLS    true | false       ACTIONFLOWS_SF_<NAME>_CA_FILE  PEM bundle
-    ACTIONFLOWS_SF_<NAME>_TIMEOUT_S, _CONNECT_TIMEOUT_S, _MAX_CONCURRENCY, _MAX_ATTEMPTS,
-    _BACKOFF_BASE_S, _BACKOFF_MAX_S, _TOKEN_MAX_AGE_S, _JWT_LIFETIME_S
+    ACTIONFLOWS_SF_<NAME>_TIMEOUT_S, _CONNECT_TIMEOUT_S, _MAX_CONCURRENCY, _TOKEN_MAX_AGE_S,
+    _JWT_LIFETIME_S
 
 In a connections file the same keys appear in lower case under ``[connections.<name>]``; a
 secret may be given as ``<secret>_file`` (a path) or ``<secret>_env`` (a variable name) so the
@@ -65,9 +65,6 @@ _SUFFIXES = (
     "TIMEOUT_S",
     "CONNECT_TIMEOUT_S",
     "MAX_CONCURRENCY",
-    "MAX_ATTEMPTS",
-    "BACKOFF_BASE_S",
-    "BACKOFF_MAX_S",
     "TOKEN_MAX_AGE_S",
     "JWT_LIFETIME_S",
     *(f"{secret.upper()}{kind}" for secret in SECRET_FIELDS for kind in ("", "_FILE", "_ENV")),
@@ -107,9 +104,6 @@ class ConnectionSettings(BaseModel):
     timeout_s: float = Field(default=30.0, gt=0, le=55)
     connect_timeout_s: float = Field(default=10.0, gt=0, le=55)
     max_concurrency: int = Field(default=25, ge=1, le=1000)
-    max_attempts: int = Field(default=4, ge=1, le=10)
-    backoff_base_s: float = Field(default=0.5, ge=0)
-    backoff_max_s: float = Field(default=10.0, ge=0)
     # Salesforce never says when a token expires; re-mint proactively after this age if set.
     token_max_age_s: float | None = Field(default=None, gt=0)
     jwt_lifetime_s: int = Field(default=180, ge=30, le=300)

@@ -8,12 +8,19 @@ with 404 "Invalid Action Type". The partner SOAP API's ``convertLead`` at
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
 from pipeline.ports import ConversionResult, LeadConversion
-from salesforce.errors import SalesforceError, error_from_record, parse_xml
+from salesforce.errors import (
+    SalesforceError,
+    UnexpectedResponseError,
+    error_from_record,
+    parse_xml,
+    text_of,
+)
 from salesforce.limits import ApiUsage, Usage
 
 SOAP_PATH = "/services/Soap/u/{version}"
@@ -25,6 +32,7 @@ SOAP_HEADERS = {
 _ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 _PARTNER = "urn:partner.soap.sforce.com"
 _XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
+_COUNT = re.compile(r"[0-9]{1,18}")
 
 
 def _text(value: str) -> str:
@@ -79,7 +87,7 @@ def _child_text(element: ElementTree.Element, name: str) -> str | None:
         if _local(child.tag) == name:
             if child.get(_XSI_NIL) == "true" or not (child.text or "").strip():
                 return None
-            return (child.text or "").strip()
+            return text_of((child.text or "").strip())
     return None
 
 
@@ -98,8 +106,15 @@ def _result_error(result: ElementTree.Element) -> SalesforceError:
 
 
 def parse_convert_lead_response(body: bytes) -> list[ConversionResult | SalesforceError]:
-    """One entry per ``leadConverts`` sent, in order: the result, or the error for that lead."""
-    root = parse_xml(body)
+    """One entry per ``leadConverts`` sent, in order: the result, or the error for that lead.
+    A body that is not XML is an :class:`UnexpectedResponseError` (``ambiguous``: the call
+    was a conversion, and it may have been applied)."""
+    try:
+        root = parse_xml(body)
+    except ElementTree.ParseError as error:
+        raise UnexpectedResponseError(
+            f"convertLead: the answer is not XML ({error})", ambiguous=True
+        ) from None
     out: list[ConversionResult | SalesforceError] = []
     for element in root.iter():
         if _local(element.tag) != "result":
@@ -127,6 +142,6 @@ def parse_limit_info_header(body: bytes) -> ApiUsage | None:
     for element in root.iter():
         if _local(element.tag) == "limitInfo" and _child_text(element, "type") == "API REQUESTS":
             current, limit = _child_text(element, "current"), _child_text(element, "limit")
-            if current and limit and current.isdigit() and limit.isdigit():
+            if current and limit and _COUNT.fullmatch(current) and _COUNT.fullmatch(limit):
                 return ApiUsage(api=Usage(int(current), int(limit)))
     return None

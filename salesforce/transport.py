@@ -1,35 +1,35 @@
 """The transport under :class:`salesforce.client.SalesforceClient`: one aiohttp session per
-connection, the cached token, a concurrency bound, per-call deadlines and the retry policy.
+connection, the cached token, a concurrency bound and per-call deadlines.
 
-``request`` sends with the bearer token, re-authenticates at most once on INVALID_SESSION_ID
-(single-flight, via :class:`~salesforce.auth.TokenCache`) and retries only what
-:func:`should_retry` allows; every response's ``Sforce-Limit-Info`` updates ``api_usage``.
+``request`` sends with the bearer token and re-authenticates at most once on
+INVALID_SESSION_ID (single-flight, via :class:`~salesforce.auth.TokenCache`); every response's
+``Sforce-Limit-Info`` updates ``api_usage``. It retries nothing else: a failure is raised, typed
+and flagged (``retriable``, ``throttle``, ``ambiguous``), and whoever owns the attempt budget
+decides. For a flow step that is the step's retry policy (:mod:`pipeline.retry`), so one step
+makes at most ``max_attempts_in_process`` HTTP calls per delivery, not that many times the
+transport's own retries. The replayed call after a re-authentication is not an attempt.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import TypedDict
 from urllib.parse import urlencode, urlsplit
 
 import aiohttp
-import orjson
 
 from salesforce.auth import AuthFlow, Token, TokenCache, TokenRequest, flow_for
 from salesforce.errors import (
     ConnectionLostError,
     RequestTimeoutError,
-    SalesforceError,
     ServerError,
     SessionExpiredError,
     TlsError,
-    TransportError,
     UnknownError,
     error_from_response,
 )
@@ -41,7 +41,6 @@ USER_AGENT = "actionflows"
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
-Sleep = Callable[[float], Awaitable[None]]
 
 
 class TransportOptions(TypedDict, total=False):
@@ -50,39 +49,31 @@ class TransportOptions(TypedDict, total=False):
     session: aiohttp.ClientSession | None
     flow: AuthFlow | None
     clock: Clock
-    sleep: Sleep
-    rng: random.Random | None
 
 
 BodyFor = Callable[[Token], bytes]
 
 
-def backoff_delay(attempt: int, *, base: float, cap: float, rng: random.Random) -> float:
-    """Full-jitter exponential backoff before retry number ``attempt`` (1 = the first retry)."""
-    return rng.uniform(0.0, min(cap, base * 2.0 ** (attempt - 1)))
-
-
-def should_retry(error: SalesforceError, idempotent: bool) -> bool:
-    """Retry in process what failed transiently and was either not applied or is safe to
-    apply twice. The daily limit (``throttle``) is left to the engine, which pauses."""
-    return error.retriable and not error.throttle and (idempotent or not error.ambiguous)
-
-
 @dataclass(frozen=True, slots=True)
 class Response:
+    """One HTTP answer; :mod:`salesforce.responses` reads its body."""
+
     status: int
     body: bytes
     content_type: str
     limit_info: str | None
+    method: str = "GET"
 
-    def json(self) -> Any:
-        return orjson.loads(self.body) if self.body else None
+    @property
+    def after_write(self) -> bool:
+        """Whether the request could have changed data (anything but a GET)."""
+        return self.method != "GET"
 
 
 class Transport:
-    """Session, token, concurrency bound, deadlines, retry policy and API-usage tracking for one
-    connection. ``clock``, ``sleep`` and ``rng`` are injectable so tests control time and jitter;
-    ``session`` lets several connections share one aiohttp session (the caller then closes it).
+    """Session, token, concurrency bound, deadlines and API-usage tracking for one connection.
+    ``clock`` is injectable so tests control time; ``session`` lets several connections share
+    one aiohttp session (the caller then closes it).
     """
 
     def __init__(
@@ -92,15 +83,11 @@ class Transport:
         session: aiohttp.ClientSession | None = None,
         flow: AuthFlow | None = None,
         clock: Clock = time.time,
-        sleep: Sleep = asyncio.sleep,
-        rng: random.Random | None = None,
     ) -> None:
         self.settings = settings
         self._session = session
         self._owns_session = session is None
         self._clock = clock
-        self._sleep = sleep
-        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._semaphore = asyncio.Semaphore(settings.max_concurrency)
         self._tokens = TokenCache(
             flow or flow_for(settings),
@@ -188,6 +175,7 @@ class Transport:
                     payload,
                     resp.headers.get("Content-Type", ""),
                     resp.headers.get("Sforce-Limit-Info"),
+                    method,
                 )
         except TimeoutError:
             raise RequestTimeoutError(
@@ -217,28 +205,22 @@ class Transport:
         for listener in self._usage_listeners:
             listener(usage)
 
-    async def pause(self, attempt: int) -> None:
-        base, cap = self.settings.backoff_base_s, self.settings.backoff_max_s
-        await self._sleep(backoff_delay(attempt, base=base, cap=cap, rng=self._rng))
-
     async def request(
         self,
         method: str,
         target: str | Callable[[Token], str],
         *,
         body: bytes | BodyFor | None = None,
-        idempotent: bool,
         headers: Mapping[str, str] | None = None,
     ) -> Response:
-        """Send with auth, one re-authentication on INVALID_SESSION_ID, and the retry policy.
+        """Send once with auth, and once more after re-authenticating on INVALID_SESSION_ID.
 
         ``target`` is a path under ``/services/data/vXX.X`` or a function of the token giving
         the full URL. ``body`` may depend on the token too (SOAP carries it in the envelope).
+        A failure is raised (a :class:`SalesforceError`), never retried here.
         """
-        attempt = 0
         reauthenticated = False
         while True:
-            attempt += 1
             token = await self._tokens.get()
             url = target(token) if callable(target) else self.data_url(token) + target
             data = body(token) if callable(body) else body
@@ -249,57 +231,31 @@ class Transport:
                 **({"Content-Type": "application/json"} if data is not None else {}),
                 **(headers or {}),
             }
-            try:
-                response = await self.send(method, url, body=data, headers=all_headers)
-            except TransportError as exc:
-                error: SalesforceError = exc
-            else:
-                self._observe(response)
-                if 200 <= response.status < 300:
-                    return response
-                error = error_from_response(response.status, response.body, response.content_type)
-                # A 5xx we cannot name may come after the write; a named error (a row lock in a
-                # SOAP fault, say) means the transaction was rolled back.
-                if method != "GET" and response.status >= 500:
-                    error.ambiguous = isinstance(error, ServerError | UnknownError)
-                if type(error) is SessionExpiredError:
-                    if not reauthenticated:
-                        reauthenticated = True
-                        attempt -= 1  # re-authenticating does not use up an attempt
-                        logger.info("%s: session expired, re-authenticating", self.settings.name)
-                        await self._tokens.refresh(token)
-                        continue
-                    error.message = f"{error.message} (still invalid after re-authenticating)"
-            if attempt < self.settings.max_attempts and should_retry(error, idempotent):
-                logger.warning(
-                    "%s: %s %s failed (attempt %d of %d), retrying: %s",
-                    self.settings.name,
-                    method,
-                    urlsplit(url).path,
-                    attempt,
-                    self.settings.max_attempts,
-                    error,
-                )
-                await self.pause(attempt)
-                continue
+            response = await self.send(method, url, body=data, headers=all_headers)
+            self._observe(response)
+            if 200 <= response.status < 300:
+                return response
+            error = error_from_response(response.status, response.body, response.content_type)
+            # A 5xx we cannot name may come after the write; a named error (a row lock in a
+            # SOAP fault, say) means the transaction was rolled back.
+            if method != "GET" and response.status >= 500:
+                error.ambiguous = isinstance(error, ServerError | UnknownError)
+            if type(error) is SessionExpiredError:
+                if not reauthenticated:
+                    reauthenticated = True  # not an attempt: the same call, with a new token
+                    logger.info("%s: session expired, re-authenticating", self.settings.name)
+                    await self._tokens.refresh(token)
+                    continue
+                error.message = f"{error.message} (still invalid after re-authenticating)"
             raise error
 
     async def send_token_request(self, request: TokenRequest) -> tuple[int, bytes, str]:
-        """POST to the token endpoint, retrying transport failures and 5xx (no write happens)."""
-        attempt = 0
-        while True:
-            attempt += 1
-            headers = {"Accept": "application/json", **request.headers}
-            form = urlencode(dict(request.form))
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-            try:
-                response = await self.send("POST", request.url, body=form.encode(), headers=headers)
-            except TransportError as exc:
-                if exc.retriable and attempt < self.settings.max_attempts:
-                    await self.pause(attempt)
-                    continue
-                raise
-            if response.status >= 500 and attempt < self.settings.max_attempts:
-                await self.pause(attempt)
-                continue
-            return response.status, response.body, response.content_type
+        """POST to the token endpoint once; the answer (any status) is the caller's to read."""
+        headers = {
+            "Accept": "application/json",
+            **request.headers,
+            "Content-Type": "application/x-www-form-urlencoded",
+        }
+        form = urlencode(dict(request.form)).encode()
+        response = await self.send("POST", request.url, body=form, headers=headers)
+        return response.status, response.body, response.content_type

@@ -23,6 +23,7 @@ from topics.errors import (
     MalformedJson,
     MissingField,
     PayloadTooLarge,
+    TooDeep,
     TopicsError,
     UnknownEventType,
 )
@@ -41,7 +42,14 @@ from topics.headers import (
     retry_headers,
 )
 from topics.records import DeadLetterRecord, RunResultRecord, StepOutputRecord, StepSummary
-from topics.redaction import DEFAULT_PII_KEYS, DEFAULT_REDACT_KEYS, SECRET_KEYS, redact, scrub
+from topics.redaction import (
+    DEFAULT_PII_KEYS,
+    DEFAULT_REDACT_KEYS,
+    SECRET_KEYS,
+    Redactor,
+    redact,
+    scrub,
+)
 from topics.tracing import TraceContext, ensure_trace, read_trace, trace_headers
 
 __all__ = [
@@ -60,6 +68,7 @@ __all__ = [
     "MalformedJson",
     "MissingField",
     "PayloadTooLarge",
+    "Redactor",
     "ReplayMarker",
     "RetryContext",
     "RunResultRecord",
@@ -68,6 +77,7 @@ __all__ = [
     "StepOutputRecord",
     "StepStatus",
     "StepSummary",
+    "TooDeep",
     "TopicRole",
     "TopicSpec",
     "TopicsError",

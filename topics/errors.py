@@ -5,13 +5,14 @@ TopicsError                      anything this package rejects
 │   │                            the same bytes fail the same way, so they go to the dead letters)
 │   ├── PayloadTooLarge          payload_too_large   larger than the decoder's ``max_bytes``
 │   ├── MalformedJson            malformed_json      not UTF-8 JSON; carries orjson's message and position
+│   ├── TooDeep                  too_deep            objects and arrays nested deeper than ``limit``
 │   ├── UnknownEventType         unknown_event_type  a type no decoder knows
 │   ├── MissingField             missing_field       a required field is absent or null; ``path`` names it
 │   └── InvalidField             invalid_field       a field has the wrong type or shape; ``path`` names it
 └── HeaderError                  a Kafka header value that does not parse (``header`` names it)
 
-``code`` is the stable machine-readable name (it is what the dead-letter header
-``actionflows.errors.reason`` carries); ``reason`` is the human sentence.
+``code`` is the stable machine-readable name (the dead-letter header
+``actionflows.errors.reason`` carries it as ``decode.<code>``); ``reason`` is the human sentence.
 """
 
 from __future__ import annotations
@@ -53,6 +54,14 @@ class MalformedJson(DecodeError):
         self.message = message
         self.position = position
         super().__init__(f"{message} at byte {position}")
+
+
+class TooDeep(DecodeError):
+    default_code = "too_deep"
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(f"objects and arrays nest more than {limit} levels deep")
 
 
 class UnknownEventType(DecodeError):

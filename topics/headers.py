@@ -7,7 +7,8 @@ value wins (Kafka's ``Headers.lastHeader``).
 
 Dead-letter context follows Kafka Connect's ``__connect.errors.*`` headers under our own
 prefix ``actionflows.errors.*`` (the table is in ``docs/topics.md``); exception messages go
-through :func:`topics.redaction.scrub` and are truncated, so no header carries a credential.
+through :meth:`topics.redaction.Redactor.text` and are truncated, so no header carries a
+credential or a value of a masked key.
 Trace context lives in :mod:`topics.tracing`.
 """
 
@@ -18,8 +19,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from pipeline.outcome import qualified_name as qualified_name  # re-exported: the header value
 from topics.errors import HeaderError
-from topics.redaction import scrub
+from topics.redaction import Redactor
 
 Headers = list[tuple[str, bytes]]
 HeadersIn = Iterable[tuple[str, bytes]]
@@ -128,20 +130,16 @@ def _put(headers: Headers, name: str, value: str | int | None) -> None:
         headers.append((name, str(value).encode("utf-8")))
 
 
-def safe_message(message: str, limit: int = MAX_MESSAGE_CHARS) -> str:
-    """A message fit for a header: credentials scrubbed, at most ``limit`` characters."""
-    cleaned = scrub(message)
+_DEFAULT_REDACTOR = Redactor()
+
+
+def safe_message(
+    message: str, limit: int = MAX_MESSAGE_CHARS, redactor: Redactor = _DEFAULT_REDACTOR
+) -> str:
+    """A message fit for a header: redacted (credentials, personal data), at most ``limit``
+    characters. Redacted before it is cut, so a cut never leaves half a value unmasked."""
+    cleaned = redactor.text(message)
     return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
-
-
-def qualified_name(error: BaseException) -> str:
-    """``salesforce.errors.InvalidField``: the value of the exception-class header."""
-    kind = type(error)
-    return (
-        kind.__qualname__
-        if kind.__module__ == "builtins"
-        else f"{kind.__module__}.{kind.__qualname__}"
-    )
 
 
 @dataclass(frozen=True, slots=True)

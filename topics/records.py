@@ -2,7 +2,8 @@
 
 Step outputs and run results are JSON (orjson) with a ``schema`` field naming their version;
 they are keyed by ticket id, like the inputs, so a ticket's history reads in order. Step
-inputs, outputs and error details are redacted when serialised (:func:`topics.redaction.redact`),
+inputs, outputs, error details and a run's published values are redacted when serialised (by a
+:class:`topics.redaction.Redactor`, which the engine teaches the event's own sensitive values),
 so a caller cannot forget to.
 
 A dead letter's value is the original record's bytes, unchanged (as Kafka Connect does):
@@ -30,7 +31,7 @@ from topics.headers import (
     qualified_name,
     without_prefix,
 )
-from topics.redaction import DEFAULT_REDACT_KEYS, SECRET_KEYS, redact
+from topics.redaction import Redactor
 
 STEP_OUTPUT_SCHEMA = "actionflows.step-output/1"
 RUN_RESULT_SCHEMA = "actionflows.run-result/1"
@@ -38,8 +39,7 @@ RUN_RESULT_SCHEMA = "actionflows.run-result/1"
 _JSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
 
 
-def _redacted(value: Mapping[str, Any] | None, keys: frozenset[str]) -> dict[str, Any] | None:
-    return None if value is None else redact(value, keys)
+_DEFAULT_REDACTOR = Redactor()
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +68,9 @@ class StepOutputRecord:
     def key(self) -> bytes:
         return self.ticket_id.encode("utf-8")
 
-    def to_dict(self, redact_keys: frozenset[str] = DEFAULT_REDACT_KEYS) -> dict[str, Any]:
+    def to_dict(self, redactor: Redactor = _DEFAULT_REDACTOR) -> dict[str, Any]:
+        # The step's own inputs hold what Salesforce may echo back in an error message.
+        redactor = redactor.learning(self.inputs)
         return {
             "schema": STEP_OUTPUT_SCHEMA,
             "flow": self.flow,
@@ -79,19 +81,19 @@ class StepOutputRecord:
             "step": self.step,
             "action": self.action,
             "object": self.object,
-            "inputs": redact(self.inputs, redact_keys),
-            "outputs": redact(self.outputs, redact_keys),
+            "inputs": redactor.mapping(self.inputs),
+            "outputs": redactor.mapping(self.outputs),
             "status": self.status.value,
             "attempt": self.attempt,
             "duration_ms": self.duration_ms,
             "salesforce_id": self.salesforce_id,
-            "error": _redacted(self.error, redact_keys),
+            "error": None if self.error is None else redactor.mapping(self.error),
             "idempotency_key": self.idempotency_key,
             "at": self.at,
         }
 
-    def to_bytes(self, redact_keys: frozenset[str] = DEFAULT_REDACT_KEYS) -> bytes:
-        return orjson.dumps(self.to_dict(redact_keys), option=_JSON_OPTIONS)
+    def to_bytes(self, redactor: Redactor = _DEFAULT_REDACTOR) -> bytes:
+        return orjson.dumps(self.to_dict(redactor), option=_JSON_OPTIONS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,16 +119,17 @@ class RunResultRecord:
     at: datetime
     failed_step: str | None = None
     # The flow's ``publish:`` values: what the flow author chose to hand downstream consumers
-    # (a Slack or Jira bridge). Deliberate, so PII is kept; secret-named keys are still masked.
+    # (a Slack or Jira bridge). Redacted like everything else; a deployment that must publish
+    # personal data configures smaller redaction keys.
     published: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def key(self) -> bytes:
         return self.ticket_id.encode("utf-8")
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, redactor: Redactor = _DEFAULT_REDACTOR) -> dict[str, Any]:
         return {
-            "published": redact(self.published, SECRET_KEYS),
+            "published": redactor.mapping(self.published),
             "schema": RUN_RESULT_SCHEMA,
             "flow": self.flow,
             "version": self.version,
@@ -144,8 +147,8 @@ class RunResultRecord:
             "at": self.at,
         }
 
-    def to_bytes(self) -> bytes:
-        return orjson.dumps(self.to_dict(), option=_JSON_OPTIONS)
+    def to_bytes(self, redactor: Redactor = _DEFAULT_REDACTOR) -> bytes:
+        return orjson.dumps(self.to_dict(redactor), option=_JSON_OPTIONS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,13 +173,14 @@ class DeadLetterRecord:
         offset: int,
         timestamp_ms: int | None = None,
     ) -> DeadLetterRecord:
-        """The dead letter for an input record :func:`topics.decode_event` refused."""
+        """The dead letter for an input record :func:`topics.decode_event` refused; its reason
+        is ``decode.<code>`` (``decode.malformed_json``, ``decode.too_deep`` …)."""
         context = DeadLetterContext(
             topic=topic,
             partition=partition,
             offset=offset,
             stage=Stage.DECODE,
-            reason=error.code,
+            reason=f"{Stage.DECODE.value}.{error.code}",
             exception_class=qualified_name(error),
             exception_message=error.reason,
             timestamp_ms=timestamp_ms,

@@ -1,18 +1,29 @@
-"""Keeping secrets and personal data out of what the service publishes.
+"""Keeping secrets and personal data out of what the service publishes and logs.
 
-Two tools, for two kinds of data:
+The rules are key names: the value of every key named like a secret (:data:`SECRET_KEYS`) or a
+configured personal-data field (:data:`DEFAULT_PII_KEYS`) is replaced by ``"***"``, at any
+depth, matching key names case-insensitively. A :class:`Redactor` applies them everywhere a
+value can leave the worker:
 
-- :func:`redact` works on structured data (step inputs and outputs, error details): the value of
-  every key named like a secret or a configured PII field is replaced by ``"***"``, at any
-  depth, matching key names case-insensitively.
-- :func:`scrub` works on free text (exception messages that go into headers): it removes bearer
-  tokens, ``Authorization:`` values and ``access_token=…``-style pairs, whatever the text is.
+- :meth:`Redactor.data` on structured data (step inputs and outputs, published values, error
+  details): masked keys, and masked text inside every remaining string (below);
+- :meth:`Redactor.text` on free text (exception messages in headers, step errors, log lines):
+  credentials (bearer tokens, ``Authorization:`` values, ``access_token=…`` pairs), JSON pairs of
+  masked keys (``"phone": "…"``), email addresses (when ``email`` is a masked key), international
+  phone numbers (``+1 415 555 0100``, when ``phone`` is), and the *known values*: whatever the event being processed carries under a masked key
+  (:meth:`Redactor.learning`). Salesforce echoes what it was sent (``Email: invalid email
+  address: jane@@example``), so knowing the event's values is what catches them in a message.
+
+Every walk is iterative, so data of any depth is handled without recursion. :func:`redact` and
+:func:`scrub` are the two common cases (a mapping by key; credentials in text).
 """
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 MASK = "***"
@@ -31,40 +42,21 @@ SECRET_KEYS = frozenset(
         "session_id",
     }
 )
-#: Personal data redacted from published step records by default; flows that must show an
-#: email in the output topic pass a smaller set.
+#: Personal data redacted from published records by default; a deployment that must publish
+#: an email passes a smaller set.
 DEFAULT_PII_KEYS = frozenset({"email", "phone", "mobilephone"})
 DEFAULT_REDACT_KEYS = SECRET_KEYS | DEFAULT_PII_KEYS
 
-
-def redact(
-    mapping: Mapping[str, Any], keys: frozenset[str] = DEFAULT_REDACT_KEYS
-) -> dict[str, Any]:
-    """A copy of ``mapping`` with the values of ``keys`` (any case, any depth) masked."""
-    lowered = frozenset(key.lower() for key in keys)
-    return {key: _redact_item(key, value, lowered) for key, value in mapping.items()}
-
-
-def _redact_item(key: object, value: Any, keys: frozenset[str]) -> Any:
-    if isinstance(key, str) and key.lower() in keys and value is not None:
-        return MASK
-    return _redact_value(value, keys)
-
-
-def _redact_value(value: Any, keys: frozenset[str]) -> Any:
-    if isinstance(value, Mapping):
-        return {k: _redact_item(k, v, keys) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_redact_value(item, keys) for item in value]
-    return value
-
+#: Known values shorter than this are not masked inside text: a one-digit "phone" would
+#: otherwise mask every digit of every message.
+MIN_KNOWN_VALUE = 5
 
 # Key names whose values are credentials; a pattern, not a credential.
 _CREDENTIAL_KEYS = (
     r"(?:access_token|refresh_token|id_token|client_secret|password|api_key|token|secret"
     r"|sessionid|session_id)"
 )
-_PATTERNS = (
+_CREDENTIALS = (
     # "Authorization: Bearer abc", "authorization=Basic abc", JSON "Authorization": "…" — the
     # whole value, up to the end of the line or the next separator.
     (re.compile(r"(?i)(authorization\"?\s*[:=]\s*)[^\r\n,;}]+"), r"\1" + MASK),
@@ -73,10 +65,129 @@ _PATTERNS = (
     # access_token=..., "client_secret": "...", password: ...
     (re.compile(rf"(?i)(\"?\b{_CREDENTIAL_KEYS}\"?\s*[:=]\s*\"?)[^\"&\s,;}}]+"), r"\1" + MASK),
 )
+# An address: the lookbehind makes a match start only where a run of address characters
+# starts, and every part is bounded, so a megabyte of text is scanned in linear time.
+_EMAIL = re.compile(r"(?<![\w.%+-])[\w.%+-]{1,256}@[\w-]{1,253}(?:\.[\w-]{1,63})+")
+# A number in international form ("+" and 8 to 22 digits and separators). Local forms are too
+# like ids and dates to guess at; the known values catch the event's own phone in any form.
+_PHONE = re.compile(r"(?<![\w+])\+[0-9][0-9 ().-]{6,20}[0-9]")
 
 
 def scrub(text: str) -> str:
     """``text`` with credentials removed; safe to put in a header or a log line."""
-    for pattern, replacement in _PATTERNS:
+    for pattern, replacement in _CREDENTIALS:
         text = pattern.sub(replacement, text)
     return text
+
+
+def _json_pairs(keys: Iterable[str]) -> re.Pattern[str]:
+    """``"<key>": "<any JSON string>"`` for the given keys, in any case (none: never matches)."""
+    names = "|".join(sorted(re.escape(key) for key in keys))
+    if not names:
+        return re.compile(r"(?!)()")  # never matches; one group, like the real pattern
+    return re.compile(rf'(?i)("(?:{names})"\s*:\s*)"(?:[^"\\]|\\.)*"')
+
+
+@dataclass(frozen=True, slots=True)
+class Redactor:
+    """The redaction rules of a deployment (``keys``), plus the values known to be sensitive.
+
+    Immutable: :meth:`learning` returns a new redactor that also masks what the given data
+    holds under the masked keys (the event being processed, a step's inputs).
+    """
+
+    keys: frozenset[str] = DEFAULT_REDACT_KEYS
+    values: frozenset[str] = frozenset()
+    _pairs: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        lowered = frozenset(key.lower() for key in self.keys)
+        object.__setattr__(self, "keys", lowered)
+        object.__setattr__(self, "_pairs", _json_pairs(lowered))
+
+    def learning(self, *sources: object) -> Redactor:
+        """This redactor, also masking every string or number found under a masked key."""
+        found = set(self.values)
+        for key, value in _items(sources):
+            if key.lower() in self.keys and isinstance(value, str | int | float):
+                text = value if isinstance(value, str) else str(value)
+                if len(text) >= MIN_KNOWN_VALUE and not isinstance(value, bool):
+                    found.add(text)
+        return Redactor(self.keys, frozenset(found))
+
+    def text(self, text: str) -> str:
+        """Free text with credentials, masked JSON pairs, emails and known values masked."""
+        text = scrub(text)
+        text = self._pairs.sub(rf'\1"{MASK}"', text)
+        for value in sorted(self.values, key=len, reverse=True):
+            text = text.replace(value, MASK)
+        if "email" in self.keys:
+            text = _EMAIL.sub(MASK, text)
+        if "phone" in self.keys:
+            text = _PHONE.sub(MASK, text)
+        return text
+
+    def mapping(self, mapping: Mapping[str, Any]) -> dict[str, Any]:
+        """A redacted copy of ``mapping`` (see :meth:`data`)."""
+        copied = self.data(mapping)
+        assert isinstance(copied, dict)  # a Mapping always becomes a dict
+        return copied
+
+    def data(self, value: Any) -> Any:
+        """A copy of any JSON-like value: masked keys become ``"***"`` (unless null), and
+        every other string goes through :meth:`text`. Mappings become dicts, sequences lists."""
+        root: list[Any] = [None]
+        stack: list[tuple[Any, Any, Any]] = [(value, root, 0)]
+        while stack:
+            node, parent, slot = stack.pop()
+            if isinstance(node, Mapping):
+                copy: dict[Any, Any] = {}
+                parent[slot] = copy
+                for key, item in node.items():
+                    if isinstance(key, str) and key.lower() in self.keys and item is not None:
+                        copy[key] = MASK
+                    else:
+                        copy[key] = None  # keeps the key order; filled in below
+                        stack.append((item, copy, key))
+            elif isinstance(node, list | tuple):
+                items: list[Any] = [None] * len(node)
+                parent[slot] = items
+                stack.extend((item, items, index) for index, item in enumerate(node))
+            elif isinstance(node, str):
+                parent[slot] = self.text(node)
+            else:
+                parent[slot] = node
+        return root[0]
+
+
+def _items(sources: Iterable[object]) -> Iterable[tuple[str, object]]:
+    """Every ``(key, value)`` pair of every mapping inside ``sources``, without recursion."""
+    stack = list(sources)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Mapping):
+            for key, value in node.items():
+                if isinstance(key, str):
+                    yield key, value
+                stack.append(value)
+        elif isinstance(node, list | tuple):
+            stack.extend(node)
+
+
+def redact(
+    mapping: Mapping[str, Any], keys: frozenset[str] = DEFAULT_REDACT_KEYS
+) -> dict[str, Any]:
+    """A copy of ``mapping`` with the values of ``keys`` (any case, any depth) masked."""
+    return Redactor(keys).mapping(mapping)
+
+
+class RedactingFormatter(logging.Formatter):
+    """A log formatter that passes every formatted line (traceback included) through
+    :meth:`Redactor.text`: the worker's logs follow the same rules as its topics."""
+
+    def __init__(self, fmt: str | None = None, redactor: Redactor | None = None) -> None:
+        super().__init__(fmt)
+        self.redactor = redactor or Redactor()
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self.redactor.text(super().format(record))

@@ -57,7 +57,13 @@ def describe(error: BaseException) -> str:
     return scrub(f"{type(error).__name__}: {text}" if isinstance(error, KafkaError) else text)
 
 
-def format_ms(epoch_ms: int | None) -> str:
+def format_ms(epoch_ms: object) -> str:
+    """An epoch-milliseconds time as UTC text; a value that is not one is shown as it is."""
     if epoch_ms is None:
         return "-"
-    return datetime.fromtimestamp(epoch_ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if not isinstance(epoch_ms, int | float) or isinstance(epoch_ms, bool):
+        return repr(epoch_ms)[:40]
+    try:
+        return datetime.fromtimestamp(epoch_ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, ValueError, OSError):  # out of datetime's range
+        return f"{epoch_ms} ms"

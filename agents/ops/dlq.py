@@ -210,7 +210,8 @@ def _filters(p: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="CODE",
-        help="the reason or Salesforce errorCode, e.g. malformed_json",
+        help="the reason code (decode.malformed_json, or malformed_json) or a Salesforce "
+        "errorCode, e.g. DUPLICATES_DETECTED",
     )
     group.add_argument("--flow", action="append", default=[], metavar="NAME")
     group.add_argument("--step", action="append", default=[], metavar="ID")

@@ -75,8 +75,8 @@ class DeadLetter:
 @dataclass(frozen=True, slots=True)
 class LetterFilter:
     """Which letters to take; each set is "any of", sets combine with "and". Codes match the
-    reason or the Salesforce errorCode, ignoring case. A letter whose context does not parse
-    matches only the empty filter."""
+    reason (``decode.malformed_json``, or just ``malformed_json``) or the Salesforce errorCode,
+    ignoring case. A letter whose context does not parse matches only the empty filter."""
 
     error_codes: frozenset[str] = frozenset()
     flows: frozenset[str] = frozenset()
@@ -91,7 +91,12 @@ class LetterFilter:
         context = letter.context
         if context is None:
             return self.empty
-        codes = {c.lower() for c in (context.reason, context.salesforce_error_code) if c}
+        reason = context.reason
+        codes = {
+            c.lower()
+            for c in (reason, reason.partition(".")[2], context.salesforce_error_code)
+            if c
+        }
         return (
             (not self.error_codes or bool(codes & {c.lower() for c in self.error_codes}))
             and (not self.flows or context.flow in self.flows)

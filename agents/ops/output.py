@@ -1,9 +1,11 @@
 """What the operator tools print: replay plans and summaries, dead letters. Nothing here reaches
 Kafka.
 
-Personal data and secrets are masked unless ``--raw``: planned writes and letter payloads through
-:func:`topics.redaction.redact`, header values through :func:`topics.redaction.scrub`. A payload
-that is not a JSON object cannot be redacted field by field; it is shown scrubbed and truncated.
+Personal data and secrets are masked unless ``--raw``: planned writes, letter payloads and header
+values through :class:`topics.redaction.Redactor`. A payload that is not JSON, or nests deeper than
+an event may (:data:`pipeline.events.MAX_DEPTH`), cannot be redacted field by field; it is shown
+as text, redacted as text, and truncated. Whatever the bytes, printing never fails: every line
+goes through :func:`emit`, which shows control characters and lone surrogates as escapes.
 With ``--json`` stdout carries JSON lines only and operator notes go to stderr.
 """
 
@@ -11,10 +13,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import orjson
 from rich.console import Console
@@ -22,8 +25,9 @@ from rich.console import Console
 from agents.ops.common import format_ms
 from agents.ops.dry_run import EventPlan
 from agents.ops.letters import DeadLetter, how, redrive_record
+from pipeline.events import MAX_DEPTH, nesting_depth
 from topics import headers as h
-from topics.redaction import redact, scrub
+from topics.redaction import Redactor
 
 if TYPE_CHECKING:  # the tools import this module to print; their types are only annotations here
     from agents.ops.dlq import RedriveReport
@@ -39,28 +43,48 @@ ENDINGS = {
 }
 
 
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text: str) -> str:
+    """``text`` safe for a terminal: control characters (but newline and tab) and lone
+    surrogates become escapes, so a hostile payload can neither drive the terminal nor make
+    printing fail."""
+    return _UNPRINTABLE.sub(_escape, text)
+
+
+def emit(text: str = "", *, file: TextIO | None = None) -> None:
+    """Print one line (or several) made printable."""
+    print(printable(text), file=file or sys.stdout)
+
+
 def say(args: argparse.Namespace, text: str) -> None:
     """A line for the operator: on stdout, or on stderr when stdout carries JSON lines."""
-    print(text, file=sys.stderr if args.json else sys.stdout)
+    emit(text, file=sys.stderr if args.json else sys.stdout)
 
 
 def printer(*, raw: bool) -> Callable[[EventPlan], None]:
     def show(plan: EventPlan) -> None:
         event = plan.event
         if event is None:
-            print(f"{plan.position}  does not decode ({plan.error}): the engine dead-letters it")
+            emit(f"{plan.position}  does not decode ({plan.error}): the engine dead-letters it")
             return
-        print(f"{plan.position}  event {event.id}  ticket {event.ticket_id}  {event.type}")
+        emit(f"{plan.position}  event {event.id}  ticket {event.ticket_id}  {event.type}")
         if not plan.flows:
-            print("    no flow matches")
+            emit("    no flow matches")
         for flow in plan.flows:
             ending = f"would {ENDINGS.get(flow.status, flow.status)}"
             if flow.failed_step:
                 ending += f" at {flow.failed_step} ({flow.reason})"
-            print(f"    {flow.flow} v{flow.version}: {ending}")
+            emit(f"    {flow.flow} v{flow.version}: {ending}")
             for write in flow.writes:
                 values = ", ".join(f"{k}={v!r}" for k, v in write.shown(raw=raw).items())
-                print(f"        {write.step}: {write.label}  {values}")
+                emit(f"        {write.step}: {write.label}  {values}")
 
     return show
 
@@ -93,7 +117,7 @@ def json_printer(*, raw: bool) -> Callable[[EventPlan], None]:
             "error": plan.error,
             "flows": flows,
         }
-        print(orjson.dumps(line).decode())
+        emit(orjson.dumps(line).decode())
 
     return show
 
@@ -118,9 +142,9 @@ def _replay_lines(report: ReplayReport) -> Iterator[str]:
 
 def print_summary(report: ReplayReport, *, as_json: bool) -> None:
     if not as_json:
-        print("\n".join(_replay_lines(report)))
+        emit("\n".join(_replay_lines(report)))
         return
-    print(
+    emit(
         orjson.dumps(
             {
                 "replay_id": report.replay_id,
@@ -148,7 +172,7 @@ class LineProgress:
     def __call__(self, done: int, total: int) -> None:
         if done % self.every == 0:
             rate = done / max(time.monotonic() - self.started, 1e-9)
-            print(f"replay: {done}/{total} records read ({rate:.0f}/s)", file=sys.stderr)
+            emit(f"replay: {done}/{total} records read ({rate:.0f}/s)", file=sys.stderr)
 
 
 @contextlib.contextmanager
@@ -194,83 +218,94 @@ def print_letters(
         marker = markers.get(letter.position)
         row["redriven_by"] = marker.get("redrive_id") if marker else None
         if as_json:
-            print(orjson.dumps(row).decode())
+            emit(orjson.dumps(row).decode())
             continue
         where = "/".join(str(row[k]) for k in ("flow", "step") if row[k]) or "-"
         code = row["error_code"] or row["reason"] or f"unreadable: {letter.problem}"
         done = f"  redriven by {row['redriven_by']}" if marker else ""
-        print(
+        emit(
             f"{letter.position:>10}  {row['dead_lettered_at']}  {row['stage'] or '?':<6}  "
             f"{code:<34}  {where:<32}  ticket {row['ticket']}{done}"
         )
     if not as_json:
-        print(f"{len(letters)} dead letter(s) on {topic}")
+        emit(f"{len(letters)} dead letter(s) on {topic}")
+
+
+def _cut(text: str, limit: int = MAX_RAW_CHARS) -> str:
+    return text if len(text) <= limit else text[:limit] + f"… ({len(text) - limit} more characters)"
 
 
 def _header_text(value: bytes) -> str:
     try:
-        return scrub(value.decode("utf-8"))
+        text = value.decode("utf-8")
     except UnicodeDecodeError:
         return f"0x{value[:64].hex()}" + ("…" if len(value) > 64 else "")
+    return _cut(Redactor().text(text))
 
 
 def _payload(value: bytes, *, raw: bool) -> str:
     try:
         doc = orjson.loads(value)
-    except orjson.JSONDecodeError:
-        text = value.decode("utf-8", errors="replace")
-        cut = text if len(text) <= MAX_RAW_CHARS else text[:MAX_RAW_CHARS] + "…"
-        return f"not JSON, shown as text{'' if raw else ' with credentials scrubbed'}:\n" + (
-            cut if raw else scrub(cut)
-        )
-    if isinstance(doc, dict) and not raw:
-        doc = redact(doc)  # personal data and secrets masked
+    except orjson.JSONDecodeError as error:
+        return _as_text(value, f"not JSON ({error.msg})", raw=raw)
+    if nesting_depth(doc, stop_above=MAX_DEPTH) > MAX_DEPTH:
+        return _as_text(value, f"JSON nested deeper than {MAX_DEPTH} levels", raw=raw)
+    if not raw:
+        doc = Redactor().data(doc)  # personal data and secrets masked
     return orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode()
 
 
+def _as_text(value: bytes, why: str, *, raw: bool) -> str:
+    """A payload that cannot be shown as JSON: as text, redacted as text unless ``raw``
+    (before it is cut, so no half value escapes the masks)."""
+    text = value.decode("utf-8", errors="replace")
+    shown = text if raw else Redactor().text(text)
+    return f"{why}, shown as text{'' if raw else ', redacted'}:\n" + _cut(shown)
+
+
 def print_letter(letter: DeadLetter, markers: Mapping[str, Any], topic: str, *, raw: bool) -> None:
-    print(
+    emit(
         f"dead letter {letter.position} on {topic}, dead-lettered {format_ms(letter.timestamp_ms)}"
     )
-    print(f"key: {letter.ticket}")
+    emit(f"key: {letter.ticket}")
     if letter.problem:
-        print(f"context headers unreadable: {letter.problem}")
-    print("context:")
+        emit(f"context headers unreadable: {letter.problem}")
+    emit("context:")
     for name, value in letter.headers:
         if name.startswith(h.ERRORS):
-            print(f"  {name.removeprefix(h.ERRORS):<24} {_header_text(value)}")
+            emit(f"  {name.removeprefix(h.ERRORS):<24} {_header_text(value)}")
     others = [(n, v) for n, v in letter.headers if not n.startswith(h.ERRORS)]
     if others:
-        print("other headers:")
+        emit("other headers:")
         for name, value in others:
-            print(f"  {name:<32} {_header_text(value)}")
+            emit(f"  {name:<32} {_header_text(value)}")
     marker = markers.get(letter.position)
     if marker:
-        print(
+        emit(
             f"redriven: by {marker.get('redrive_id')} at {format_ms(marker.get('at_ms'))} "
             f"to {marker.get('topic')}[{marker.get('partition')}]"
         )
     if letter.context is not None:
         sent = redrive_record(letter, dead_letter_topic=topic, redrive_id="-", now_ms=0)
-        print(f"a redrive sends it to {sent.topic}[{sent.partition}] as a {how(sent)}")
-    print(
+        emit(f"a redrive sends it to {sent.topic}[{sent.partition}] as a {how(sent)}")
+    emit(
         f"payload, {len(letter.value)} bytes" + ("" if raw else " (--raw shows it unmasked)") + ":"
     )
-    print(_payload(letter.value, raw=raw))
+    emit(_payload(letter.value, raw=raw))
 
 
 def print_redrive(report: RedriveReport) -> None:
     verb = "would redrive" if report.dry_run else "redriven"
     for letter, sent in report.redriven:
-        print(f"{letter.position:>10}  {verb} -> {sent.topic}[{sent.partition}] as a {how(sent)}")
+        emit(f"{letter.position:>10}  {verb} -> {sent.topic}[{sent.partition}] as a {how(sent)}")
     for letter, marker in report.already:
-        print(
+        emit(
             f"{letter.position:>10}  skipped: already redriven by {marker.get('redrive_id')} "
             f"at {format_ms(marker.get('at_ms'))} (--force redrives it again)"
         )
     for letter, reason in report.refused:
-        print(f"{letter.position:>10}  cannot be redriven: {reason}")
-    print(
+        emit(f"{letter.position:>10}  cannot be redriven: {reason}")
+    emit(
         f"redrive {report.redrive_id}: {len(report.redriven)} {verb}, {len(report.already)} "
         f"already redriven, {len(report.refused)} cannot be redriven"
         + (" (dry run: nothing was published)" if report.dry_run else "")

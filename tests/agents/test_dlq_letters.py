@@ -50,7 +50,7 @@ def test_a_dead_letter_reads_its_context_from_the_headers() -> None:
     assert letter.context is not None
     assert letter.context.flow == "create-lead"
     assert letter.error_code == "FIELD_CUSTOM_VALIDATION_EXCEPTION"
-    assert decode_letter().error_code == "malformed_json"
+    assert decode_letter().error_code == "decode.malformed_json"
 
 
 def test_a_letter_with_broken_headers_says_why_and_cannot_be_redriven() -> None:
@@ -75,6 +75,7 @@ def test_filters_match_codes_ignoring_case_and_combine_with_and() -> None:
         letter
     )
     assert LetterFilter(error_codes=frozenset({"malformed_json"})).matches(decode_letter())
+    assert LetterFilter(error_codes=frozenset({"decode.malformed_json"})).matches(decode_letter())
     unreadable = DeadLetter.of(0, 1, None, None, b"", [])
     assert LetterFilter().matches(unreadable)
     assert not LetterFilter(stages=frozenset({"decode"})).matches(unreadable)

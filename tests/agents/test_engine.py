@@ -148,7 +148,7 @@ async def test_malformed_json_is_dead_lettered_unchanged_with_a_reason(setup) ->
     context = h.parse_dead_letter_headers(letter.headers)
     assert context.stage == h.Stage.DECODE
     assert context.offset == 7
-    assert context.reason == "malformed_json"
+    assert context.reason == "decode.malformed_json"
 
 
 async def test_a_permanent_salesforce_error_is_dead_lettered_with_step_context(setup) -> None:  # type: ignore[no-untyped-def]
@@ -419,7 +419,11 @@ async def test_a_defect_in_publishing_becomes_a_dead_letter_for_the_record(setup
     acked = await run_records(engine, [inbound(ticket_created("e1", "T1", "a@example.com"), 5)])
     (letter,) = publisher.on("actionflows.dead-letters")
     context = h.parse_dead_letter_headers(letter.headers)
-    assert (context.stage, context.reason, context.offset) == (h.Stage.PUBLISH, "engine_error", 5)
+    assert (context.stage, context.reason, context.offset) == (
+        h.Stage.PUBLISH,
+        "publish.engine_error",
+        5,
+    )
     assert [r.offset for r in acked] == [5]
 
 

@@ -195,3 +195,42 @@ async def test_a_fixed_validation_error_is_redriven_through_the_worker(
         ("find_lead", "reused"), ("create_lead", "succeeded")
     ]  # fmt: skip
     assert emu.records("Lead")[0]["Email"] == "ada@example.com"
+
+
+async def test_a_1000_deep_event_is_dead_lettered_and_shown(
+    kafka: str,
+    unique: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Issue 9: a 1,000-deep event became an engine_error and `dlq show` on its letter crashed
+    with RecursionError. Now the worker dead-letters it at decode (decode.too_deep), the next
+    event still runs, and `dlq show` prints the letter with and without --raw."""
+    (tmp_path / "create-lead.yaml").write_text(CREATE_LEAD_FLOW)
+    deep = (
+        b'{"id": "deep", "type": "ticket.created", "ticket": {"id": "T9"}, '
+        b'"requester": {"email": "deep@example.com"}, "attributes": '
+        + b'{"a": ' * 1000
+        + b"1"
+        + b"}" * 1001
+    )
+    async with Emulator(EmulatorConfig(seed=4)) as emu:
+        config = service_config(kafka, unique, tmp_path, emu)
+        prefix = config.topics.prefix
+        async with Service(config):
+            await produce(kafka, f"{prefix}.tickets", [(b"T9", deep), (b"T9", PAYLOAD)])
+            [letter] = await read(kafka, f"{prefix}.dead-letters", 1, timeout_s=60)
+            [result] = await read(kafka, f"{prefix}.run-results", 1, timeout_s=60)
+    assert dict(letter.headers)[h.ERROR_REASON] == b"decode.too_deep"
+    assert letter.value == deep
+    assert orjson.loads(result.value)["event_id"] == "e1"
+    monkeypatch.setenv("ACTIONFLOWS_TOPIC_PREFIX", prefix)
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka)
+    position = f"{letter.partition}:{letter.offset}"
+    assert await run_cli(["show", position]) == 0
+    out = capsys.readouterr().out
+    assert "JSON nested deeper than 64 levels, shown as text, redacted" in out
+    assert "deep@example.com" not in out
+    assert await run_cli(["show", position, "--raw"]) == 0
+    assert "deep@example.com" in capsys.readouterr().out

@@ -176,7 +176,7 @@ async def test_a_two_megabyte_event_on_a_topic_that_allows_it_gets_a_bounded_dea
     assert len(letter.value) > 1_000_000
     context = h.parse_dead_letter_headers(letter.headers)
     assert (context.reason, context.topic, context.partition, context.offset) == (
-        "payload_too_large",
+        "decode.payload_too_large",
         tickets,
         *positions[0],
     )

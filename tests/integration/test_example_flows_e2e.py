@@ -115,7 +115,10 @@ async def test_lead_case_note_lookup_and_conversion_flows(
     assert "Invoices found" in jane["Description"]
 
     lookup = results[("lookup-contact-for-notification", "vip-1")]["published"]
-    assert lookup["contact"]["email"] == JANE["email"]  # type: ignore[index]
+    # Published values follow the redaction rules: personal data is masked unless the deployment
+    # publishes it (EngineSettings.redact_keys=SECRET_KEYS).
+    assert lookup["contact"]["email"] == "***"  # type: ignore[index]
+    assert JANE["email"] not in str(lookup)
     assert lookup["account"]["name"] == "Acme Corporation"  # type: ignore[index]
 
 

@@ -127,7 +127,7 @@ def test_error_info_carries_the_salesforce_details() -> None:
         )
     )
     assert (info.error_class, info.message, info.error_code, info.status, info.fields) == (
-        "Permanent",
+        "tests.pipeline.flow_fakes.Permanent",
         "Email: invalid",
         "INVALID_EMAIL_ADDRESS",
         400,
@@ -136,3 +136,53 @@ def test_error_info_carries_the_salesforce_details() -> None:
     assert not info.retriable
     assert error_info(TimeoutError()).message == "TimeoutError"
     assert error_info(TimeoutError()).retriable
+
+
+def code(error: BaseException, **kwargs: int | bool) -> str:
+    attempt = int(kwargs.get("attempt", 1))
+    return classify(
+        error,
+        idempotent=bool(kwargs.get("idempotent", True)),
+        policy=POLICY,
+        attempt_in_process=attempt,
+        total_attempts=int(kwargs.get("total", attempt)),
+    ).code
+
+
+def test_every_dead_letter_has_a_stable_reason_code() -> None:
+    """<origin>.<code>: Salesforce's errorCode, a catalogue refusal, a defect, or the rule."""
+    assert (
+        code(Permanent("x", error_code="DUPLICATES_DETECTED")) == "salesforce.DUPLICATES_DETECTED"
+    )
+    assert code(Permanent("x")) == "salesforce.permanent"
+    assert code(Permanent("x", error_code="not a code!")) == "salesforce.permanent"
+    assert code(MissingInput("no name")) == "step.missing_input"
+    assert code(KeyError("bug")) == "step.engine_error"
+    assert code(TimeoutError(), idempotent=False) == "step.ambiguous_write"
+    assert code(Transient("503"), total=5) == "step.retries_exhausted"
+    assert code(Transient("503"), attempt=3) == "step.retry_later"
+
+
+def test_a_pause_names_its_cause() -> None:
+    """The reason of a pause says why (the class's pause_cause), not a generic budget line."""
+
+    class LoginRefused(Throttled):
+        pause_cause = "Salesforce refused the login"
+
+    result = classify(
+        LoginRefused("invalid_grant: expired"),
+        idempotent=True,
+        policy=POLICY,
+        attempt_in_process=1,
+        total_attempts=1,
+    )
+    assert result.disposition is Disposition.PAUSE
+    assert result.reason.startswith("Salesforce refused the login (")
+    assert "invalid_grant: expired" in result.reason
+    assert "budget" not in result.reason
+
+
+def test_error_classes_are_qualified() -> None:
+    """Step errors name their class with its module, as decode errors do."""
+    assert error_info(MissingInput("x")).error_class == "pipeline.catalogue.errors.MissingInput"
+    assert error_info(KeyError("x")).error_class == "KeyError"

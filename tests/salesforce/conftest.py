@@ -13,6 +13,7 @@ from pydantic import SecretStr
 
 from salesforce.client import SalesforceClient
 from salesforce.settings import AuthMethod, ConnectionSettings
+from sfemulator import Emulator, EmulatorConfig, emulator_connection
 from tests.salesforce.fake_org import VERSION, FakeOrg
 
 
@@ -51,21 +52,6 @@ async def org() -> AsyncIterator[FakeOrg]:
         await server.close()
 
 
-class NoSleep:
-    """Records requested backoff delays instead of sleeping."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
-
-
-@pytest.fixture
-def no_sleep() -> NoSleep:
-    return NoSleep()
-
-
 def settings_for(url: str, key_pair: KeyPair, **overrides: object) -> ConnectionSettings:
     values: dict[str, object] = {
         "name": "test",
@@ -76,15 +62,28 @@ def settings_for(url: str, key_pair: KeyPair, **overrides: object) -> Connection
         "username": "integration@example.com",
         "private_key": SecretStr(key_pair.private_pem),
         "timeout_s": 2.0,
-        "max_attempts": 3,
     }
     values.update(overrides)
     return ConnectionSettings.model_validate(values)
 
 
 @pytest.fixture
-async def client(
-    org: FakeOrg, key_pair: KeyPair, no_sleep: NoSleep
-) -> AsyncIterator[SalesforceClient]:
-    async with SalesforceClient(settings_for(org.url, key_pair), sleep=no_sleep) as sf:
+async def client(org: FakeOrg, key_pair: KeyPair) -> AsyncIterator[SalesforceClient]:
+    async with SalesforceClient(settings_for(org.url, key_pair)) as sf:
+        yield sf
+
+
+@pytest.fixture
+async def emu() -> AsyncIterator[Emulator]:
+    """The Salesforce emulator over localhost HTTP (a test may override the fixture)."""
+    async with Emulator(EmulatorConfig(seed=0)) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+async def emu_client(emu: Emulator) -> AsyncIterator[SalesforceClient]:
+    """A client logged in to :func:`emu`."""
+    settings = emulator_connection(emu.url, emu.credentials, emu.api_version)
+    async with SalesforceClient(settings) as sf:
+        await sf.connect()
         yield sf

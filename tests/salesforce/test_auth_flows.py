@@ -22,11 +22,12 @@ from salesforce.errors import (
     AuthError,
     InvalidClientError,
     InvalidGrantError,
+    ServerError,
     SessionExpiredError,
     SessionNotValidForApiError,
 )
 from salesforce.settings import AuthMethod
-from tests.salesforce.conftest import KeyPair, NoSleep, settings_for
+from tests.salesforce.conftest import KeyPair, settings_for
 from tests.salesforce.fake_org import DATA, FakeOrg, reply
 
 LIMITS = f"{DATA}/limits"
@@ -244,22 +245,27 @@ async def test_concurrent_callers_share_one_failed_login(
     assert len(org.token_requests) == 1
 
 
-async def test_token_endpoint_5xx_is_retried(org: FakeOrg, client: SalesforceClient) -> None:
-    """A 503 from the token endpoint is retried: asking for a token again writes nothing."""
+async def test_token_endpoint_5xx_is_a_retriable_failure(
+    org: FakeOrg, client: SalesforceClient
+) -> None:
+    """A 503 from the token endpoint fails the call as a retriable ServerError (the caller's
+    policy retries it), and is not remembered as a refused login: the next call asks again."""
     org.on("GET", LIMITS, reply(200, {}))
     org.token_script = [reply(503, "<html>busy</html>"), org.issue_token]
+    with pytest.raises(ServerError) as caught:
+        await client.limits()
+    assert caught.value.retriable
+    assert not caught.value.throttle
     await client.limits()
     assert len(org.token_requests) == 2
 
 
-async def test_proactive_remint_after_max_age(
-    org: FakeOrg, key_pair: KeyPair, no_sleep: NoSleep
-) -> None:
+async def test_proactive_remint_after_max_age(org: FakeOrg, key_pair: KeyPair) -> None:
     """With token_max_age_s, a token older than that is replaced before use, not after a 401."""
     now = [1000.0]
     org.on("GET", LIMITS, reply(200, {}))
     settings = settings_for(org.url, key_pair, token_max_age_s=60)
-    async with SalesforceClient(settings, sleep=no_sleep, clock=lambda: now[0]) as sf:
+    async with SalesforceClient(settings, clock=lambda: now[0]) as sf:
         await sf.limits()
         now[0] += 30
         await sf.limits()
@@ -270,9 +276,7 @@ async def test_proactive_remint_after_max_age(
     assert tokens[0] == tokens[1] != tokens[2]
 
 
-async def test_client_credentials_against_the_fake(
-    org: FakeOrg, key_pair: KeyPair, no_sleep: NoSleep
-) -> None:
+async def test_client_credentials_against_the_fake(org: FakeOrg, key_pair: KeyPair) -> None:
     """The client authenticates with client credentials when settings say so."""
     org.on("GET", LIMITS, reply(200, {}))
     settings = settings_for(
@@ -283,7 +287,7 @@ async def test_client_credentials_against_the_fake(
         username=None,
         client_secret=SecretStr("s3cret"),
     )
-    async with SalesforceClient(settings, sleep=no_sleep) as sf:
+    async with SalesforceClient(settings) as sf:
         await sf.limits()
     assert org.token_requests[0].form() == {"grant_type": "client_credentials"}
     assert org.token_requests[0].headers["Authorization"].startswith("Basic ")
@@ -296,7 +300,7 @@ def test_token_type_is_used_in_the_header() -> None:
 
 
 async def test_a_refused_login_is_not_repeated_at_event_rate(
-    org: FakeOrg, key_pair: KeyPair, no_sleep: NoSleep
+    org: FakeOrg, key_pair: KeyPair
 ) -> None:
     """After invalid_grant, calls within the cooldown fail at once without a token request."""
     now = [1000.0]
@@ -306,9 +310,7 @@ async def test_a_refused_login_is_not_repeated_at_event_rate(
             {"error": "invalid_grant", "error_description": "user hasn't approved this consumer"},
         )
     ]
-    async with SalesforceClient(
-        settings_for(org.url, key_pair), sleep=no_sleep, clock=lambda: now[0]
-    ) as sf:
+    async with SalesforceClient(settings_for(org.url, key_pair), clock=lambda: now[0]) as sf:
         for _ in range(3):
             with pytest.raises(InvalidGrantError) as caught:
                 await sf.limits()

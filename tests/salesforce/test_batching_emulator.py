@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 
 from salesforce.batching import BatchingGateway
 from salesforce.client import SalesforceClient
 from salesforce.errors import ServerError, ValidationError
-from sfemulator import Emulator, EmulatorConfig, FaultRule, emulator_connection
+from sfemulator import Emulator, FaultRule
 
 CREATES = "POST /composite/sobjects"
 UPSERTS = "PATCH /composite/sobjects/{type}/{field}"
@@ -20,17 +19,8 @@ KEY = "Actionflows_Key__c"
 
 
 @pytest.fixture
-async def emu() -> AsyncIterator[Emulator]:
-    async with Emulator(EmulatorConfig(seed=0)) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-async def client(emu: Emulator) -> AsyncIterator[SalesforceClient]:
-    settings = emulator_connection(emu.url, emu.credentials, emu.api_version)
-    async with SalesforceClient(settings) as sf:
-        await sf.connect()
-        yield sf
+def client(emu_client: SalesforceClient) -> SalesforceClient:
+    return emu_client
 
 
 def lead(name: str, **extra: str) -> dict[str, str]:

@@ -99,42 +99,30 @@ async def test_per_record_errors_stay_per_record(org: FakeOrg, client: Salesforc
     assert outcomes[1].error.fields == ("LastName",)
 
 
-async def test_row_locked_records_are_resent_alone(org: FakeOrg, client: SalesforceClient) -> None:
-    """Records that failed only on UNABLE_TO_LOCK_ROW are sent again; the others are not."""
-    locked = {
-        "success": False,
-        "errors": [
-            {"statusCode": "UNABLE_TO_LOCK_ROW", "message": "unable to obtain exclusive access"}
-        ],
-    }
-    org.on(
-        "POST",
-        COLLECTIONS,
-        reply(200, [{"id": "00Q000000000001AAA", "success": True, "errors": []}, locked]),
-        reply(200, [{"id": "00Q000000000002AAA", "success": True, "errors": []}]),
-    )
-    outcomes = await client.create_many(
-        [RecordWrite("Lead", {"LastName": "a"}), RecordWrite("Lead", {"LastName": "b"})]
-    )
-    calls = org.calls("POST", COLLECTIONS)
-    assert [r["LastName"] for r in calls[1].json()["records"]] == ["b"]
-    assert [o.id for o in outcomes] == ["00Q000000000001AAA", "00Q000000000002AAA"]
-
-
-async def test_persistent_lock_ends_as_a_retriable_outcome(
+async def test_a_row_locked_record_is_a_retriable_outcome_not_resent(
     org: FakeOrg, client: SalesforceClient
 ) -> None:
-    """After max_attempts a still-locked record reports RowLockError for the engine to retry."""
+    """A record that failed on UNABLE_TO_LOCK_ROW reports a retriable RowLockError; the client
+    does not resend it (its caller's retry policy is the one attempt budget)."""
     locked = {
         "success": False,
         "errors": [{"statusCode": "UNABLE_TO_LOCK_ROW", "message": "locked"}],
     }
-    org.on("PATCH", COLLECTIONS, reply(200, [locked]))
-    [outcome] = await client.update_many(
-        [RecordWrite("Lead", {"Phone": "1"}, id="00Q000000000001AAA")]
+    org.on(
+        "PATCH",
+        COLLECTIONS,
+        reply(200, [{"id": "00Q000000000001AAA", "success": True, "errors": []}, locked]),
     )
-    assert isinstance(outcome.error, RowLockError)
-    assert len(org.calls("PATCH", COLLECTIONS)) == 3
+    first, second = await client.update_many(
+        [
+            RecordWrite("Lead", {"Phone": "1"}, id="00Q000000000001AAA"),
+            RecordWrite("Lead", {"Phone": "2"}, id="00Q000000000002AAA"),
+        ]
+    )
+    assert (first.id, first.error) == ("00Q000000000001AAA", None)
+    assert isinstance(second.error, RowLockError)
+    assert second.error.retriable
+    assert len(org.calls("PATCH", COLLECTIONS)) == 1
 
 
 async def test_a_failed_call_fails_each_of_its_records(
@@ -285,8 +273,11 @@ async def test_convert_lead_reauthenticates_on_a_soap_session_fault(
     assert "<urn:doNotCreateOpportunity>true</urn:doNotCreateOpportunity>" in calls[1].body.decode()
 
 
-async def test_a_row_lock_soap_fault_is_retried(org: FakeOrg, client: SalesforceClient) -> None:
-    """UNABLE_TO_LOCK_ROW as a SOAP fault (HTTP 500) is not ambiguous: the conversion is retried."""
+async def test_a_row_lock_soap_fault_is_not_ambiguous(
+    org: FakeOrg, client: SalesforceClient
+) -> None:
+    """UNABLE_TO_LOCK_ROW as a SOAP fault (HTTP 500) is retriable and not ambiguous, so the
+    engine may convert again; the next call converts."""
     fault = (
         b'<?xml version="1.0"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/">'
         b"<soapenv:Body><soapenv:Fault><faultcode>sf:UNABLE_TO_LOCK_ROW</faultcode>"
@@ -302,9 +293,12 @@ async def test_a_row_lock_soap_fault_is_retried(org: FakeOrg, client: Salesforce
         reply(500, fault, content_type="text/xml"),
         reply(200, ok, content_type="text/xml"),
     )
-    result = await client.convert_lead(
-        LeadConversion("00Q000000000001AAA", converted_status="Closed - Converted")
-    )
+    conversion = LeadConversion("00Q000000000001AAA", converted_status="Closed - Converted")
+    with pytest.raises(RowLockError) as caught:
+        await client.convert_lead(conversion)
+    assert caught.value.retriable
+    assert not caught.value.ambiguous
+    result = await client.convert_lead(conversion)
     assert result.lead_id == "00Q000000000001AAA"
     assert len(org.calls("POST", SOAP)) == 2
 

@@ -26,6 +26,7 @@ from salesforce.errors import (
     NotFoundError,
     QueryError,
     RequestTimeoutError,
+    RowLockError,
     ServerError,
     TlsError,
     ValidationError,
@@ -33,7 +34,6 @@ from salesforce.errors import (
 from salesforce.indicator import build_indicator
 from salesforce.settings import AuthMethod, ConnectionSettings
 from sfemulator import Emulator, EmulatorConfig, FaultRule
-from tests.salesforce.conftest import NoSleep
 
 TOKEN_ROUTE = "POST /services/oauth2/token"
 LEAD = {"LastName": "Doe", "Company": "Acme"}
@@ -49,7 +49,6 @@ def emulator_settings(emu: Emulator, **overrides: Any) -> ConnectionSettings:
         "username": creds.username,
         "private_key": SecretStr(creds.private_key_pem),
         "timeout_s": 5.0,
-        "max_attempts": 3,
     }
     values.update(overrides)
     return ConnectionSettings.model_validate(values)
@@ -62,8 +61,8 @@ async def emu() -> AsyncIterator[Emulator]:
 
 
 @pytest.fixture
-async def sf(emu: Emulator, no_sleep: NoSleep) -> AsyncIterator[SalesforceClient]:
-    async with SalesforceClient(emulator_settings(emu), sleep=no_sleep) as client:
+async def sf(emu: Emulator) -> AsyncIterator[SalesforceClient]:
+    async with SalesforceClient(emulator_settings(emu)) as client:
         yield client
 
 
@@ -160,25 +159,21 @@ async def test_duplicates_and_deleted(emu: Emulator, sf: SalesforceClient) -> No
     assert deleted.value.error_code == "ENTITY_IS_DELETED"
 
 
-async def test_auth_errors(emu: Emulator, no_sleep: NoSleep) -> None:
+async def test_auth_errors(emu: Emulator) -> None:
     """A wrong consumer key and a wrong username are refused at the token endpoint."""
-    async with SalesforceClient(
-        emulator_settings(emu, client_id="3MVGunknown"), sleep=no_sleep
-    ) as sf:
+    async with SalesforceClient(emulator_settings(emu, client_id="3MVGunknown")) as sf:
         with pytest.raises((InvalidClientError, InvalidGrantError)):
             await sf.connect()
-    async with SalesforceClient(
-        emulator_settings(emu, username="nobody@example.com"), sleep=no_sleep
-    ) as sf:
+    async with SalesforceClient(emulator_settings(emu, username="nobody@example.com")) as sf:
         with pytest.raises(InvalidGrantError):
             await sf.connect()
 
 
-async def test_unapproved_jwt_user(no_sleep: NoSleep) -> None:
+async def test_unapproved_jwt_user() -> None:
     """Without pre-authorisation the JWT flow fails with Salesforce's own reason and a hint."""
     async with (
         Emulator(EmulatorConfig(jwt_preauthorized=False)) as emu,
-        SalesforceClient(emulator_settings(emu), sleep=no_sleep) as sf,
+        SalesforceClient(emulator_settings(emu)) as sf,
     ):
         indicator = await build_indicator(sf, ["x"])
     assert not indicator.connected
@@ -186,7 +181,7 @@ async def test_unapproved_jwt_user(no_sleep: NoSleep) -> None:
     assert indicator.hint
 
 
-async def test_other_flows(emu: Emulator, no_sleep: NoSleep) -> None:
+async def test_other_flows(emu: Emulator) -> None:
     """Refresh-token and password flows log in against the emulator too."""
     creds = emu.credentials
     refresh = emulator_settings(
@@ -204,7 +199,7 @@ async def test_other_flows(emu: Emulator, no_sleep: NoSleep) -> None:
         password=SecretStr(creds.password),
     )
     for settings in (refresh, password):
-        async with SalesforceClient(settings, sleep=no_sleep) as sf:
+        async with SalesforceClient(settings) as sf:
             assert (await sf.identity())["user_id"] == creds.user_id
 
 
@@ -219,11 +214,11 @@ async def test_fifty_concurrent_calls_after_expiry_reauthenticate_once(
     assert emu.call_counts()[TOKEN_ROUTE] == 2
 
 
-async def test_daily_limit_throttles_without_retry(no_sleep: NoSleep) -> None:
+async def test_daily_limit_throttles_without_retry() -> None:
     """At the daily limit the client raises DailyLimitError at once: throttle, one request."""
     async with (
         Emulator(EmulatorConfig(daily_api_limit=3)) as emu,
-        SalesforceClient(emulator_settings(emu), sleep=no_sleep) as sf,
+        SalesforceClient(emulator_settings(emu)) as sf,
     ):
         for _ in range(3):
             await sf.limits()
@@ -235,15 +230,19 @@ async def test_daily_limit_throttles_without_retry(no_sleep: NoSleep) -> None:
         assert sf.api_usage is not None
         assert sf.api_usage.api is not None
         assert sf.api_usage.api.limit == 3
-        assert no_sleep.delays == []
 
 
 @pytest.mark.parametrize("html", [False, True])
-async def test_503_retried_for_reads_not_for_creates(
+async def test_a_503_is_raised_once_ambiguous_only_for_a_create(
     emu: Emulator, sf: SalesforceClient, html: bool
 ) -> None:
-    """A 503 (JSON or a CDN's HTML) is retried on a query; a create fails ambiguous, once."""
+    """A 503 (JSON or a CDN's HTML) fails a query retriable and not ambiguous, a create
+    ambiguous; each after one request. The next call (the engine's retry) goes through."""
     emu.set_faults([FaultRule.server_unavailable(html=html, times=1, method="GET")])
+    with pytest.raises(ServerError) as read_failure:
+        await sf.query("SELECT Id FROM Lead")
+    assert read_failure.value.retriable
+    assert not read_failure.value.ambiguous
     assert await sf.query("SELECT Id FROM Lead") == []
     emu.set_faults(
         [FaultRule.server_unavailable(html=html, method="POST", path="*/sobjects/Lead*")]
@@ -255,17 +254,24 @@ async def test_503_retried_for_reads_not_for_creates(
     assert emu.call_counts()["fault http_error"] == 2
 
 
-async def test_row_lock_retries_even_a_create(emu: Emulator, sf: SalesforceClient) -> None:
-    """UNABLE_TO_LOCK_ROW twice, then success: one record exists."""
+async def test_a_row_lock_fails_a_create_retriable_and_unapplied(
+    emu: Emulator, sf: SalesforceClient
+) -> None:
+    """UNABLE_TO_LOCK_ROW: nothing written, retriable, not ambiguous; the next try creates."""
     emu.set_faults(
-        [FaultRule("unable_to_lock_row", method="POST", path="*/sobjects/Lead*", times=2)]
+        [FaultRule("unable_to_lock_row", method="POST", path="*/sobjects/Lead*", times=1)]
     )
+    with pytest.raises(RowLockError) as caught:
+        await sf.create("Lead", LEAD)
+    assert caught.value.retriable
+    assert not caught.value.ambiguous
+    assert emu.records("Lead") == []
     await sf.create("Lead", LEAD)
     assert len(emu.records("Lead")) == 1
 
 
-async def test_concurrent_limit_is_retried(emu: Emulator, sf: SalesforceClient) -> None:
-    """The concurrent-request limit is retried; the call then succeeds."""
+async def test_the_concurrent_limit_is_a_throttle(emu: Emulator, sf: SalesforceClient) -> None:
+    """The concurrent-request limit pauses the engine (throttle) instead of using attempts."""
     emu.set_faults(
         [
             FaultRule(
@@ -276,24 +282,20 @@ async def test_concurrent_limit_is_retried(emu: Emulator, sf: SalesforceClient) 
             )
         ]
     )
-    await sf.query("SELECT Id FROM Lead")
-    emu.set_faults(
-        [
-            FaultRule(
-                "request_limit_exceeded",
-                method="GET",
-                message="ConcurrentRequests (Concurrent API Requests) Limit exceeded.",
-            )
-        ]
-    )
     with pytest.raises(ConcurrentLimitError) as caught:
         await sf.query("SELECT Id FROM Lead")
-    assert not caught.value.throttle
+    assert caught.value.throttle
+    assert await sf.query("SELECT Id FROM Lead") == []
 
 
-async def test_connection_reset(emu: Emulator, sf: SalesforceClient) -> None:
-    """A reset is retried for an upsert (idempotent) and raised ambiguous for a create."""
+async def test_a_connection_reset_is_ambiguous_after_a_write(
+    emu: Emulator, sf: SalesforceClient
+) -> None:
+    """A reset mid-write is ambiguous (an upsert may retry it, a create may not)."""
     emu.set_faults([FaultRule("connection_reset", method="PATCH", times=1)])
+    with pytest.raises(ConnectionLostError) as upsert_failure:
+        await sf.upsert("Lead", "Actionflows_Key__c", "k", LEAD)
+    assert upsert_failure.value.ambiguous
     await sf.upsert("Lead", "Actionflows_Key__c", "k", LEAD)
     emu.set_faults([FaultRule("connection_reset", method="POST", path="*/sobjects/Lead*")])
     with pytest.raises(ConnectionLostError) as caught:
@@ -303,7 +305,7 @@ async def test_connection_reset(emu: Emulator, sf: SalesforceClient) -> None:
 
 
 async def test_lost_answer_after_commit(emu: Emulator, sf: SalesforceClient) -> None:
-    """A lost answer after commit: a create is not replayed, an upsert replay finds its record."""
+    """A lost answer after commit is ambiguous; replaying an upsert finds its own record."""
     emu.set_faults(
         [FaultRule("fail_after_commit", method="POST", path="*/sobjects/Lead*", times=1)]
     )
@@ -312,31 +314,33 @@ async def test_lost_answer_after_commit(emu: Emulator, sf: SalesforceClient) -> 
     assert caught.value.ambiguous
     assert len(emu.records("Lead")) == 1
     emu.set_faults([FaultRule("fail_after_commit", method="PATCH", times=1)])
+    with pytest.raises(ConnectionLostError):
+        await sf.upsert("Lead", "Actionflows_Key__c", "once", LEAD)
     result = await sf.upsert("Lead", "Actionflows_Key__c", "once", LEAD)
     assert len(emu.records("Lead")) == 2
     assert result.created is False
 
 
-async def test_hang_times_out(emu: Emulator, no_sleep: NoSleep) -> None:
+async def test_hang_times_out(emu: Emulator) -> None:
     """A hung request ends as RequestTimeoutError within the configured deadline."""
     emu.set_faults([FaultRule("hang", method="POST", path="*/sobjects/Lead*")])
-    async with SalesforceClient(emulator_settings(emu, timeout_s=0.5), sleep=no_sleep) as sf:
+    async with SalesforceClient(emulator_settings(emu, timeout_s=0.5)) as sf:
         await sf.connect()
         with pytest.raises(RequestTimeoutError) as caught:
             await sf.create("Lead", LEAD)
     assert caught.value.ambiguous
 
 
-async def test_tls(tmp_path: Path, no_sleep: NoSleep) -> None:
+async def test_tls(tmp_path: Path) -> None:
     """Against a TLS emulator the client trusts a configured CA file and refuses otherwise."""
     async with Emulator(EmulatorConfig(tls=True)) as emu:
         assert emu.url.startswith("https://")
         assert emu.tls_certificate_pem is not None
         ca_file = tmp_path / "emulator-ca.pem"
         ca_file.write_text(emu.tls_certificate_pem)
-        async with SalesforceClient(emulator_settings(emu, ca_file=ca_file), sleep=no_sleep) as sf:
+        async with SalesforceClient(emulator_settings(emu, ca_file=ca_file)) as sf:
             assert await sf.query("SELECT Id FROM Lead") == []
-        async with SalesforceClient(emulator_settings(emu), sleep=no_sleep) as sf:
+        async with SalesforceClient(emulator_settings(emu)) as sf:
             with pytest.raises(TlsError):
                 await sf.connect()
 
@@ -353,10 +357,10 @@ async def test_indicator_against_the_emulator(emu: Emulator, sf: SalesforceClien
     assert [a.available for a in indicator.actions] == [True]
 
 
-async def test_introspect_and_revoke(emu: Emulator, no_sleep: NoSleep) -> None:
+async def test_introspect_and_revoke(emu: Emulator) -> None:
     """Introspection shows the token active with its scope and expiry; after revoke, a call logs in again."""
     settings = emulator_settings(emu, client_secret=SecretStr(emu.credentials.client_secret))
-    async with SalesforceClient(settings, sleep=no_sleep) as sf:
+    async with SalesforceClient(settings) as sf:
         info = await sf.introspect()
         assert info["active"] is True
         assert "api" in info["scope"].split()
@@ -377,9 +381,9 @@ async def test_delete_many_against_the_emulator(emu: Emulator, sf: SalesforceCli
     assert emu.records("Case") == []
 
 
-async def test_old_api_version_upsert_204(emu: Emulator, no_sleep: NoSleep) -> None:
+async def test_old_api_version_upsert_204(emu: Emulator) -> None:
     """On an API version before 46.0 an upsert update may answer 204; the id is still returned."""
-    async with SalesforceClient(emulator_settings(emu, api_version="45.0"), sleep=no_sleep) as sf:
+    async with SalesforceClient(emulator_settings(emu, api_version="45.0")) as sf:
         created = await sf.upsert("Lead", "Actionflows_Key__c", "old-1", LEAD)
         updated = await sf.upsert("Lead", "Actionflows_Key__c", "old-1", {"Phone": "1"})
     assert updated.id == created.id

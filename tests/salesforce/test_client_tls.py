@@ -17,7 +17,7 @@ from cryptography.x509.oid import NameOID
 
 from salesforce.client import SalesforceClient
 from salesforce.errors import TlsError
-from tests.salesforce.conftest import KeyPair, NoSleep, settings_for
+from tests.salesforce.conftest import KeyPair, settings_for
 from tests.salesforce.fake_org import DATA, FakeOrg, reply
 
 
@@ -83,34 +83,32 @@ async def tls_org(tmp_path: Path) -> AsyncIterator[tuple[FakeOrg, Path]]:
         await server.close()
 
 
-async def test_configured_ca_is_trusted(
-    tls_org: tuple[FakeOrg, Path], key_pair: KeyPair, no_sleep: NoSleep
-) -> None:
+async def test_configured_ca_is_trusted(tls_org: tuple[FakeOrg, Path], key_pair: KeyPair) -> None:
     """With ca_file set, the client verifies the org's certificate against that CA."""
     org, ca_file = tls_org
     assert org.url.startswith("https://")
     settings = settings_for(org.url, key_pair, ca_file=ca_file)
-    async with SalesforceClient(settings, sleep=no_sleep) as sf:
+    async with SalesforceClient(settings) as sf:
         assert await sf.limits() == {"ok": True}
 
 
 async def test_unknown_ca_is_refused_without_retry(
-    tls_org: tuple[FakeOrg, Path], key_pair: KeyPair, no_sleep: NoSleep
+    tls_org: tuple[FakeOrg, Path], key_pair: KeyPair
 ) -> None:
     """Without the CA, the handshake fails as a non-retriable TlsError, attempted once."""
     org, _ = tls_org
-    async with SalesforceClient(settings_for(org.url, key_pair), sleep=no_sleep) as sf:
+    async with SalesforceClient(settings_for(org.url, key_pair)) as sf:
         with pytest.raises(TlsError) as caught:
             await sf.limits()
     assert not caught.value.retriable
-    assert no_sleep.delays == []
+    assert len(org.requests) == 0
 
 
 async def test_verification_can_be_switched_off(
-    tls_org: tuple[FakeOrg, Path], key_pair: KeyPair, no_sleep: NoSleep
+    tls_org: tuple[FakeOrg, Path], key_pair: KeyPair
 ) -> None:
     """verify_tls=False (for a local emulator only) skips certificate checks."""
     org, _ = tls_org
     settings = settings_for(org.url, key_pair, verify_tls=False)
-    async with SalesforceClient(settings, sleep=no_sleep) as sf:
+    async with SalesforceClient(settings) as sf:
         assert await sf.limits() == {"ok": True}

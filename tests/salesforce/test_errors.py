@@ -53,7 +53,8 @@ def test_for_code(code: str, cls: type[e.SalesforceError], retriable: bool) -> N
 
 
 def test_request_limit_is_split_by_message() -> None:
-    """The daily limit throttles; the concurrent limit only retries; unknown limits throttle."""
+    """Both limits throttle (pause, not an attempt), told apart by the message for the cause;
+    unknown limits count as the daily one."""
     daily = e.for_code("REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
     concurrent = e.for_code(
         "REQUEST_LIMIT_EXCEEDED", "ConcurrentRequests (Concurrent API Requests) Limit exceeded"
@@ -61,7 +62,8 @@ def test_request_limit_is_split_by_message() -> None:
     assert daily is e.DailyLimitError
     assert (daily.retriable, daily.throttle) == (True, True)
     assert concurrent is e.ConcurrentLimitError
-    assert (concurrent.retriable, concurrent.throttle) == (True, False)
+    assert (concurrent.retriable, concurrent.throttle) == (True, True)
+    assert daily.pause_cause != concurrent.pause_cause
     assert e.for_code("REQUEST_LIMIT_EXCEEDED", "Some new limit") is e.DailyLimitError
 
 

@@ -16,7 +16,7 @@ from topics.codecs import decode_event
 from topics.errors import DecodeError
 from topics.headers import DeadLetterContext, Stage, parse_dead_letter_headers
 from topics.records import DeadLetterRecord, RunResultRecord, StepOutputRecord, StepSummary
-from topics.redaction import MASK, SECRET_KEYS, redact, scrub
+from topics.redaction import MASK, SECRET_KEYS, Redactor, redact, scrub
 
 AT = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
 
@@ -68,7 +68,7 @@ def test_step_output_serialises_with_schema_and_redacted_inputs() -> None:
 
 def test_step_output_redaction_is_configurable() -> None:
     """A flow may publish emails by passing only the secret keys."""
-    doc = orjson.loads(step_record().to_bytes(redact_keys=SECRET_KEYS))
+    doc = orjson.loads(step_record().to_bytes(Redactor(SECRET_KEYS)))
     assert doc["inputs"]["Email"] == "nora@example.com"
     assert doc["inputs"]["auth"]["access_token"] == MASK
 
@@ -197,6 +197,7 @@ def test_dead_letter_for_a_decode_error_names_code_and_class() -> None:
     )
     context = parse_dead_letter_headers(record.headers)
     assert record.to_bytes() == raw
-    assert (context.stage, context.reason, context.offset) == (Stage.DECODE, "malformed_json", 42)
+    assert (context.stage, context.offset) == (Stage.DECODE, 42)
+    assert context.reason == "decode.malformed_json"
     assert context.exception_class == "topics.errors.MalformedJson"
     assert "unexpected end of data" in context.exception_message

@@ -1,0 +1,80 @@
+"""The redaction rules on data and on text: keys, known values, emails, phones, any depth."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from topics.headers import safe_message
+from topics.redaction import MASK, SECRET_KEYS, RedactingFormatter, Redactor
+
+
+def test_known_values_are_masked_wherever_they_appear() -> None:
+    """What the event holds under a masked key is masked in any text: Salesforce's echo of an
+    invalid address included, which no email pattern would recognise."""
+    redactor = Redactor().learning({"requester": {"email": "not-an-email@@example", "id": "7"}})
+    message = "Email: invalid email address: not-an-email@@example"
+    assert redactor.text(message) == f"Email: invalid email address: {MASK}"
+    assert "not-an-email" not in safe_message(message, redactor=redactor)
+
+
+def test_text_masks_emails_international_phones_and_json_pairs() -> None:
+    """Without known values, the patterns still catch the usual forms; dates and offsets stay."""
+    redactor = Redactor()
+    assert redactor.text("write to jane@acme.example today") == f"write to {MASK} today"
+    assert redactor.text("call +1 (415) 555-0100") == f"call {MASK}"
+    assert redactor.text('{"Phone": "415 555 0100", "x": 1}') == f'{{"Phone": "{MASK}", "x": 1}}'
+    ordinary = "INVALID_FIELD: No such column 'Foo__c' at 2026-11-25T12:00:00+0000 offset +12"
+    assert redactor.text(ordinary) == ordinary
+
+
+def test_secret_only_rules_leave_personal_data() -> None:
+    """A deployment that publishes emails (secret keys only) keeps them, in data and text."""
+    redactor = Redactor(SECRET_KEYS).learning({"email": "jane@acme.example"})
+    assert redactor.text("jane@acme.example") == "jane@acme.example"
+    assert redactor.mapping({"Email": "jane@acme.example", "token": "t"}) == {
+        "Email": "jane@acme.example",
+        "token": MASK,
+    }
+
+
+def test_short_values_are_not_learnt() -> None:
+    """A one-character "phone" would mask every digit of every message."""
+    assert Redactor().learning({"phone": "1", "email": "a@b.c"}).values == frozenset({"a@b.c"})
+
+
+def test_data_of_any_depth_is_redacted_without_recursion() -> None:
+    """Ten thousand levels: masked at the bottom, no RecursionError."""
+    value: object = {"email": "jane@acme.example", "note": "hi"}
+    for _ in range(10_000):
+        value = {"a": [value]}
+    node = Redactor().data(value)
+    for _ in range(10_000):
+        node = node["a"][0]
+    assert node == {"email": MASK, "note": "hi"}
+
+
+@given(st.text(max_size=60), st.text(max_size=60))
+def test_a_known_value_never_survives(before: str, after: str) -> None:
+    """Whatever surrounds it, a learnt value is gone from the text."""
+    value = "jane.doe@acme.example"
+    assert value not in Redactor().learning({"email": value}).text(before + value + after)
+
+
+def test_log_lines_follow_the_rules() -> None:
+    """The CLI's formatter masks the message and the traceback alike."""
+    formatter = RedactingFormatter("%(message)s")
+    try:
+        raise ValueError("refused jane@acme.example")
+    except ValueError:
+        record = logging.LogRecord(
+            "agents.engine", logging.ERROR, __file__, 1, "lead for %s", ("+44 20 7946 0958",), None
+        )
+        record.exc_info = sys.exc_info()
+    text = formatter.format(record)
+    assert "jane@acme.example" not in text
+    assert "+44 20 7946 0958" not in text
+    assert "ValueError" in text

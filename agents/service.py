@@ -27,6 +27,7 @@ from pipeline.runner import Clock, Ports
 from salesforce.batching import BatchingGateway
 from salesforce.budget import BudgetedGateway, BudgetGovernor, BudgetPolicy
 from salesforce.client import SalesforceClient
+from salesforce.consistency import ConsistentGateway
 from salesforce.settings import ConnectionSettings
 from topics.catalogue import Catalogue, CatalogueSettings, TopicRole
 
@@ -75,7 +76,8 @@ class Service:
         self.governor = BudgetGovernor(config.budget)
         self.client.on_usage(self.governor.observe)
         self.batching = BatchingGateway(self.client) if config.batching else None
-        gateway = BudgetedGateway(self.batching or self.client, self.governor)
+        consistent = ConsistentGateway(self.batching or self.client, self.client)
+        gateway = BudgetedGateway(consistent, self.governor)
         self.app: faust.App = create_app(config.worker)
         self.ledger = ledger or KafkaLedger(
             config.worker.bootstrap_servers, self.catalogue.one(TopicRole.LEDGER).name

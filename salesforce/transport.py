@@ -74,6 +74,7 @@ class Response:
     body: bytes
     content_type: str
     limit_info: str | None
+    date: str | None = None  # the server's clock (HTTP Date), for conditional writes
 
     def json(self) -> Any:
         return orjson.loads(self.body) if self.body else None
@@ -188,6 +189,7 @@ class Transport:
                     payload,
                     resp.headers.get("Content-Type", ""),
                     resp.headers.get("Sforce-Limit-Info"),
+                    resp.headers.get("Date"),
                 )
         except TimeoutError:
             raise RequestTimeoutError(

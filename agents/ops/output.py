@@ -58,6 +58,8 @@ def printer(*, raw: bool) -> Callable[[EventPlan], None]:
             if flow.failed_step:
                 ending += f" at {flow.failed_step} ({flow.reason})"
             print(f"    {flow.flow} v{flow.version}: {ending}")
+            if flow.reused:
+                print(f"        already done (reused from the ledger): {', '.join(flow.reused)}")
             for write in flow.writes:
                 values = ", ".join(f"{k}={v!r}" for k, v in write.shown(raw=raw).items())
                 print(f"        {write.step}: {write.label}  {values}")
@@ -74,6 +76,7 @@ def json_printer(*, raw: bool) -> Callable[[EventPlan], None]:
                 "status": f.status,
                 "failed_step": f.failed_step,
                 "reason": f.reason,
+                "reused": list(f.reused),
                 "writes": [
                     {
                         "step": w.step,

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from pipeline.actions import OBJECTS
+from pipeline.errors import FlowLoadError
 from pipeline.events import Interaction, Organization, Person
 from pipeline.ledger import InMemoryLedger
 from pipeline.loader import compile_text, load_flows, validate_directory
@@ -30,6 +31,17 @@ def test_every_demo_flow_validates_against_the_real_catalogue() -> None:
     """flows/ loads with no error: the demo is always runnable."""
     assert validate_directory(FLOWS) == []
     assert len(load_flows(FLOWS, external_id_fields={"lead": "K__c", "case": "K__c"})) >= 6
+
+
+def test_unique_by_needs_an_external_id_field_to_hold_the_key() -> None:
+    """A worker whose configuration has no external-id field for an object refuses, at load
+    time, a flow that creates it by a business key, naming the step."""
+    with pytest.raises(FlowLoadError) as refused:
+        load_flows(FLOWS, external_id_fields={"lead": "K__c"})
+    (error,) = refused.value.errors
+    assert error.file.endswith("20-open-case-from-ticket.yaml")
+    assert error.path == "steps[1].unique_by"
+    assert "needs an external-id field on case" in error.message
 
 
 async def run_flow(

@@ -119,7 +119,7 @@ class ConsistentGateway:
         self._max_rounds = max_rounds
         self._sleep = sleep
         self._monotonic = monotonic
-        self.writing = KeyedLocks()  # record key -> the write in progress
+        self._writing = KeyedLocks()  # record key -> the write in progress
         self._creating: dict[tuple[str, str, str], asyncio.Future[str | None]] = {}
 
     # --- straight through ---------------------------------------------------------------------
@@ -144,16 +144,16 @@ class ConsistentGateway:
     # --- one record at a time -----------------------------------------------------------------
 
     async def update(self, sobject: str, record_id: str, fields: Mapping[str, Any]) -> None:
-        async with self.writing.hold(_record_key(record_id)):
+        async with self._writing.hold(_record_key(record_id)):
             await self.inner.update(sobject, record_id, fields)
 
     async def delete(self, sobject: str, record_id: str) -> None:
-        async with self.writing.hold(_record_key(record_id)):
+        async with self._writing.hold(_record_key(record_id)):
             await self.inner.delete(sobject, record_id)
 
     async def append(self, write: AppendWrite) -> None:
         """Read, then write only if nobody wrote since; again until it holds (``max_rounds``)."""
-        async with self.writing.hold(_record_key(write.record_id)):
+        async with self._writing.hold(_record_key(write.record_id)):
             seen: tuple[dt.datetime, float] | None = None  # without a server clock
             for _ in range(self._max_rounds):
                 read = await self._records.read_for_update(

@@ -25,11 +25,12 @@ from pipeline.ledger import Ledger
 from pipeline.loader import load_flows
 from pipeline.outcome import pause_cause, qualified_name
 from pipeline.plan import FlowSet
-from pipeline.ports import SalesforceGateway
+from pipeline.ports import FlowGateway
 from pipeline.runner import Clock, Ports
 from salesforce.batching import BatchingGateway
 from salesforce.budget import BudgetedGateway, BudgetGovernor, BudgetPolicy
 from salesforce.client import SalesforceClient
+from salesforce.consistency import ConsistentGateway
 from salesforce.errors import SalesforceError
 from salesforce.settings import ConnectionSettings
 from topics.catalogue import Catalogue, CatalogueSettings, TopicRole
@@ -65,7 +66,7 @@ class Service:
         flows: FlowSet | None = None,
         ledger: Ledger | None = None,
         clock: Clock | None = None,
-        gateway: SalesforceGateway | None = None,
+        gateway: FlowGateway | None = None,
     ) -> None:
         """``flows``, ``ledger``, ``clock``, ``gateway``: use these instead of the ones the
         config names (tests: a fake Salesforce gateway replaces the client's)."""
@@ -81,7 +82,8 @@ class Service:
         self.client.on_usage(self.governor.observe)
         self.batching = BatchingGateway(self.client) if config.batching else None
         self._uses_client = gateway is None
-        gateway = gateway or BudgetedGateway(self.batching or self.client, self.governor)
+        consistent = ConsistentGateway(self.batching or self.client, self.client)
+        gateway = gateway or BudgetedGateway(consistent, self.governor)
         self.app: faust.App = create_app(config.worker)
         self.ledger = ledger or KafkaLedger(
             config.worker.bootstrap_servers, self.catalogue.one(TopicRole.LEDGER).name

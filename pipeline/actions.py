@@ -46,7 +46,11 @@ class ActionInput:
     """One unit of work for an executor: the action, its resolved inputs, and how to make it safe.
 
     ``idempotency_key`` is deterministic for (event, flow, step); creates use it as the value of
-    the object's external-id field (an upsert) when one is configured in ``options``.
+    the object's external-id field (an upsert) when one is configured in ``options``. With
+    ``unique`` it is a business key instead (the step's ``unique_by``, the same for every event
+    about one person): the create finds or creates the one record that carries it, and ``None``
+    then means the business key rendered empty. ``appends`` (update only) maps a field to the
+    text to add to its end.
     """
 
     kind: str
@@ -54,6 +58,8 @@ class ActionInput:
     inputs: Mapping[str, Any]
     extra_fields: Mapping[str, Any] = field(default_factory=dict)  # raw Salesforce fields
     idempotency_key: str | None = None
+    unique: bool = False
+    appends: Mapping[str, Any] = field(default_factory=dict)
     options: Mapping[str, Any] = field(default_factory=dict)  # per-step: external_id_field,
     # on_no_match, on_many_matches, defaults for required fields, ...
 

@@ -1,10 +1,11 @@
 """Validated definition → immutable :class:`~pipeline.plan.Plan`.
 
 The compiler trusts :mod:`pipeline.validate` to have run: it parses every template and condition
-once, looks each step's spec up in the catalogue, fixes its retry policy, adds the object's
-external-id field to the options of its create steps (from the ``external_id_fields``
-setting, unless the step sets ``options.external_id_field`` itself), and decides whether the
-step is idempotent. Nothing in a plan is parsed or looked up again at run time.
+(``append`` texts and ``unique_by`` keys too) once, looks each step's spec up in the catalogue,
+fixes its retry policy, adds the object's external-id field to the options of its create steps
+(from the ``external_id_fields`` setting, unless the step sets ``options.external_id_field``
+itself), and decides whether the step is idempotent. Nothing in a plan is parsed or looked up
+again at run time.
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ def compile_step(
         inputs=_mapping(step.inputs),
         fields=_mapping(step.fields),
         options=compiled_options,
+        appends=_mapping(step.append),
+        unique_by=compile_value(step.unique_by) if step.unique_by is not None else None,
         when=parse_condition(step.when) if step.when is not None else None,
         policy=flow.policy_of(step),
         on_error=step.on_error,

@@ -67,6 +67,10 @@ class StepDefinition(_Definition):
     when: dict[str, Any] | None = None  # the step is skipped when this is false
     inputs: dict[str, Any] = Field(default_factory=dict)  # the catalogue's named inputs
     fields: dict[str, Any] = Field(default_factory=dict)  # extra raw Salesforce fields
+    # update_record: text added to the end of these fields, without losing concurrent writes
+    append: dict[str, Any] = Field(default_factory=dict)
+    # create_record: the business key that makes the record unique ("one lead per email")
+    unique_by: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)  # handed to the executor as is
     policy: PolicyDefinition | None = None
     on_error: Literal["fail", "continue"] = "fail"

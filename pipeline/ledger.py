@@ -10,6 +10,10 @@
   field (an upsert), so even a step whose ledger record was lost finds its own record again.
   The key leaves out the flow version on purpose: a new version of a flow must not create a
   second record for an event the previous version already handled.
+
+A create that names ``unique_by`` uses :func:`business_key` instead: derived from the object and
+the business value (an email), not from the event, so every event about one person, on any
+worker, in any flow, finds or creates the same record.
 """
 
 from __future__ import annotations
@@ -39,6 +43,18 @@ def idempotency_key(event_id: str, flow_name: str, step_id: str) -> str:
     Fits a Salesforce Text(80) external-id field; ``af1`` versions the scheme.
     """
     return IDEMPOTENCY_KEY_PREFIX + _digest(event_id, flow_name, step_id)
+
+
+BUSINESS_KEY_PREFIX = "afu1-"
+
+
+def business_key(object_: str, value: str) -> str:
+    """``afu1-`` + base32 of a 128-bit blake2b of (object, value): 31 characters, stable.
+
+    The same value gives the same key for every event, so creates keyed by it converge on one
+    record. ``value`` is taken as given: normalise it in the flow (``| lower | trim``).
+    """
+    return BUSINESS_KEY_PREFIX + _digest("unique_by", object_, value)
 
 
 def run_key(event_id: str, flow_name: str, flow_version: int) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from pipeline.compiler import compile_flow
+from pipeline.compiler import EXTERNAL_ID_OPTION, compile_flow
 from pipeline.errors import FlowError, FlowLoadError
 from pipeline.flows import FlowDefinition
 from pipeline.plan import FlowSet, Plan
@@ -174,6 +174,29 @@ def _check(parsed: ParsedFile, catalogue: Catalogue) -> ParsedFile:
     return parsed
 
 
+def _check_keys(
+    parsed: ParsedFile, external_id_fields: Mapping[str, str] | None
+) -> list[FlowError]:
+    """``unique_by`` needs an external-id field to keep the key in: configured, or the step's.
+    Checked when the configuration is given (the worker gives it); the executor refuses such a
+    step at run time otherwise."""
+    if parsed.definition is None or external_id_fields is None:
+        return []
+    errors = []
+    for index, step in enumerate(parsed.definition.steps):
+        if step.unique_by is None or step.object is None:
+            continue
+        if step.options.get(EXTERNAL_ID_OPTION) or external_id_fields.get(step.object):
+            continue
+        path = f"steps[{index}].unique_by"
+        message = (
+            f"unique_by needs an external-id field on {step.object} to hold the key: configure "
+            f"one for {step.object} (external_id_fields) or set options.{EXTERNAL_ID_OPTION}"
+        )
+        errors.append(FlowError(parsed.file, path, message, parsed.line_of(path)))
+    return errors
+
+
 def compile_text(
     text: str,
     *,
@@ -184,6 +207,7 @@ def compile_text(
     """Validate and compile one flow given as YAML text; raise :class:`FlowLoadError`."""
     catalogue = catalogue or default_catalogue()
     parsed = _check(read_flow_text(text, file), catalogue)
+    parsed.errors.extend(_check_keys(parsed, external_id_fields))
     if parsed.errors or parsed.definition is None:
         raise FlowLoadError(parsed.errors)
     return compile_flow(
@@ -244,6 +268,8 @@ def load_flows(
     field API name, which turns that object's creates into idempotent upserts."""
     catalogue = catalogue or default_catalogue()
     parsed = _check_directory(directory, catalogue)
+    for item in parsed:
+        item.errors.extend(_check_keys(item, external_id_fields))
     errors = [error for item in parsed for error in item.errors]
     if errors:
         raise FlowLoadError(errors)

@@ -17,7 +17,7 @@ from pipeline.actions import ActionSpec
 from pipeline.conditions import Condition
 from pipeline.events import Event
 from pipeline.retry import RetryPolicy
-from pipeline.templating import MapOf
+from pipeline.templating import MapOf, Value
 
 CREATE = "salesforce.create_record"
 
@@ -35,6 +35,8 @@ class CompiledStep:
     policy: RetryPolicy
     on_error: Literal["fail", "continue"]
     idempotent: bool  # may the step be retried after an ambiguous failure?
+    appends: MapOf  # update: field -> text added to its end
+    unique_by: Value | None  # create: the business key (find or create by it)
 
     @property
     def writes(self) -> bool:

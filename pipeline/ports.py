@@ -11,6 +11,10 @@ GatewayError                 retriable?  meaning
 
 ``ambiguous`` marks a failure after which the write may or may not have happened (a timeout on
 a POST): only idempotent writes (upserts by external id) may be retried after one.
+
+``FlowGateway`` is what the runner hands to the catalogue: the port plus the two writes whose
+result must not depend on how concurrent runs interleave (``append`` and ``find_or_create``,
+implemented by :mod:`salesforce.consistency` over any ``SalesforceGateway``).
 """
 
 from __future__ import annotations
@@ -89,6 +93,27 @@ class RecordOutcome:
     created: bool = field(default=False)
 
 
+@dataclass(frozen=True, slots=True)
+class AppendWrite:
+    """Text added at the end of text fields of one record, and fields set in the same write.
+
+    ``appends`` maps a field to the text to add (on a line of its own when the field already
+    holds text). ``marker`` is part of every such text and names the event that adds it: a field
+    that already holds the marker already has the text, so the text is not added twice.
+    """
+
+    sobject: str
+    record_id: str
+    appends: Mapping[str, str]
+    marker: str
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+def appended(current: str | None, text: str) -> str:
+    """``current`` with ``text`` on a line of its own at the end."""
+    return f"{current}\n{text}" if current else text
+
+
 class SalesforceGateway(Protocol):
     """What a flow step may ask of Salesforce. One connection (org) per gateway instance."""
 
@@ -113,3 +138,20 @@ class SalesforceGateway(Protocol):
         ...
 
     async def convert_lead(self, conversion: LeadConversion) -> ConversionResult: ...
+
+
+class FlowGateway(SalesforceGateway, Protocol):
+    """What a flow step may ask of Salesforce: the port, plus two writes that stay right when
+    other runs (in this worker or another) write the same record at the same time."""
+
+    async def append(self, write: AppendWrite) -> None:
+        """Add ``write.appends`` to the record without losing a change someone else made
+        meanwhile; once per marker, however often it is called."""
+        ...
+
+    async def find_or_create(
+        self, sobject: str, key_field: str, key: str, fields: Mapping[str, Any]
+    ) -> UpsertResult:
+        """The one record whose ``key_field`` holds ``key``: created from ``fields`` when there
+        is none (``created=True``), else returned as it is, unchanged (``created=False``)."""
+        ...

@@ -52,6 +52,7 @@ class StepOutcome:
     idempotency_key: str
     inputs: Mapping[str, Any] = field(default_factory=dict)  # as rendered
     fields: Mapping[str, Any] = field(default_factory=dict)  # extra Salesforce fields, rendered
+    appends: Mapping[str, Any] = field(default_factory=dict)  # update: text added to fields
     outputs: Mapping[str, Any] = field(default_factory=dict)
     attempt: int = 0
     duration_ms: float = 0.0

@@ -10,7 +10,13 @@ redelivered event reuses what was done instead of doing it again.
 The run stops at the first step that fails (unless it says ``on_error: continue`` and the
 failure is final); :mod:`pipeline.outcome` decides whether that means retry now, retry later,
 pause, or dead letter. A redrive passes ``resume_from=<failed step>``: earlier steps must be in
-the ledger and are never executed again.
+the ledger.
+
+A run the ledger holds in part (it stopped at a failure or a crash, and comes back as a retry,
+a redrive or a redelivery) resumes on what the org holds *now*: the steps that only read (finds)
+run again and every skip is decided again, while the writes it made are reused, never repeated.
+A stale "no lead found" thus cannot send a redriven run into creating a duplicate. A run the
+ledger holds whole is reused whole.
 """
 
 from __future__ import annotations
@@ -26,15 +32,15 @@ from pipeline.actions import ActionInput, ActionResult
 from pipeline.catalogue import execute as catalogue_execute
 from pipeline.errors import ResumeError
 from pipeline.events import Event
-from pipeline.ledger import Ledger, StepRecord, idempotency_key, run_key
+from pipeline.ledger import Ledger, StepRecord, business_key, idempotency_key, run_key
 from pipeline.outcome import Disposition, Verdict, classify, error_info
 from pipeline.plan import CompiledStep, Plan
-from pipeline.ports import SalesforceGateway
+from pipeline.ports import FlowGateway
 from pipeline.result import RunResult, RunStatus, StepOutcome, StepStatus
 from pipeline.retry import Random, backoff_delay
 from pipeline.templating import to_text
 
-Executor = Callable[[ActionInput, SalesforceGateway], Awaitable[ActionResult]]
+Executor = Callable[[ActionInput, FlowGateway], Awaitable[ActionResult]]
 
 
 class ClockPort(Protocol):
@@ -68,7 +74,7 @@ class Clock:
 class Ports:
     """Everything a run touches outside itself."""
 
-    gateway: SalesforceGateway
+    gateway: FlowGateway
     ledger: Ledger
     clock: ClockPort = field(default_factory=Clock)
     execute: Executor = catalogue_execute  # pipeline.catalogue.execute
@@ -156,11 +162,14 @@ class _Run:
             recorded_status=record.status,
         )
 
-    def prior(self, step: CompiledStep) -> int:
+    def prior(self, step: CompiledStep, *, reread: bool) -> int:
         """Attempts earlier deliveries spent on ``step``: a mapping says per step; a plain
-        number belongs to the first step this run executes (the one that failed before)."""
+        number belongs to the first step this run executes that the ledger does not hold (the
+        one that failed before), not to a find read again."""
         if isinstance(self.prior_attempts, Mapping):
             return self.prior_attempts.get(step.id, 0)
+        if reread:
+            return 0
         prior, self.prior_attempts = self.prior_attempts, 0
         return prior
 
@@ -175,13 +184,19 @@ class _Run:
         self.outcome(step, StepStatus.SKIPPED)
 
     def action_input(self, step: CompiledStep) -> ActionInput:
+        key: str | None = idempotency_key(self.event.id, self.plan.name, step.id)
+        if step.unique_by is not None:  # a business key; None if it renders empty
+            value = to_text(step.unique_by.render(self.context)).strip()
+            key = business_key(step.object, value) if value else None
         return ActionInput(
             kind=step.kind,
             object=step.object,
             inputs=render_inputs(step, self.context),
             extra_fields=step.fields.render(self.context),
             options=step.options.render(self.context),
-            idempotency_key=idempotency_key(self.event.id, self.plan.name, step.id),
+            idempotency_key=key,
+            unique=step.unique_by is not None,
+            appends=step.appends.render(self.context),
         )
 
     def plan_write(self, step: CompiledStep) -> None:
@@ -189,10 +204,14 @@ class _Run:
         action = self.action_input(step)
         self.steps[step.id] = {}
         self.outcome(
-            step, StepStatus.DRY_RUN, inputs=dict(action.inputs), fields=dict(action.extra_fields)
+            step,
+            StepStatus.DRY_RUN,
+            inputs=dict(action.inputs),
+            fields=dict(action.extra_fields),
+            appends=dict(action.appends),
         )
 
-    async def execute(self, step: CompiledStep) -> Verdict | None:
+    async def execute(self, step: CompiledStep, *, reread: bool = False) -> Verdict | None:
         """Run one step with its in-process retries. Returns None on success or tolerated
         failure, else the verdict that ends the run.
 
@@ -200,7 +219,7 @@ class _Run:
         transport re-authenticates on an expired session but retries nothing), so a step makes
         at most ``max_attempts_in_process`` calls per delivery and ``max_attempts`` in all."""
         clock, action = self.ports.clock, self.action_input(step)
-        started, attempt, prior = clock.monotonic(), 0, self.prior(step)
+        started, attempt, prior = clock.monotonic(), 0, self.prior(step, reread=reread)
         while True:
             attempt += 1
             try:
@@ -232,6 +251,7 @@ class _Run:
                 StepStatus.SUCCEEDED,
                 inputs=dict(action.inputs),
                 fields=dict(action.extra_fields),
+                appends=dict(action.appends),
                 outputs=outputs,
                 attempt=prior + attempt,
                 salesforce_id=result.salesforce_id,
@@ -264,6 +284,12 @@ class _Run:
             await self.record(step, StepRecord("failed", {}, None, attempts))
             return None
         return verdict
+
+
+def _made(step: CompiledStep, record: StepRecord) -> bool:
+    """A write the ledger says was made (or tolerated failing): reused when a run resumes.
+    A read, and a decision to skip, are taken again on what the org holds now."""
+    return step.writes and record.status != "skipped"
 
 
 def _ms(seconds: float) -> float:
@@ -303,14 +329,16 @@ async def run(
             f"flow {plan.name!r} has no step {resume_from!r} to resume at "
             f"(steps: {', '.join(plan.step_ids)})"
         )
+    records = {step.id: await ports.ledger.get(state.key, step.id) for step in plan.steps}
+    finished = None not in records.values()
     resuming = resume_from is not None
     for step in plan.steps:
         resuming = resuming and step.id != resume_from
-        record = await ports.ledger.get(state.key, step.id)
-        if record is not None:
+        record = records[step.id]
+        if record is not None and (finished or _made(step, record)):
             await state.reuse(step, record)
             continue
-        if resuming:
+        if resuming and record is None:
             raise ResumeError(
                 f"cannot resume {plan.name!r} at {resume_from!r}: the ledger has "
                 f"no record of the earlier step {step.id!r}"
@@ -321,7 +349,7 @@ async def run(
         if dry_run and step.writes:
             state.plan_write(step)
             continue
-        verdict = await state.execute(step)
+        verdict = await state.execute(step, reread=record is not None)
         if verdict is not None:
             return state.result(_FINAL[verdict.disposition], state.outcomes[-1], verdict)
     ran = [o for o in state.outcomes if (o.recorded_status or o.status) != "skipped"]

@@ -16,7 +16,9 @@ problem it finds (not just the first), each naming the path inside the file:
 - duplicate step ids; trigger conditions that read ``steps`` (no step has run yet); event
   types that cannot match (``tickets.created``);
 - ``fields`` on actions that take none, field names that are not API names, unknown options and
-  bad option values (the catalogue's own check).
+  bad option values (the catalogue's own check);
+- ``append`` anywhere but on ``salesforce.update_record``, appended fields that are not API
+  names or that the step also sets; ``unique_by`` anywhere but on ``salesforce.create_record``.
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ Actions = Mapping[tuple[str, str], ActionSpec]
 OptionsCheck = Callable[[str, Mapping[str, Any]], None]
 
 _API_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
-_FIELD_KINDS = ("salesforce.create_record", "salesforce.update_record")
+_CREATE, _UPDATE = "salesforce.create_record", "salesforce.update_record"
+_FIELD_KINDS = (_CREATE, _UPDATE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,10 +191,32 @@ class FlowChecker:
                     f"{name!r} is not a Salesforce field API name one may set",
                 )
             self.value(f"{where}.fields.{name}", raw, scope, None)
+        self.append(where, step, spec, scope)
+        if step.unique_by is not None:
+            if spec is not None and spec.kind != _CREATE:
+                self.error(f"{where}.unique_by", f"unique_by is for {_CREATE} only")
+            self.value(f"{where}.unique_by", step.unique_by, scope, "string")
         for name, raw in step.options.items():
             self.value(f"{where}.options.{name}", raw, scope, None)
         if spec is not None:
             self.options(where, spec.kind, step.options)
+
+    def append(
+        self, where: str, step: StepDefinition, spec: ActionSpec | None, scope: Scope
+    ) -> None:
+        if step.append and spec is not None and spec.kind != _UPDATE:
+            self.error(f"{where}.append", f"append is for {_UPDATE} only")
+        for name, raw in step.append.items():
+            path = f"{where}.append.{name}"
+            if not _API_NAME.match(name) or name.lower() == "id":
+                self.error(path, f"{name!r} is not a Salesforce field API name one may set")
+            set_too = name in step.fields or (
+                name.lower() == "description" and "description" in step.inputs
+            )
+            if set_too:
+                self.error(path, f"{name} is both set and appended to: the step must do one")
+            self.dates(path, raw)
+            self.value(path, raw, scope, "string")
 
     def options(self, where: str, kind: str, options: Mapping[str, Any]) -> None:
         known = self.catalogue.options.get(kind) if self.catalogue.options is not None else None

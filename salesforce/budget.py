@@ -25,10 +25,11 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from pipeline.ports import (
+    AppendWrite,
     ConversionResult,
+    FlowGateway,
     GatewayError,
     LeadConversion,
-    SalesforceGateway,
     UpsertResult,
 )
 from salesforce.errors import DailyLimitError, SalesforceError
@@ -120,9 +121,9 @@ class BudgetGovernor:
 
 
 class BudgetedGateway:
-    """A gateway that asks the governor before every call (a :class:`SalesforceGateway`)."""
+    """A gateway that asks the governor before every call (a :class:`FlowGateway`)."""
 
-    def __init__(self, inner: SalesforceGateway, governor: BudgetGovernor) -> None:
+    def __init__(self, inner: FlowGateway, governor: BudgetGovernor) -> None:
         self.inner = inner
         self.governor = governor
 
@@ -162,3 +163,13 @@ class BudgetedGateway:
 
     async def convert_lead(self, conversion: LeadConversion) -> ConversionResult:
         return await self._call("convert_lead", conversion)  # type: ignore[no-any-return]
+
+    async def append(self, write: AppendWrite) -> None:
+        await self._call("append", write)
+
+    async def find_or_create(
+        self, sobject: str, key_field: str, key: str, fields: Mapping[str, Any]
+    ) -> UpsertResult:
+        return await self._call(  # type: ignore[no-any-return]
+            "find_or_create", sobject, key_field, key, fields
+        )

@@ -26,8 +26,11 @@ Salesforce resources: URLs and bodies. Their answers are read by :mod:`salesforc
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from email.utils import format_datetime, parsedate_to_datetime
 from functools import partial
 from typing import Any, TypeVar, Unpack
 from urllib.parse import quote
@@ -48,6 +51,7 @@ from salesforce.errors import (
     InvalidFieldError,
     MalformedIdError,
     NotFoundError,
+    PreconditionFailedError,
     QueryError,
     SalesforceError,
     UnexpectedResponseError,
@@ -99,6 +103,35 @@ def read(response: Response, what: str, parse: Callable[[Any], T]) -> T:
         error.status = response.status
         error.ambiguous = response.after_write
         raise
+
+
+@dataclass(frozen=True, slots=True)
+class VersionedRecord:
+    """A record as read for a conditional write: its fields, when it last changed, and the
+    server's clock at the read (the response's ``Date``; None if the server sent none)."""
+
+    values: Mapping[str, Any]
+    last_modified: dt.datetime
+    server_time: dt.datetime | None
+
+
+def salesforce_datetime(value: str) -> dt.datetime:
+    """``2013-05-20T20:49:32.000+0000`` (the API's datetime format) as an aware datetime."""
+    return dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z")
+
+
+def http_date(moment: dt.datetime) -> str:
+    """An HTTP date (``Tue, 10 Aug 2015 00:00:00 GMT``); it has no fraction of a second."""
+    return format_datetime(moment.astimezone(dt.UTC).replace(microsecond=0), usegmt=True)
+
+
+def _server_time(header: str | None) -> dt.datetime | None:
+    if not header:
+        return None
+    try:
+        return parsedate_to_datetime(header)
+    except (TypeError, ValueError):
+        return None  # a clock we cannot read is no clock: the caller waits instead
 
 
 class SalesforceClient:
@@ -176,14 +209,58 @@ class SalesforceClient:
             return UpsertResult(id=found, created=False)
         return read(response, "upsert", lambda data: responses.upsert_result(data, response.status))
 
-    async def update(self, sobject: str, record_id: str, fields: Mapping[str, Any]) -> None:
-        """Update one record by id (an ``Id`` key in ``fields`` is dropped). Idempotent."""
+    async def update(
+        self,
+        sobject: str,
+        record_id: str,
+        fields: Mapping[str, Any],
+        *,
+        if_unmodified_since: dt.datetime | None = None,
+    ) -> None:
+        """Update one record by id (an ``Id`` key in ``fields`` is dropped). Idempotent.
+
+        With ``if_unmodified_since`` the write is conditional: Salesforce refuses it with 412
+        (:class:`PreconditionFailedError`) if the record changed after that moment. The header
+        is an HTTP date, so the comparison is to the second.
+        """
         body = {k: v for k, v in fields.items() if k != "Id"}
-        await self._request(
-            "PATCH",
-            f"/sobjects/{checked_name(sobject)}/{checked_id(record_id)}",
-            body=orjson.dumps(body),
+        headers = (
+            {"If-Unmodified-Since": http_date(if_unmodified_since)}
+            if if_unmodified_since is not None
+            else None
         )
+        try:
+            await self._request(
+                "PATCH",
+                f"/sobjects/{checked_name(sobject)}/{checked_id(record_id)}",
+                body=orjson.dumps(body),
+                headers=headers,
+            )
+        except SalesforceError as error:
+            if error.status != 412 or isinstance(error, PreconditionFailedError):
+                raise
+            raise PreconditionFailedError(str(error), status=412) from error
+
+    async def read_for_update(
+        self, sobject: str, record_id: str, fields: Sequence[str]
+    ) -> VersionedRecord:
+        """``fields`` of one record, its ``LastModifiedDate`` and the server's clock at the read:
+        what a conditional :meth:`update` needs."""
+        names = list(dict.fromkeys([*fields, "LastModifiedDate"]))
+        path = f"/sobjects/{checked_name(sobject)}/{checked_id(record_id)}"
+        path += "?fields=" + quote(",".join(names), safe=",")
+        response = await self._request("GET", path)
+        values = dict(read(response, "record", responses.record))
+        modified = values.pop("LastModifiedDate", None)
+        if not isinstance(modified, str):
+            raise UnexpectedResponseError("read_for_update: the record has no LastModifiedDate")
+        try:
+            last_modified = salesforce_datetime(modified)
+        except ValueError as error:
+            raise UnexpectedResponseError(
+                f"read_for_update: not a Salesforce datetime: {modified[:40]!r}"
+            ) from error
+        return VersionedRecord(values, last_modified, _server_time(response.date))
 
     async def delete(self, sobject: str, record_id: str) -> None:
         """Delete one record. A record already in the recycle bin counts as deleted."""
@@ -510,4 +587,11 @@ def chunk_indices(payloads: Sequence[Mapping[str, Any]]) -> list[list[int]]:
     return chunks
 
 
-__all__ = ["SalesforceClient", "chunk_indices", "strip_attributes"]
+__all__ = [
+    "SalesforceClient",
+    "VersionedRecord",
+    "chunk_indices",
+    "http_date",
+    "salesforce_datetime",
+    "strip_attributes",
+]

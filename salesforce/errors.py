@@ -25,6 +25,7 @@ T: ``throttle``)::
     │   ├── ConcurrentLimitError       R T  "ConcurrentRequests … Limit exceeded", HTTP 429
     │   └── DailyLimitError            R T  "TotalRequests Limit exceeded." (rolling 24 h)
     ├── RowLockError                   R -  UNABLE_TO_LOCK_ROW
+    ├── WriteConflictError             R -  a conditional write kept losing to other writers
     ├── RolledBackError                R -  ALL_OR_NONE_OPERATION_ROLLED_BACK, PROCESSING_HALTED
     ├── RequestError                   - -  the request itself is wrong: dead letter
     │   ├── ValidationError            - -  REQUIRED_FIELD_MISSING, STRING_TOO_LONG, picklists …
@@ -35,6 +36,7 @@ T: ``throttle``)::
     │   ├── MultipleMatchesError       - -  HTTP 300: an external id matched several records
     │   ├── NotFoundError              - -  NOT_FOUND, ENTITY_IS_DELETED
     │   ├── ConvertedLeadError         - -  CANNOT_UPDATE_CONVERTED_LEAD
+    │   ├── PreconditionFailedError    - -  412: changed since If-Unmodified-Since; read again
     │   └── AccessDeniedError          - -  INSUFFICIENT_ACCESS_*, API_DISABLED_FOR_ORG, 403
     └── UnknownError                   - -  a code this module does not know
 
@@ -202,6 +204,13 @@ class RowLockError(SalesforceError):
     codes: ClassVar[tuple[str, ...]] = ("UNABLE_TO_LOCK_ROW",)
 
 
+class WriteConflictError(SalesforceError):
+    """A read-then-conditional-write kept finding the record changed by someone else (see
+    :mod:`salesforce.consistency`). Nothing was written; the step is retried later."""
+
+    retriable = True
+
+
 class RolledBackError(SalesforceError):
     """This record was fine; another one in the same all-or-none request failed."""
 
@@ -287,6 +296,13 @@ class ConvertedLeadError(RequestError):
     codes: ClassVar[tuple[str, ...]] = ("CANNOT_UPDATE_CONVERTED_LEAD",)
 
 
+class PreconditionFailedError(RequestError):
+    """HTTP 412: the record changed after the request's If-Unmodified-Since date. Sending the
+    same request again fails the same way; the caller reads the record again first."""
+
+    codes: ClassVar[tuple[str, ...]] = ("PRECONDITION_FAILED",)
+
+
 class AccessDeniedError(RequestError):
     codes: ClassVar[tuple[str, ...]] = (
         "INSUFFICIENT_ACCESS_OR_READONLY",
@@ -336,6 +352,8 @@ def _for_status(status: int) -> type[SalesforceError]:
         return AccessDeniedError
     if status == 404:
         return NotFoundError
+    if status == 412:
+        return PreconditionFailedError
     if status == 429:
         return ConcurrentLimitError
     if status >= 500:

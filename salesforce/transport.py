@@ -63,6 +63,7 @@ class Response:
     content_type: str
     limit_info: str | None
     method: str = "GET"
+    date: str | None = None  # the server's clock (HTTP Date), for conditional writes
 
     @property
     def after_write(self) -> bool:
@@ -176,6 +177,7 @@ class Transport:
                     resp.headers.get("Content-Type", ""),
                     resp.headers.get("Sforce-Limit-Info"),
                     method,
+                    resp.headers.get("Date"),
                 )
         except TimeoutError:
             raise RequestTimeoutError(

@@ -13,6 +13,7 @@ from aiohttp import web
 from . import soap
 from .admin import admin
 from .api import ApiRequest, ApiResponse
+from .conditional import http_date
 from .errors import ApiError, not_found
 from .faults import FaultRule
 from .injection import json_response, soap_response, with_faults
@@ -108,9 +109,10 @@ async def _data_api(
             request.method, path, version, dict(request.query), dict(request.headers), body, locked
         )
         reply: ApiResponse = org.router.dispatch(api_request)
-        return json_response(
-            reply.status, reply.body, {**reply.headers, "Sforce-Limit-Info": org.budget.header()}
-        )
+        # The org's own clock dates the answer, as it dates LastModifiedDate: a client can tell
+        # whether a second has passed since a record changed (salesforce/consistency.py).
+        headers = {"Sforce-Limit-Info": org.budget.header(), "Date": http_date(org.now())}
+        return json_response(reply.status, reply.body, {**reply.headers, **headers})
 
     return await with_faults(org, request, run, style="rest", soql=request.query.get("q"))
 

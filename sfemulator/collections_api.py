@@ -177,28 +177,29 @@ class CollectionsApi:
         *,
         keep_ids: bool = True,
     ) -> ApiResponse:
-        """Run ``one`` per item in order; ``locked`` items fail with UNABLE_TO_LOCK_ROW (an
-        injected fault), as contended rows do in a real org."""
+        """Run ``one`` per item in order, as one save; ``locked`` items fail with
+        UNABLE_TO_LOCK_ROW (an injected fault), as contended rows do in a real org."""
         point = self.store.savepoint()
         results: list[Outcome] = []
         failed = False
-        for index, item in enumerate(items):
-            try:
-                if index in locked:
-                    raise ApiError(
-                        400,
-                        "UNABLE_TO_LOCK_ROW",
-                        "unable to obtain exclusive access "
-                        "to this record or 1 records: " + (id_of(item) or ""),
-                        [],
-                    )
-                results.append(one(item))
-            except ApiError as err:
-                failed = True
-                outcome: Outcome = {"success": False, "errors": [err.record_error()]}
-                if id_of(item):
-                    outcome = {"id": id_of(item), **outcome}
-                results.append(outcome)
+        with self.store.one_save():
+            for index, item in enumerate(items):
+                try:
+                    if index in locked:
+                        raise ApiError(
+                            400,
+                            "UNABLE_TO_LOCK_ROW",
+                            "unable to obtain exclusive access "
+                            "to this record or 1 records: " + (id_of(item) or ""),
+                            [],
+                        )
+                    results.append(one(item))
+                except ApiError as err:
+                    failed = True
+                    outcome: Outcome = {"success": False, "errors": [err.record_error()]}
+                    if id_of(item):
+                        outcome = {"id": id_of(item), **outcome}
+                    results.append(outcome)
         if all_or_none and failed:
             self.store.rollback(point)
             # Rolled-back creates have no id any more; updates and deletes keep theirs.

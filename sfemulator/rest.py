@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import soql_eval
+from . import conditional, soql_eval
 from .api import ApiRequest, ApiResponse, Router
 from .describe import describe_global, describe_object, describe_object_summary, render_record
 from .errors import ApiError, not_found
@@ -149,10 +149,21 @@ class RestApi:
     def retrieve(self, req: ApiRequest, m: re.Match[str]) -> ApiResponse:
         spec = self.store.spec(m.group(1))
         record = self.store.get(spec.name, m.group(2))
-        return ApiResponse(200, render_record(spec, record, req.version, self._fields(req, spec)))
+        fields = self._fields(req, spec)
+        headers = _etag_header(spec.name, record)
+        if conditional.evaluate("GET", req.header, record, headers.get("ETag")):
+            return ApiResponse(conditional.NOT_MODIFIED, headers=headers)
+        return ApiResponse(200, render_record(spec, record, req.version, fields), headers)
 
     def update(self, req: ApiRequest, m: re.Match[str]) -> ApiResponse:
-        self.store.update(m.group(1), m.group(2), _record_body(req), allow_save=req.allow_save)
+        spec = self.store.spec(m.group(1))
+        body = _record_body(req)
+        current = self.store.lookup(m.group(2)) if _conditional(req) else None
+        live = current is not None and not current.get("IsDeleted")
+        if current is not None and live and current["Id"][:3] == spec.key_prefix:
+            tag = _etag_header(spec.name, current).get("ETag")
+            conditional.evaluate("PATCH", req.header, current, tag)
+        self.store.update(spec.name, m.group(2), body, allow_save=req.allow_save)
         return ApiResponse(204)
 
     def delete(self, req: ApiRequest, m: re.Match[str]) -> ApiResponse:
@@ -284,6 +295,18 @@ class RestApi:
         raise ApiError(
             400, "INVALID_INPUT", f"The emulator does not run the standard action {m.group(1)}."
         )
+
+
+_CONDITIONS = ("If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since")
+
+
+def _conditional(req: ApiRequest) -> bool:
+    return any(req.header(name) is not None for name in _CONDITIONS)
+
+
+def _etag_header(sobject: str, record: dict[str, Any]) -> dict[str, str]:
+    """Account rows carry an ETag (the guide: "sObject Rows (Account records only)")."""
+    return {"ETag": conditional.etag(record)} if sobject in conditional.ETAG_OBJECTS else {}
 
 
 def _record_body(req: ApiRequest) -> dict[str, Any]:

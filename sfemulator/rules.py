@@ -3,7 +3,7 @@
 Reference integrity (INVALID_CROSS_REFERENCE_KEY / ENTITY_IS_DELETED), unique fields
 (DUPLICATE_VALUE), campaign membership, validation rules (FIELD_CUSTOM_VALIDATION_EXCEPTION),
 duplicate rules (DUPLICATES_DETECTED unless an alert-type
-rule meets ``allowSave=true``) and delete cascades (DELETE_FAILED where the platform refuses).
+rule meets ``allowSave=true``; records saved together are not compared with each other) and delete cascades (DELETE_FAILED where the platform refuses).
 """
 
 from __future__ import annotations
@@ -122,6 +122,7 @@ def _check_duplicates(
         other
         for other in (store.rows(spec.name) if pool is None else pool)
         if other["Id"] != record["Id"]
+        and other["Id"] not in store.saved_together
         and [str(other.get(f) or "").lower() for f in rule.fields] == wanted
     ]
     if not matches or (rule.action == "alert" and allow_save):

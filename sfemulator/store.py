@@ -7,6 +7,7 @@ rules). ``savepoint``/``rollback`` give allOrNone requests their all-or-nothing 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -47,6 +48,10 @@ class Store:
         self._case_number = 1000
         self._journal: list[tuple[str, str, Record | None]] = []
         self._open_savepoints = 0
+        # Records created by the save in progress (one sObject Collections call): duplicate
+        # rules compare a record only with records that existed before its save.
+        self.saved_together: set[str] = set()
+        self._saving = False
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -146,6 +151,8 @@ class Store:
         self._derive(spec, record, values)
         rules.check_org_rules(self, spec, record, values, allow_save=allow_save)
         self._write(spec.name, record_id, record)
+        if self._saving:
+            self.saved_together.add(record_id)
         return record_id
 
     def update(self, sobject: str, raw_id: str, body: Record, *, allow_save: bool = False) -> str:
@@ -274,6 +281,17 @@ class Store:
                 },
             )
 
+    @contextlib.contextmanager
+    def one_save(self) -> Iterator[None]:
+        """Writes made inside are one save, as the records of one sObject Collections call are:
+        "records within the same save aren't compared to each other" by duplicate rules (they
+        are, like every write, by unique fields)."""
+        self.saved_together, self._saving = set(), True
+        try:
+            yield
+        finally:
+            self.saved_together, self._saving = set(), False
+
     # -- savepoints --------------------------------------------------------------------------
 
     def savepoint(self) -> int:
@@ -310,7 +328,8 @@ class Store:
             self._order.setdefault(record_id, len(self._order))
 
     def _now(self) -> str:
-        return format_datetime(dt.datetime.fromtimestamp(self.clock(), dt.UTC))
+        # Salesforce keeps datetimes to the second: the API shows them as ….000+0000.
+        return format_datetime(dt.datetime.fromtimestamp(int(self.clock()), dt.UTC))
 
     def today(self) -> str:
         return dt.datetime.fromtimestamp(self.clock(), dt.UTC).date().isoformat()

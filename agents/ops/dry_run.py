@@ -2,9 +2,11 @@
 
 Each event goes through the flows it would start (as the engine routes it), with
 ``pipeline.runner.run(..., dry_run=True)``: finds run against the org, writes are only
-described. The ledger is a fresh in-memory one that the dry run never writes, so nothing changes
-anywhere; the flip side is that a later event of a ticket cannot see what an earlier one would
-have created (each event is planned as if it were alone).
+described. The ledger is the worker's own (``actionflows replay`` reads the ledger topic), so
+the plan says what a replay would really do: the steps the ledger holds are reused, not run
+again, and a run that stopped part-way reads again and makes only the writes it has not made.
+A dry run writes neither to the ledger nor to Salesforce; the flip side is that a later event of
+a ticket cannot see what an earlier one would have created (each is planned on today's ledger).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 from agents.engine import LOGICAL_INPUTS
 from pipeline.events import Event
 from pipeline.plan import FlowSet, Plan
-from pipeline.result import RunResult, RunStatus
+from pipeline.result import RunResult, RunStatus, StepStatus
 from pipeline.runner import Ports, run
 from topics import headers as h
 from topics.catalogue import Catalogue
@@ -34,14 +36,18 @@ class PlannedWrite:
     object: str  # e.g. "lead"
     inputs: Mapping[str, Any]
     fields: Mapping[str, Any]
+    appends: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
         return f"{self.action.removeprefix('salesforce.')} {self.object}"
 
     def shown(self, *, raw: bool = False) -> dict[str, Any]:
-        """Inputs and fields together, PII and secrets masked unless ``raw``."""
+        """Inputs and fields together (appended texts under ``append``), PII and secrets masked
+        unless ``raw``."""
         values = {**self.inputs, **self.fields}
+        if self.appends:
+            values["append"] = dict(self.appends)
         return values if raw else redact(values, DEFAULT_REDACT_KEYS)
 
 
@@ -55,6 +61,7 @@ class FlowPlan:
     writes: tuple[PlannedWrite, ...]
     failed_step: str | None = None
     reason: str | None = None
+    reused: tuple[str, ...] = ()  # steps the ledger holds: a replay would not run them again
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,10 +124,25 @@ class DryRunner:
 
 def _flow_plan(result: RunResult) -> FlowPlan:
     writes = tuple(
-        PlannedWrite(result.flow, s.step_id, s.action, s.object, dict(s.inputs), dict(s.fields))
+        PlannedWrite(
+            result.flow,
+            s.step_id,
+            s.action,
+            s.object,
+            dict(s.inputs),
+            dict(s.fields),
+            dict(s.appends),
+        )
         for s in result.steps
-        if s.status == "dry_run"
+        if s.status == StepStatus.DRY_RUN
     )
+    reused = tuple(s.step_id for s in result.steps if s.status == StepStatus.REUSED)
     return FlowPlan(
-        result.flow, result.version, str(result.status), writes, result.failed_step, result.reason
+        result.flow,
+        result.version,
+        str(result.status),
+        writes,
+        result.failed_step,
+        result.reason,
+        reused,
     )

@@ -82,6 +82,8 @@ def printer(*, raw: bool) -> Callable[[EventPlan], None]:
             if flow.failed_step:
                 ending += f" at {flow.failed_step} ({flow.reason})"
             emit(f"    {flow.flow} v{flow.version}: {ending}")
+            if flow.reused:
+                emit(f"        already done (reused from the ledger): {', '.join(flow.reused)}")
             for write in flow.writes:
                 values = ", ".join(f"{k}={v!r}" for k, v in write.shown(raw=raw).items())
                 emit(f"        {write.step}: {write.label}  {values}")
@@ -98,6 +100,7 @@ def json_printer(*, raw: bool) -> Callable[[EventPlan], None]:
                 "status": f.status,
                 "failed_step": f.failed_step,
                 "reason": f.reason,
+                "reused": list(f.reused),
                 "writes": [
                     {
                         "step": w.step,

@@ -5,7 +5,8 @@ selected records to the target topic (by default the topic itself): key, value a
 unchanged, plus the ``actionflows.replay`` marker naming the replay. Republished events keep
 their event ids, so the engine's ledger and the external-id upserts turn a second replay of the
 same slice into no new Salesforce records. ``--dry-run`` republishes nothing: it plans every
-selected event against the flows and the org (:mod:`agents.ops.dry_run`) and prints the writes.
+selected event against the flows, the org and the worker's ledger (:mod:`agents.ops.dry_run`)
+and prints the writes, and the steps the ledger would have reused.
 
 :func:`replay` and :func:`replay_dry_run` do the work; :func:`main` parses the command line,
 connects the dry run to Salesforce, shows progress on stderr and prints the result
@@ -26,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from agents.ledger import KafkaLedger
 from agents.ops import output
 from agents.ops.common import (
     EXPECTED_ERRORS,
@@ -48,13 +50,14 @@ from agents.ops.slices import (
 )
 from agents.service import DEFAULT_EXTERNAL_ID_FIELD, OBJECTS_WITH_KEYS
 from pipeline.events import Event
-from pipeline.ledger import InMemoryLedger
+from pipeline.ledger import InMemoryLedger, Ledger
 from pipeline.loader import load_flows
 from pipeline.runner import Ports
 from salesforce.client import SalesforceClient
+from salesforce.consistency import ConsistentGateway
 from salesforce.settings import ConnectionSettings, load_settings
 from topics import headers as h
-from topics.catalogue import Catalogue
+from topics.catalogue import Catalogue, TopicRole
 from topics.codecs import decode_event
 from topics.errors import DecodeError
 
@@ -335,6 +338,27 @@ async def _connection(args: argparse.Namespace) -> Any:
     yield settings
 
 
+@contextlib.asynccontextmanager
+async def worker_ledger(
+    bootstrap: str, catalogue: Catalogue, args: argparse.Namespace
+) -> AsyncIterator[Ledger]:
+    """The worker's ledger, read from its topic (the dry run never writes to it); an empty one
+    where the worker never ran and the topic does not exist."""
+    topic = catalogue.one(TopicRole.LEDGER).name
+    ledger = KafkaLedger(bootstrap, topic)
+    try:
+        await ledger.start()
+    except RuntimeError:  # start() says the topic does not exist: nothing was ever recorded
+        output.say(args, f"dry run: no ledger topic {topic}: every step would run")
+        yield InMemoryLedger()
+        return
+    output.say(args, f"dry run: ledger {topic}, {len(ledger)} steps recorded")
+    try:
+        yield ledger
+    finally:
+        await ledger.stop()
+
+
 async def _dry_run(
     args: argparse.Namespace,
     bootstrap: str,
@@ -345,14 +369,19 @@ async def _dry_run(
     flows = load_flows(
         args.flows, external_id_fields=dict.fromkeys(OBJECTS_WITH_KEYS, DEFAULT_EXTERNAL_ID_FIELD)
     )
-    async with _connection(args) as settings, SalesforceClient(settings) as client:
+    async with (
+        _connection(args) as settings,
+        SalesforceClient(settings) as client,
+        worker_ledger(bootstrap, catalogue, args) as ledger,
+    ):
         await client.connect()  # a refused login is one clear error, not a failure per event
         output.say(
             args,
             f"dry run: {len(flows)} flows from {args.flows}, Salesforce connection "
             f"{settings.name!r} at {settings.login_url}",
         )
-        runner = DryRunner(flows, catalogue, Ports(gateway=client, ledger=InMemoryLedger()))
+        ports = Ports(gateway=ConsistentGateway(client, client), ledger=ledger)
+        runner = DryRunner(flows, catalogue, ports)
         show = (output.json_printer if args.json else output.printer)(raw=args.raw)
         return await replay_dry_run(bootstrap, request, runner, on_event=show, progress=progress)
 

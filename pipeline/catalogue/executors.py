@@ -2,6 +2,11 @@
 
 Each takes the spec, the step's :class:`~pipeline.actions.ActionInput` and the gateway, and
 returns an :class:`~pipeline.actions.ActionResult`. Gateway errors pass through untouched.
+
+Two writes ask the gateway for more than one call's worth of care: an update with ``append``
+(:meth:`~pipeline.ports.FlowGateway.append`, each text ending in the event's marker so that it
+is added once) and a create with ``unique_by``
+(:meth:`~pipeline.ports.FlowGateway.find_or_create` on the business key).
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ from pipeline.catalogue.errors import AmbiguousMatch, InvalidInput, MissingInput
 from pipeline.catalogue.objects import MODELS, ObjectModel
 from pipeline.catalogue.soql import select_query
 from pipeline.catalogue.specs import CONVERT, CREATE, DELETE, FIND, UPDATE, get_action
-from pipeline.ports import LeadConversion, SalesforceGateway
+from pipeline.ports import AppendWrite, FlowGateway, LeadConversion
+from pipeline.templating import to_text
 
 # Find compares long text area fields after the query; it reads at most this many candidates.
 SCAN_LIMIT = 200
@@ -75,7 +81,12 @@ def _check_shape(spec: ActionSpec, action: ActionInput) -> None:
         )
     if action.extra_fields and spec.kind not in (CREATE, UPDATE):
         raise InvalidInput(f"{spec.kind} takes no extra_fields")
-    bad = [key for key in action.extra_fields if not opts.is_api_name(key) or key.lower() == "id"]
+    if action.appends and spec.kind != UPDATE:
+        raise InvalidInput(f"{spec.kind} takes no append: only {UPDATE} does")
+    if action.unique and spec.kind != CREATE:
+        raise InvalidInput(f"{spec.kind} takes no unique_by: only {CREATE} does")
+    names = [*action.extra_fields, *action.appends]
+    bad = [key for key in names if not opts.is_api_name(key) or key.lower() == "id"]
     if bad:
         raise InvalidInput(
             f"{spec.kind} on {spec.object}: extra_fields must be Salesforce field names "
@@ -130,16 +141,27 @@ def _with_defaults(step: _Step, fields: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
-async def _create(step: _Step, gateway: SalesforceGateway) -> ActionResult:
+async def _create(step: _Step, gateway: FlowGateway) -> ActionResult:
     fields = _with_defaults(step, _record_fields(step))
     external_id_field = opts.external_id_field(step.action.options)
     key = step.action.idempotency_key
-    if external_id_field is not None and key is not None:
-        if external_id_field in fields:
+    if external_id_field is not None and external_id_field in fields:
+        raise InvalidInput(
+            f"{step.where()}: {external_id_field} is the external id field; its value is the "
+            "idempotency key, so it cannot also be set in extra_fields or defaults"
+        )
+    if step.action.unique:
+        if key is None:
+            raise MissingInput(f"{step.where()}: unique_by is empty: no key to find or create by")
+        if external_id_field is None:
             raise InvalidInput(
-                f"{step.where()}: {external_id_field} is the external id field; its value is the "
-                "idempotency key, so it cannot also be set in extra_fields or defaults"
+                f"{step.where()}: unique_by needs an external id field to hold the key "
+                f"(options.external_id_field, or one configured for {step.spec.object})"
             )
+        sobject = step.model.sobject
+        result = await gateway.find_or_create(sobject, external_id_field, key, fields)
+        record_id = result.id
+    elif external_id_field is not None and key is not None:
         result = await gateway.upsert(step.model.sobject, external_id_field, key, fields)
         record_id = result.id
     else:
@@ -147,15 +169,36 @@ async def _create(step: _Step, gateway: SalesforceGateway) -> ActionResult:
     return ActionResult(outputs={"id": record_id}, salesforce_id=record_id)
 
 
-async def _update(step: _Step, gateway: SalesforceGateway) -> ActionResult:
+def append_marker(idempotency_key: str) -> str:
+    """``[af:…]``: ten characters of the event's key, ending every text the step appends, so
+    that a text already holding it is not added again (a redelivered event)."""
+    return f"[af:{idempotency_key.rsplit('-', 1)[-1][:10]}]"
+
+
+def _appends(step: _Step) -> dict[str, str]:
+    """The texts to append, by field, each ending in the marker; blank ones are left out."""
+    texts = {name: to_text(value).strip() for name, value in step.action.appends.items()}
+    texts = {name: text for name, text in texts.items() if text}
+    if texts and step.action.idempotency_key is None:
+        raise InvalidInput(f"{step.where()}: append needs the step's idempotency key")
+    key = step.action.idempotency_key or ""
+    return {name: f"{text} {append_marker(key)}" for name, text in texts.items()}
+
+
+async def _update(step: _Step, gateway: FlowGateway) -> ActionResult:
     record_id = step.record_id("object_id")
     fields = _record_fields(step)
-    if fields:
+    appends = _appends(step)
+    if appends:
+        marker = append_marker(step.action.idempotency_key or "")
+        write = AppendWrite(step.model.sobject, record_id, appends, marker, fields)
+        await gateway.append(write)
+    elif fields:
         await gateway.update(step.model.sobject, record_id, fields)
     return ActionResult(outputs={"id": record_id}, salesforce_id=record_id)
 
 
-async def _delete(step: _Step, gateway: SalesforceGateway) -> ActionResult:
+async def _delete(step: _Step, gateway: FlowGateway) -> ActionResult:
     record_id = step.record_id("object_id")
     await gateway.delete(step.model.sobject, record_id)
     return ActionResult(outputs={}, salesforce_id=record_id)
@@ -216,7 +259,7 @@ def _refine(
     return matches
 
 
-async def _find(step: _Step, gateway: SalesforceGateway) -> ActionResult:
+async def _find(step: _Step, gateway: FlowGateway) -> ActionResult:
     model = step.model
     no_match = opts.on_no_match(step.action.options)
     many = opts.on_many_matches(step.action.options)
@@ -245,7 +288,7 @@ def _describe(criteria: list[_Criterion]) -> str:
     return " and ".join(f"{name}={value!r}" for name, _, value in criteria)
 
 
-async def _convert(step: _Step, gateway: SalesforceGateway) -> ActionResult:
+async def _convert(step: _Step, gateway: FlowGateway) -> ActionResult:
     lead_id = step.record_id("lead_id")
     default_status = opts.converted_status(step.action.options)
     conversion = LeadConversion(
@@ -263,7 +306,7 @@ async def _convert(step: _Step, gateway: SalesforceGateway) -> ActionResult:
     return ActionResult(outputs=outputs, salesforce_id=lead_id)
 
 
-_Executor = Callable[[_Step, SalesforceGateway], Awaitable[ActionResult]]
+_Executor = Callable[[_Step, FlowGateway], Awaitable[ActionResult]]
 
 _EXECUTORS: Mapping[str, _Executor] = {
     CREATE: _create,
@@ -275,7 +318,7 @@ _EXECUTORS: Mapping[str, _Executor] = {
 
 
 async def execute(
-    action: ActionInput, gateway: SalesforceGateway, *, today: date | None = None
+    action: ActionInput, gateway: FlowGateway, *, today: date | None = None
 ) -> ActionResult:
     """Run one catalogue action against ``gateway``.
 

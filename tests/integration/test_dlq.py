@@ -163,7 +163,8 @@ async def test_a_fixed_validation_error_is_redriven_through_the_worker(
     kafka: str, unique: str, tmp_path: Path
 ) -> None:
     """A lead refused by a validation rule is dead-lettered; once the rule is fixed, the redrive
-    re-runs only that flow from the failed step (the find is reused) and the lead exists."""
+    re-runs only that flow, reading again (the find runs again, on the org as it is now), and
+    the lead exists."""
     (tmp_path / "create-lead.yaml").write_text(CREATE_LEAD_FLOW)
     broken = {"rule": True}
     rule = ValidationRule("Lead", lambda _: broken["rule"], "Company is required", "Company")
@@ -192,7 +193,7 @@ async def test_a_fixed_validation_error_is_redriven_through_the_worker(
     assert [orjson.loads(r.value)["status"] for r in results] == ["dead_letter", "succeeded"]
     second_run = [orjson.loads(s.value) for s in steps[2:]]
     assert [(s["step"], s["status"]) for s in second_run] == [
-        ("find_lead", "reused"), ("create_lead", "succeeded")
+        ("find_lead", "succeeded"), ("create_lead", "succeeded")
     ]  # fmt: skip
     assert emu.records("Lead")[0]["Email"] == "ada@example.com"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import time
 from pathlib import Path
@@ -19,6 +20,7 @@ from pipeline.ledger import InMemoryLedger
 from pipeline.loader import load_flows
 from pipeline.runner import Ports
 from salesforce.client import SalesforceClient
+from salesforce.consistency import ConsistentGateway
 from sfemulator import Emulator, EmulatorConfig, emulator_connection
 from tests.agents.test_engine import CREATE_LEAD_FLOW, ticket_created
 from tests.integration.test_engine_e2e import service_config
@@ -202,3 +204,42 @@ async def test_replaying_a_slice_twice_creates_nothing_new(
     assert sorted(lead["Email"] for lead in emu.records("Lead")) == [
         "p0@example.com", "p1@example.com", "p2@example.com"
     ]  # fmt: skip
+
+
+async def test_a_dry_run_consults_the_workers_ledger(
+    kafka: str, unique: str, tmp_path: Path
+) -> None:
+    """After the worker ran the events, a dry run of the same slice reads the ledger topic:
+    every step of those runs would be reused, so it plans no write; an event the worker never
+    saw is planned in full."""
+    (tmp_path / "create-lead.yaml").write_text(CREATE_LEAD_FLOW)
+    async with Emulator(EmulatorConfig(seed=2)) as emu:
+        config = service_config(kafka, unique, tmp_path, emu)
+        topic = f"{config.topics.prefix}.tickets"
+        async with Service(config):
+            done = [(0, b"T1", ticket_created("d1", "T1", "dee@example.com"), T0),
+                    (1, b"T2", ticket_created("d2", "T2", "eve@example.com"), T0)]  # fmt: skip
+            await produce_at(kafka, topic, done)
+            await read(kafka, f"{config.topics.prefix}.run-results", 2)
+        new = ticket_created("d3", "T3", "fay@example.com")
+        await produce_at(kafka, topic, [(0, b"T3", new, T0 + 1000)])
+        catalogue = Catalogue.build(config.topics)
+        plans: list[EventPlan] = []
+        args = argparse.Namespace(json=False)
+        settings = emulator_connection(emu.url, emu.credentials, emu.api_version)
+        async with (
+            SalesforceClient(settings) as client,
+            replay_cli.worker_ledger(kafka, catalogue, args) as ledger,
+        ):
+            ports = Ports(gateway=ConsistentGateway(client, client), ledger=ledger)
+            runner = DryRunner(load_flows(tmp_path), catalogue, ports)
+            report = await replay_dry_run(kafka, ReplayRequest(topic), runner,
+                                          on_event=plans.append)  # fmt: skip
+        assert len(emu.records("Lead")) == 2
+    by_event = {plan.event.id: plan.flows[0] for plan in plans if plan.event is not None}
+    for seen in ("d1", "d2"):
+        assert by_event[seen].reused == ("find_lead", "create_lead")
+        assert by_event[seen].writes == ()
+    assert by_event["d3"].reused == ()
+    assert [w.step for w in by_event["d3"].writes] == ["create_lead"]
+    assert report.tally.writes == {"create_record lead": 1}

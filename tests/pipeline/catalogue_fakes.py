@@ -1,8 +1,11 @@
 """A small in-memory Salesforce for catalogue tests: records in dicts, every call recorded.
 
 It understands just the SOQL the catalogue writes (``SELECT … FROM … WHERE f = '…' AND …
-ORDER BY CreatedDate ASC, Id ASC LIMIT n``), compares strings case-insensitively as
-Salesforce's ``=`` does, and rejects creates that miss a field a real org requires.
+ORDER BY CreatedDate ASC, Id ASC LIMIT n``, and ``… LIMIT n`` without the ORDER BY), compares
+strings case-insensitively as Salesforce's ``=`` does, rejects creates that miss a field a real
+org requires or repeat a unique external id, and answers conditional updates. Put
+:class:`~salesforce.consistency.ConsistentGateway` in front of it (:func:`flow_gateway`) for
+flows that append or create by a business key.
 """
 
 from __future__ import annotations
@@ -13,6 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.ports import ConversionResult, GatewayError, LeadConversion, UpsertResult
+from salesforce.client import VersionedRecord, salesforce_datetime
+from salesforce.consistency import ConsistentGateway
+from salesforce.errors import PreconditionFailedError
 
 PREFIXES = {
     "Lead": "00Q",
@@ -105,7 +111,8 @@ def parse_literal(literal: str) -> str:
 
 _SELECT = re.compile(r"SELECT (?P<fields>\w+(?:, \w+)*) FROM (?P<sobject>\w+)")
 _CONDITION = re.compile(r"(?P<field>\w+) = ")
-_TAIL = re.compile(r" ORDER BY CreatedDate ASC, Id ASC LIMIT (?P<limit>\d+)\Z")
+_TAIL = re.compile(r"(?: ORDER BY CreatedDate ASC, Id ASC)? LIMIT (?P<limit>\d+)\Z")
+UNIQUE_FIELDS = ("Actionflows_Key__c",)  # external ids, unique in the org
 
 
 @dataclass(frozen=True)
@@ -173,10 +180,14 @@ class FakeSalesforce:
     def methods(self) -> list[str]:
         return [call[0] for call in self.calls]
 
-    def _insert(self, sobject: str, fields: Mapping[str, Any]) -> str:
+    def _stamp(self) -> str:
+        """A new second for each write: 2026-01-01T00:00:01.000+0000, …"""
         self._sequence += 1
+        return f"2026-01-01T00:{self._sequence // 60:02d}:{self._sequence % 60:02d}.000+0000"
+
+    def _insert(self, sobject: str, fields: Mapping[str, Any]) -> str:
+        stamp = self._stamp()
         record_id = f"{PREFIXES[sobject]}{self._sequence:012d}AAA"
-        stamp = f"2026-01-01T00:{self._sequence // 60:02d}:{self._sequence % 60:02d}.000+0000"
         record = {"Id": record_id, "CreatedDate": stamp, "LastModifiedDate": stamp, **fields}
         self.records.setdefault(sobject, {})[record_id] = record
         return record_id
@@ -201,6 +212,15 @@ class FakeSalesforce:
                 error_code="REQUIRED_FIELD_MISSING",
                 fields=missing,
             )
+        for name in UNIQUE_FIELDS:
+            value = fields.get(name)
+            taken = [r for r in self.records.get(sobject, {}).values() if r.get(name) == value]
+            if value is not None and taken:
+                raise FakeRejected(
+                    f"duplicate value found: {name} duplicates value on record with id: "
+                    f"{taken[0]['Id']}",
+                    error_code="DUPLICATE_VALUE",
+                )
 
     # -- the port ---------------------------------------------------------------------------
     async def create(self, sobject: str, fields: Mapping[str, Any]) -> str:
@@ -223,9 +243,31 @@ class FakeSalesforce:
             id=self._insert(sobject, {**fields, external_id_field: external_id}), created=True
         )
 
-    async def update(self, sobject: str, record_id: str, fields: Mapping[str, Any]) -> None:
+    async def update(
+        self,
+        sobject: str,
+        record_id: str,
+        fields: Mapping[str, Any],
+        *,
+        if_unmodified_since: Any = None,
+    ) -> None:
         self._enter("update", sobject, record_id, dict(fields))
-        self._existing(sobject, record_id).update(fields)
+        record = self._existing(sobject, record_id)
+        changed = salesforce_datetime(record["LastModifiedDate"])
+        if if_unmodified_since is not None and changed > if_unmodified_since:
+            raise PreconditionFailedError("changed since", status=412)
+        record.update(fields, LastModifiedDate=self._stamp())
+
+    async def read_for_update(
+        self, sobject: str, record_id: str, fields: Sequence[str]
+    ) -> VersionedRecord:
+        """The record, when it changed, and a server clock well past every change."""
+        self._enter("read_for_update", sobject, record_id, tuple(fields))
+        record = self._existing(sobject, record_id)
+        changed = salesforce_datetime(record["LastModifiedDate"])
+        return VersionedRecord(
+            {f: record.get(f) for f in fields}, changed, changed.replace(year=2027)
+        )
 
     async def delete(self, sobject: str, record_id: str) -> None:
         self._enter("delete", sobject, record_id)
@@ -294,3 +336,8 @@ class FakeSalesforce:
             ConvertedOpportunityId=opportunity_id,
         )
         return ConversionResult(conversion.lead_id, account_id, contact_id, opportunity_id)
+
+
+def flow_gateway(org: FakeSalesforce) -> ConsistentGateway:
+    """The gateway flows run against, over the fake (as the service puts it over the client)."""
+    return ConsistentGateway(org, org)

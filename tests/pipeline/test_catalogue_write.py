@@ -20,12 +20,15 @@ from pipeline.catalogue import (
     UnsupportedObject,
     execute,
 )
+from pipeline.catalogue.executors import append_marker
+from pipeline.ledger import business_key
 from pipeline.ports import LeadConversion
 from tests.pipeline.catalogue_fakes import (
     FakeNotFound,
     FakeRejected,
     FakeSalesforce,
     FakeUnavailable,
+    flow_gateway,
 )
 
 TODAY = date(2026, 11, 25)
@@ -310,6 +313,42 @@ async def test_external_id_field_cannot_also_be_set(sf: FakeSalesforce) -> None:
     assert sf.calls == []
 
 
+# -- one record per business key (unique_by) -------------------------------------------------
+
+
+def unique_create(key: str | None, name: str = "Ada Lovelace", **options: Any) -> ActionInput:
+    return ActionInput(
+        kind=CREATE,
+        object="lead",
+        inputs={"name": name},
+        idempotency_key=key,
+        unique=True,
+        options={"external_id_field": "Actionflows_Key__c", **options},
+    )
+
+
+async def test_a_unique_create_finds_the_record_its_key_already_names(sf: FakeSalesforce) -> None:
+    """The first create by a business key makes the record; the next, from another event,
+    is refused as a duplicate and returns that record, leaving its fields as they were."""
+    key = business_key("lead", "ada@example.com")
+    first = await execute(unique_create(key), flow_gateway(sf))
+    second = await execute(unique_create(key, name="Ada King"), flow_gateway(sf))
+    assert first.outputs == second.outputs
+    assert sf.only("Lead")["LastName"] == "Lovelace"
+    assert sf.only("Lead")["Actionflows_Key__c"] == key
+    assert sf.methods() == ["create", "create", "query"]
+
+
+async def test_a_unique_create_needs_a_key_and_a_field_to_hold_it(sf: FakeSalesforce) -> None:
+    """unique_by that renders empty is MissingInput; with no external id field, InvalidInput."""
+    with pytest.raises(MissingInput, match="unique_by is empty"):
+        await execute(unique_create(None), flow_gateway(sf))
+    nowhere = ActionInput(CREATE, "lead", {"name": "Ada"}, idempotency_key="afu1-k", unique=True)
+    with pytest.raises(InvalidInput, match="unique_by needs an external id field"):
+        await execute(nowhere, flow_gateway(sf))
+    assert sf.calls == []
+
+
 # -- update ----------------------------------------------------------------------------------
 
 UPDATE_CASES = {
@@ -530,4 +569,52 @@ async def test_execute_refuses_an_unknown_kind_before_any_call(sf: FakeSalesforc
         await execute(step("salesforce.merge_records", "lead", object_id="x"), sf)
     with pytest.raises(UnsupportedObject, match="'widget'"):
         await execute(step(CREATE, "widget", name="x"), sf)
+    assert sf.calls == []
+
+
+# -- append ------------------------------------------------------------------------------------
+
+
+def note(contact: str, text: Any, **extra: Any) -> ActionInput:
+    return ActionInput(
+        kind=UPDATE,
+        object="contact",
+        inputs={"object_id": contact},
+        extra_fields=extra,
+        idempotency_key="af1-abcdefghijklmnop",
+        appends={"Description": text},
+    )
+
+
+async def test_append_adds_a_line_ending_in_the_event_marker(sf: FakeSalesforce) -> None:
+    """The text, trimmed, goes on its own line after what was there, with the marker; fields
+    given beside it are set in the same write."""
+    contact = sf.add("Contact", LastName="Lovelace", Description="VIP")
+    action = note(contact, "  called back  ", Title="CEO")
+    result = await execute(action, flow_gateway(sf))
+    marker = append_marker("af1-abcdefghijklmnop")
+    assert marker == "[af:abcdefghij]"
+    record = sf.record("Contact", contact)
+    assert record["Description"] == f"VIP\ncalled back {marker}"
+    assert record["Title"] == "CEO"
+    assert result.outputs == {"id": contact}
+    await execute(action, flow_gateway(sf))  # the same event again: nothing added
+    assert sf.record("Contact", contact)["Description"] == f"VIP\ncalled back {marker}"
+
+
+async def test_a_blank_append_is_no_append(sf: FakeSalesforce) -> None:
+    """An append that renders blank sends the other fields as a plain update, or nothing."""
+    contact = sf.add("Contact", LastName="Lovelace", Description="VIP")
+    blank = ActionInput(UPDATE, "contact", {"object_id": contact}, {"Title": "CEO"},
+                        idempotency_key="af1-k", appends={"Description": "  "})  # fmt: skip
+    await execute(blank, flow_gateway(sf))
+    assert sf.methods() == ["update"]
+    assert sf.record("Contact", contact)["Description"] == "VIP"
+
+
+async def test_append_only_on_update(sf: FakeSalesforce) -> None:
+    """An append on another kind is refused before any call."""
+    action = ActionInput(CREATE, "lead", {"name": "Ada"}, appends={"Description": "x"})
+    with pytest.raises(InvalidInput, match="takes no append"):
+        await execute(action, flow_gateway(sf))
     assert sf.calls == []

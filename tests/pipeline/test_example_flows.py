@@ -8,13 +8,15 @@ from typing import Any
 
 import pytest
 
+from pipeline.actions import OBJECTS
+from pipeline.errors import FlowLoadError
 from pipeline.events import Interaction, Organization, Person
 from pipeline.ledger import InMemoryLedger
 from pipeline.loader import compile_text, load_flows, validate_directory
 from pipeline.plan import FlowSet
 from pipeline.result import RunResult, RunStatus
 from pipeline.runner import Ports, run
-from tests.pipeline.catalogue_fakes import FakeSalesforce
+from tests.pipeline.catalogue_fakes import FakeSalesforce, flow_gateway
 from tests.pipeline.flow_fakes import FakeClock, FixedRandom, make_event
 
 FLOWS = Path(__file__).resolve().parents[2] / "flows"
@@ -22,13 +24,24 @@ FLOWS = Path(__file__).resolve().parents[2] / "flows"
 
 @pytest.fixture(scope="module")
 def flows() -> FlowSet:
-    return load_flows(FLOWS, external_id_fields={"lead": "Actionflows_Key__c"})
+    return load_flows(FLOWS, external_id_fields=dict.fromkeys(OBJECTS, "Actionflows_Key__c"))
 
 
 def test_every_demo_flow_validates_against_the_real_catalogue() -> None:
     """flows/ loads with no error: the demo is always runnable."""
     assert validate_directory(FLOWS) == []
-    assert len(load_flows(FLOWS)) >= 6
+    assert len(load_flows(FLOWS, external_id_fields={"lead": "K__c", "case": "K__c"})) >= 6
+
+
+def test_unique_by_needs_an_external_id_field_to_hold_the_key() -> None:
+    """A worker whose configuration has no external-id field for an object refuses, at load
+    time, a flow that creates it by a business key, naming the step."""
+    with pytest.raises(FlowLoadError) as refused:
+        load_flows(FLOWS, external_id_fields={"lead": "K__c"})
+    (error,) = refused.value.errors
+    assert error.file.endswith("20-open-case-from-ticket.yaml")
+    assert error.path == "steps[1].unique_by"
+    assert "needs an external-id field on case" in error.message
 
 
 async def run_flow(
@@ -41,7 +54,7 @@ async def run_flow(
     plan = flows.get(name)
     assert plan is not None
     ports = Ports(
-        gateway=org,
+        gateway=flow_gateway(org),
         ledger=ledger if ledger is not None else InMemoryLedger(),
         clock=FakeClock(),
         rng=FixedRandom(),
@@ -50,8 +63,9 @@ async def run_flow(
 
 
 async def test_unknown_requester_becomes_one_lead_even_when_redelivered(flows: FlowSet) -> None:
-    """A new requester gets a lead (an upsert by idempotency key); a redelivery adds nothing,
-    and the next ticket from the same person finds the lead instead of creating one."""
+    """A new requester gets a lead (created by their email's key); a redelivery adds nothing,
+    a crash before the ledger recorded the create reads again and finds the lead, and the next
+    ticket from the same person finds the lead instead of creating one."""
     org, ledger = FakeSalesforce(), InMemoryLedger()
     first = await run_flow(flows, "create-lead-for-unknown-requester", org, ledger)
     assert first.status is RunStatus.SUCCEEDED, first.reason
@@ -65,16 +79,16 @@ async def test_unknown_requester_becomes_one_lead_even_when_redelivered(flows: F
     assert lead["Company"] == "Analytical Engines Ltd"
     again = await run_flow(flows, "create-lead-for-unknown-requester", org, ledger)
     assert [s.status for s in again.steps] == ["reused"] * 3
-    # A crash after Salesforce wrote the lead but before the ledger recorded it: the create
-    # runs again, and the upsert by idempotency key finds its own record.
+    # A crash after Salesforce wrote the lead but before the ledger recorded it: the run resumes
+    # on what the org holds now, so the finds run again and find the lead.
     crashed = InMemoryLedger()
     for step_id, record in ledger.records(first.run_key).items():
         if step_id != "create_lead":
             await crashed.put(first.run_key, step_id, record)
     retried = await run_flow(flows, "create-lead-for-unknown-requester", org, crashed)
-    assert [s.status for s in retried.steps] == ["reused", "reused", "succeeded"]
-    assert retried.outputs["create_lead"]["id"] == lead["Id"]
-    assert org.methods().count("upsert") == 2
+    assert [s.status for s in retried.steps] == ["succeeded", "succeeded", "skipped"]
+    assert retried.outputs["find_lead"]["id"] == lead["Id"]
+    assert org.methods().count("create") == 1
     org.only("Lead")
     later = await run_flow(flows, "create-lead-for-unknown-requester", org, id="evt-2")
     assert [s.status for s in later.steps] == ["succeeded", "succeeded", "skipped"]
@@ -97,9 +111,10 @@ async def test_known_contact_gets_a_note_appended(flows: FlowSet) -> None:
         interaction=Interaction(channel="voice", body=" Asked for a demo. "),
     )
     assert result.status is RunStatus.SUCCEEDED, result.reason
-    assert org.record("Contact", contact)["Description"] == (
-        "VIP since 1843\n[2026-11-25T11:00:00Z] voice (ticket 4242): Asked for a demo."
-    )
+    note = "[2026-11-25T11:00:00Z] voice (ticket 4242): Asked for a demo."
+    description = org.record("Contact", contact)["Description"]
+    assert description.startswith(f"VIP since 1843\n{note} [af:")
+    assert description.count("\n") == 1
 
 
 async def test_lookup_publishes_contact_details_for_notifiers(flows: FlowSet) -> None:

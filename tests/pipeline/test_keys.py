@@ -7,7 +7,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.ledger import idempotency_key, run_key
+from pipeline.ledger import business_key, idempotency_key, run_key
 
 triples = st.tuples(st.text(max_size=40), st.text(max_size=40), st.text(max_size=40))
 
@@ -46,3 +46,14 @@ def test_run_keys_depend_on_the_flow_version() -> None:
     """A new flow version is a new run; the same version is the same run."""
     assert run_key("e", "f", 1) == run_key("e", "f", 1)
     assert run_key("e", "f", 1) != run_key("e", "f", 2)
+
+
+@given(st.sampled_from(["lead", "contact", "case"]), st.text(max_size=80), st.text(max_size=80))
+def test_business_keys_depend_on_the_object_and_value_only(obj: str, a: str, b: str) -> None:
+    """A business key is stable, fits the field, differs per object and value, and never looks
+    like an event's key."""
+    key = business_key(obj, a)
+    assert key == business_key(obj, a)
+    assert re.fullmatch(r"afu1-[a-z2-7]{26}", key)
+    assert (key == business_key(obj, b)) == (a == b)
+    assert key != business_key("account", a)

@@ -107,8 +107,8 @@ failures = st.sampled_from(["ok", "transient", "ambiguous", "permanent", "thrott
 @settings(max_examples=200, deadline=None)
 @given(st.lists(failures, min_size=0, max_size=12))
 def test_redelivery_never_writes_twice(script: list[str]) -> None:
-    """Redeliver an event until it settles: each write succeeds at most once, and once the run
-    has succeeded, a redelivery makes no call at all."""
+    """Redeliver an event until it settles: each write succeeds at most once (a find runs again
+    when a run resumes), and once the run has succeeded, a redelivery makes no call at all."""
     replies = iter(script)
     succeeded: dict[str, int] = {}
 
@@ -150,7 +150,8 @@ def test_redelivery_never_writes_twice(script: list[str]) -> None:
 
     status = asyncio.run(settle())
     event(f"settled as {status}")
-    assert all(count <= 1 for count in succeeded.values()), succeeded
+    writes = {k: n for k, n in succeeded.items() if k != "salesforce.find_record"}
+    assert all(count <= 1 for count in writes.values()), succeeded
     if status is RunStatus.SUCCEEDED:
         calls = len(executor.calls)
         again = asyncio.run(run(FLOW, make_event(), make_ports(executor, ledger)))

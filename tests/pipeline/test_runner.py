@@ -143,7 +143,7 @@ async def test_persistent_transient_failure_is_retried_later_then_dead_lettered(
     later = await run(plan, make_event(), make_ports(executor, ledger), prior_attempts=3)
     assert later.status is RunStatus.DEAD_LETTER
     assert later.step("create_lead").attempt == 5  # type: ignore[union-attr]
-    assert [s.status for s in later.steps] == ["reused", "reused", "failed"]
+    assert [s.status for s in later.steps] == ["succeeded", "succeeded", "failed"]  # re-read
     assert "after 5 attempts" in (later.reason or "")
 
 
@@ -198,8 +198,9 @@ async def test_an_upsert_create_retries_after_a_timeout() -> None:
     assert executor.calls[0].options == {}  # finds are not given the field
 
 
-async def test_resume_reuses_earlier_steps_and_retries_the_failed_one() -> None:
-    """A redrive at the failed step does not execute the steps before it again."""
+async def test_resume_reads_again_and_retries_the_failed_step() -> None:
+    """A redrive at the failed step runs the finds before it again, on what the org holds
+    now, then the failed step."""
     ledger = InMemoryLedger()
     broken = ScriptedExecutor().on(CREATE, "lead", Permanent("validation rule"))
     plan = plan_of(LEAD_FLOW)
@@ -207,7 +208,67 @@ async def test_resume_reuses_earlier_steps_and_retries_the_failed_one() -> None:
     fixed = ScriptedExecutor()
     result = await run(plan, make_event(), make_ports(fixed, ledger), resume_from="create_lead")
     assert result.status is RunStatus.SUCCEEDED
-    assert fixed.kinds() == [(CREATE, "lead")]
+    assert fixed.kinds() == [(FIND, "contact"), (FIND, "lead"), (CREATE, "lead")]
+
+
+async def test_a_redrive_that_finds_the_lead_now_creates_none() -> None:
+    """The old letter: the ledger says "no lead found", but another ticket has created the
+    lead since. The redrive reads again, finds it, and skips the create."""
+    ledger = InMemoryLedger()
+    duplicate = Permanent("duplicate", error_code="DUPLICATES_DETECTED")
+    broken = ScriptedExecutor().on(CREATE, "lead", duplicate)
+    plan = plan_of(LEAD_FLOW)
+    assert (await run(plan, make_event(), make_ports(broken, ledger))).status == "dead_letter"
+    now = ScriptedExecutor().on(FIND, "lead", found("00QL"))
+    result = await run(plan, make_event(), make_ports(now, ledger), resume_from="create_lead")
+    assert result.status is RunStatus.SUCCEEDED
+    assert now.kinds() == [(FIND, "contact"), (FIND, "lead")]
+    assert [s.status for s in result.steps] == ["succeeded", "succeeded", "skipped"]
+
+
+WRITE_THEN_FAIL = """
+name: case-then-note
+version: 1
+steps:
+  - id: find_contact
+    action: salesforce.find_record
+    object: contact
+    inputs: {email: "{{ event.requester.email }}"}
+  - id: create_lead
+    when: {not: {exists: steps.find_contact.id}}
+    action: salesforce.create_record
+    object: lead
+    inputs: {name: "{{ event.requester.name }}"}
+  - id: note
+    action: salesforce.update_record
+    object: contact
+    inputs: {object_id: "{{ steps.find_contact.id }}", description: noted}
+"""
+
+
+async def test_a_resumed_run_reuses_the_writes_it_made() -> None:
+    """Writes the ledger holds are reused, never repeated, even when the finds before them
+    now answer differently; a skip is decided again."""
+    ledger = InMemoryLedger()
+    first = (
+        ScriptedExecutor()
+        .on(FIND, "contact", found("003C"))
+        .on("salesforce.update_record", "contact", Permanent("locked"))
+    )
+    plan = plan_of(WRITE_THEN_FAIL)
+    failed = await run(plan, make_event(), make_ports(first, ledger))
+    assert [s.status for s in failed.steps] == ["succeeded", "skipped", "failed"]
+    again = ScriptedExecutor().on(FIND, "contact", found("003C"))
+    result = await run(plan, make_event(), make_ports(again, ledger))
+    assert result.status is RunStatus.SUCCEEDED
+    assert [s.status for s in result.steps] == ["succeeded", "skipped", "succeeded"]
+    made = InMemoryLedger()
+    lead_made = ScriptedExecutor().on("salesforce.update_record", "contact", Permanent("x"))
+    await run(plan_of(WRITE_THEN_FAIL), make_event(), make_ports(lead_made, made))
+    contact_now = ScriptedExecutor().on(FIND, "contact", found("003C"))
+    resumed = await run(plan_of(WRITE_THEN_FAIL), make_event(), make_ports(contact_now, made))
+    assert [s.status for s in resumed.steps] == ["succeeded", "reused", "succeeded"]
+    assert contact_now.kinds() == [(FIND, "contact"), ("salesforce.update_record", "contact")]
 
 
 async def test_resume_needs_the_earlier_records() -> None:

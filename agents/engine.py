@@ -331,13 +331,18 @@ class Engine:
     async def _run(self, plan: Plan, event: Event, prior: int | dict[str, int]) -> RunResult:
         """One run; while Salesforce refuses work (a pause), wait for the pause to end and run
         again. Not an attempt, not a failure: the event is neither retried later nor parked."""
+        reread = True  # a new delivery reads the org again (pipeline.runner.run)
         while True:
             if not self._running.is_set():
                 await self._wait_or_stop(self._running)
-            result = await run(plan, event, self.ports, prior_attempts=prior)
+            result = await run(plan, event, self.ports, prior_attempts=prior, reread=reread)
             if result.status is not RunStatus.PAUSED:
                 return result
             self._pause(plan, result)
+            # The same delivery goes on where it stopped: its finds stand. Finding again after
+            # every pause would spend the scarce budget on calls already made, and runs paused
+            # together would burn the reserve on finds alone.
+            reread = False
 
     def _pause(self, plan: Plan, result: RunResult) -> None:
         """Hold every new run of this worker until the pause is over (extended, not stacked,

@@ -311,6 +311,7 @@ async def run(
     resume_from: str | None = None,
     prior_attempts: int | Mapping[str, int] = 0,
     dry_run: bool = False,
+    reread: bool = True,
 ) -> RunResult:
     """Run ``event`` through ``plan``.
 
@@ -322,6 +323,9 @@ async def run(
     failed one as long as the ledger kept the steps before it.
     ``dry_run``: reads (finds) run, writes are only shown (status ``dry_run``, outputs unknown),
     and the ledger is read but never written, so a dry run changes nothing anywhere.
+    ``reread``: a run the ledger holds in part runs its finds again and decides its skips again
+    (a new delivery: a retry, a redrive, a redelivery); only writes are reused. False reuses
+    every recorded step: the same delivery going on after a pause.
     """
     state = _Run(plan, event, ports, prior_attempts, dry_run)
     if resume_from is not None and plan.step(resume_from) is None:
@@ -335,7 +339,7 @@ async def run(
     for step in plan.steps:
         resuming = resuming and step.id != resume_from
         record = records[step.id]
-        if record is not None and (finished or _made(step, record)):
+        if record is not None and (finished or not reread or _made(step, record)):
             await state.reuse(step, record)
             continue
         if resuming and record is None:

@@ -105,7 +105,8 @@ class BudgetGovernor:
             self._paused_until = self._clock() + self.policy.probe_interval_s
         if self._paused_until is None:
             return
-        remaining = self._paused_until - self._clock()
+        now = self._clock()
+        remaining = self._paused_until - now
         if remaining > 0:
             usage = (
                 f" ({self.usage.api.used}/{self.usage.api.limit} used)"
@@ -117,7 +118,10 @@ class BudgetGovernor:
                 error_code="API_BUDGET_PAUSED",
                 retry_after=remaining,
             )
-        # The probe interval is over: let calls through; the next response decides.
+        # The probe interval is over: this call is the probe. Everyone else waits one more
+        # interval; the probe's answer (observe) resumes them all, or keeps the pause. Letting
+        # every waiting run through at once would spend the reserve in one burst.
+        self._paused_until = now + self.policy.probe_interval_s
 
 
 class BudgetedGateway:

@@ -55,7 +55,7 @@ async def test_the_worker_pauses_at_the_reserve_and_resumes_when_the_day_rolls_o
             used, limit = emu.api_usage()
             assert used < limit, "the governor let the org hit its hard limit"
             assert len(emu.records("Lead")) < EVENTS
-            emu.advance_clock(24 * 3600)  # the rolling day moves on
+            emu.advance_clock(24 * 3600 + 60)  # the rolling day (counted per minute) moves on
             results = await read(kafka, f"{prefix}.run-results", EVENTS, timeout_s=60)
         assert {orjson.loads(r.value)["status"] for r in results} == {"succeeded"}
         assert sorted(lead["Email"] for lead in emu.records("Lead")) == sorted(

@@ -211,6 +211,19 @@ async def test_resume_reads_again_and_retries_the_failed_step() -> None:
     assert fixed.kinds() == [(FIND, "contact"), (FIND, "lead"), (CREATE, "lead")]
 
 
+async def test_the_same_delivery_after_a_pause_keeps_its_finds() -> None:
+    """reread=False (the engine's run going on after a budget pause) reuses the finds the
+    ledger holds and goes straight to the step that was paused; a new delivery reads again."""
+    ledger = InMemoryLedger()
+    broken = ScriptedExecutor().on(CREATE, "lead", Permanent("validation rule"))
+    plan = plan_of(LEAD_FLOW)
+    assert (await run(plan, make_event(), make_ports(broken, ledger))).status == "dead_letter"
+    going_on = ScriptedExecutor()
+    result = await run(plan, make_event(), make_ports(going_on, ledger), reread=False)
+    assert result.status is RunStatus.SUCCEEDED
+    assert going_on.kinds() == [(CREATE, "lead")]
+
+
 async def test_a_redrive_that_finds_the_lead_now_creates_none() -> None:
     """The old letter: the ledger says "no lead found", but another ticket has created the
     lead since. The redrive reads again, finds it, and skips the create."""

@@ -44,6 +44,26 @@ def test_reaching_the_reserve_pauses_until_the_probe_interval_passes() -> None:
     governor.check()  # the probe may go out
 
 
+def test_one_probe_per_interval_not_a_burst() -> None:
+    """When the interval ends, one call goes out as the probe; every other call waits for its
+    answer (or the next interval) — runs that all waited for the same pause must not resume
+    together and spend the reserve in one burst."""
+    clock = Clock()
+    governor = BudgetGovernor(BudgetPolicy(reserve_fraction=0.1, probe_interval_s=60), clock=clock)
+    governor.observe(usage(900))
+    clock.t += 61
+    governor.check()  # the probe
+    for _ in range(5):
+        with pytest.raises(ApiBudgetPaused):
+            governor.check()
+    governor.observe(usage(900))  # the probe's answer: still at the reserve
+    clock.t += 61
+    governor.check()  # the next interval's probe
+    governor.observe(usage(500))  # the day rolled over: everyone resumes
+    for _ in range(5):
+        governor.check()
+
+
 def test_a_fresh_figure_below_the_reserve_resumes_at_once() -> None:
     """The window rolled over: the next usage figure ends the pause."""
     governor = BudgetGovernor(BudgetPolicy(reserve_fraction=0.1), clock=Clock())

@@ -65,6 +65,5 @@ def test_an_oauth_token_from_a_file(tmp_path: Path) -> None:
 def test_incomplete_or_contradictory_settings_say_what_is_wrong(
     env: dict[str, str], message: str
 ) -> None:
-    with pytest.raises(ConfigurationError, match=message) as refused:
+    with pytest.raises(ConfigurationError, match=message):
         ZendeskSettings.from_env(env)
-    assert 'o"' not in str(refused.value)

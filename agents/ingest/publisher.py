@@ -1,7 +1,11 @@
 """The ingest's Kafka producer: a request is answered 2xx only once the broker has its records.
 
-- ``acks=all`` and the idempotent producer: an acknowledged record is on every in-sync
-  replica, and the producer's own retries do not write it twice.
+- ``acks=all``: an acknowledged record is on every in-sync replica.
+- Not the idempotent producer, on purpose: aiokafka retries an idempotent batch until the broker
+  takes it, forever, so an outage would hold records (and a shutdown) indefinitely. Here a batch
+  the broker does not take within ``timeout_s`` fails, its request is answered 503, and the
+  duplicate a producer retry or a sender's retry can cause is recognised downstream by its
+  event id.
 - Keyed by ticket id, so a ticket's events share a partition and the worker runs them in order.
 - Every request waits at most ``timeout_s`` for its acknowledgements; past that, or while the
   broker cannot be reached, it fails with :class:`BrokerUnavailable` (a 503). A record whose
@@ -131,7 +135,6 @@ class Publisher:
             producer = AIOKafkaProducer(
                 bootstrap_servers=self.bootstrap_servers,
                 acks="all",
-                enable_idempotence=True,
                 request_timeout_ms=int(self.timeout_s * 1000),
             )
             try:

@@ -105,7 +105,7 @@ class Publisher:
                     )
                     for record in records
                 ]
-                metadata = await asyncio.gather(*futures)
+                metadata = [await future for future in futures]
         except (TimeoutError, KafkaError) as error:
             self.last_error = (
                 f"{type(error).__name__}: {error}" if str(error) else type(error).__name__

@@ -27,7 +27,9 @@ import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
+from typing import Any
 
+import orjson
 from aiohttp import web
 
 from agents.ingest import payloads
@@ -135,13 +137,13 @@ class IngestServer:
 
     async def _healthz(self, request: web.Request) -> web.Response:
         kafka = "connected" if self.publisher.connected else "connecting"
-        return web.json_response({"status": "ok", "kafka": kafka, "counts": self.stats.snapshot()})
+        return _json({"status": "ok", "kafka": kafka, "counts": self.stats.snapshot()})
 
     async def _readyz(self, request: web.Request) -> web.Response:
         problem = await self.publisher.ready()
         if problem is not None:
-            return web.json_response({"status": "not_ready", "reason": problem}, status=503)
-        return web.json_response({"status": "ready"})
+            return _json({"status": "not_ready", "reason": problem}, status=503)
+        return _json({"status": "ready"})
 
     # -- the steps every delivery takes ------------------------------------------------------
 
@@ -159,7 +161,7 @@ class IngestServer:
             records = await asyncio.gather(*(self.enricher.enrich(r) for r in records))
         receipts = await self.publisher.publish(records)
         self.stats.count("accepted", len(receipts))
-        return web.json_response(
+        return _json(
             {
                 "accepted": len(receipts),
                 "events": [
@@ -189,4 +191,13 @@ class IngestServer:
                 headers["WWW-Authenticate"] = 'Bearer realm="actionflows"'
             if error.retriable:
                 headers["Retry-After"] = str(self.settings.retry_after_s)
-            return web.json_response(error.body(), status=error.status, headers=headers)
+            return _json(error.body(), status=error.status, headers=headers)
+
+
+def _json(
+    doc: dict[str, Any], *, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    """A JSON answer, serialised with orjson (aiohttp's json_response uses the slower stdlib)."""
+    return web.Response(
+        body=orjson.dumps(doc), status=status, headers=headers, content_type="application/json"
+    )

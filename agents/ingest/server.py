@@ -83,11 +83,15 @@ class IngestServer:
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> IngestServer:
-        await self.publisher.start()
         self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
-        await site.start()
+        try:
+            await web.TCPSite(self._runner, self.settings.host, self.settings.port).start()
+        except OSError:  # the port is taken: leave nothing running
+            await self._runner.cleanup()
+            self._runner = None
+            raise
+        await self.publisher.start()
         host, port = self._runner.addresses[0][:2]
         self.url = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
         return self

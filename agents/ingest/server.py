@@ -133,10 +133,10 @@ class IngestServer:
     async def _events(self, request: web.Request) -> web.Response:
         verify_bearer(request.headers.get("Authorization"), self.settings.bearer_tokens)
         chosen = request.query.get("input")
-        if chosen is not None and chosen not in payloads.INPUTS:
+        input_name = next((name for name in payloads.INPUTS if name == chosen), None)
+        if chosen is not None and input_name is None:
             raise BadRequest(InvalidField("?input", f"is tickets or interactions, not {chosen!r}"))
         raw = await self._body(request)
-        input_name = next((name for name in payloads.INPUTS if name == chosen), None)
         return await self._accept(payloads.events(raw, input_name=input_name))
 
     async def _healthz(self, request: web.Request) -> web.Response:

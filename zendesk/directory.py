@@ -68,6 +68,24 @@ class Directory(Generic[T]):
         self.hits = 0  # ids answered from the cache
         self.fetched = 0  # ids asked of Zendesk
 
+    def cached(self, ids: Iterable[str]) -> dict[str, T | None] | None:
+        """Each id's record if every one is answered by the cache now, else None (no call)."""
+        now = self._clock()
+        answers: dict[str, T | None] = {}
+        for key in ids:
+            entry = self._cache.get(key)
+            if entry is not None and entry[0] > now:
+                answers[key] = entry[1]
+            elif key.isdigit():
+                return None
+            else:
+                answers[key] = None
+        for key in answers:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                self.hits += 1
+        return answers
+
     async def get_many(self, ids: Iterable[str]) -> dict[str, T | None]:
         """Each id's record, or None for an id that matches nothing. Raises ZendeskError."""
         now = self._clock()

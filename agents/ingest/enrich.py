@@ -115,18 +115,12 @@ class Enricher:
         user_wanted, org_wanted = wants_requester(event), wants_organization(event)
         if not (user_wanted or org_wanted):
             return record
+        user_ids = [event.requester.id] if user_wanted and event.requester.id else []
+        org_ids = [event.organization.id] if org_wanted and event.organization.id else []
         user = organization = None
         reason = None
         try:
-            async with asyncio.timeout(self.timeout_s):
-                users, organizations = await asyncio.gather(
-                    self.users.get_many(
-                        [event.requester.id] if user_wanted and event.requester.id else []
-                    ),
-                    self.organizations.get_many(
-                        [event.organization.id] if org_wanted and event.organization.id else []
-                    ),
-                )
+            users, organizations = await self._lookup(user_ids, org_ids)
         except ZendeskError as error:
             reason = error.reason
         except TimeoutError:
@@ -146,6 +140,17 @@ class Enricher:
             outcome = {"status": "ids_only", "reason": "invalid_response"}
         self._count(outcome, event)
         return record
+
+    async def _lookup(
+        self, user_ids: list[str], org_ids: list[str]
+    ) -> tuple[dict[str, User | None], dict[str, Organization | None]]:
+        users, organizations = self.users.cached(user_ids), self.organizations.cached(org_ids)
+        if users is not None and organizations is not None:
+            return users, organizations  # the common case once warm: no task, no timer
+        async with asyncio.timeout(self.timeout_s):
+            return await asyncio.gather(
+                self.users.get_many(user_ids), self.organizations.get_many(org_ids)
+            )
 
     async def close(self) -> None:
         await self.users.close()

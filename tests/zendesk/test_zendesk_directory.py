@@ -156,3 +156,16 @@ async def test_the_cache_is_bounded() -> None:
     assert users.hits == 3
     await users.get_many(["0"])
     assert zd.calls[-1] == ["0"]
+
+
+async def test_cached_answers_without_a_call_or_says_it_cannot() -> None:
+    """cached() serves what the cache holds now and None as soon as one id would need a call."""
+    zd, clock = FakeZendesk(known=["1"]), Clock()
+    users = directory(zd, clock, ttl_s=10)
+    assert users.cached(["1"]) is None
+    await users.get_many(["1", "2"])
+    assert users.cached(["1", "2", "u-7"]) == {"1": "user 1", "2": None, "u-7": None}
+    assert users.cached([]) == {}
+    clock.now += 11
+    assert users.cached(["1"]) is None
+    assert len(zd.calls) == 1

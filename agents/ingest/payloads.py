@@ -10,7 +10,9 @@ would have dead-lettered, and an accepted one decodes the same way there.
   byte as received;
 - anything else is a trigger or automation body written from ``docs/zendesk-trigger-body.json``:
   the generic envelope, read with four allowances for what Zendesk's placeholders render —
-  an empty string means absent (a ticket without an organization renders ``"id": ""``);
+  an empty string means absent, at the top level and in ``ticket``, ``requester``,
+  ``organization``, ``interaction`` and ``attributes`` (a ticket without an organization
+  renders ``"id": ""``);
   ``ticket.tags`` may be the space-separated string ``{{ticket.tags}}`` gives; ``ticket.status``
   and ``ticket.priority`` are lower-cased (as for event webhooks); a missing ``id`` becomes
   ``zendesk-webhook-<X-Zendesk-Webhook-Invocation-Id>``, which Zendesk keeps when it retries
@@ -54,10 +56,10 @@ class Record:
 def zendesk_webhook(raw: bytes, *, invocation_id: str | None) -> Record:
     """The record of one Zendesk webhook body (event subscription or trigger); BadRequest."""
     try:
-        doc = _object(raw)
-        if is_zendesk(doc):
-            return Record(_decode(raw), raw, doc, "tickets")
-        return encoded(_trigger_body(doc, invocation_id), "tickets")
+        doc = _json(raw)
+        if isinstance(doc, dict) and not is_zendesk(doc):
+            return encoded(_trigger_body(doc, invocation_id), "tickets", source=raw)
+        return Record(_decode(raw), raw, doc, "tickets")  # not an object: the decoder says so
     except DecodeError as error:
         raise BadRequest(error) from None
 
@@ -78,7 +80,7 @@ def events(raw: bytes, *, input_name: Input | None = None) -> list[Record]:
     records = []
     for index, item in enumerate(doc):
         try:
-            value = orjson.dumps(item)
+            value = _dumps(item, source=None)
             event = _decode(value)
         except DecodeError as error:
             raise BadRequest(error, index) from None
@@ -86,10 +88,20 @@ def events(raw: bytes, *, input_name: Input | None = None) -> list[Record]:
     return records
 
 
-def encoded(doc: dict[str, Any], input_name: Input) -> Record:
-    """The record of a JSON object built or changed here (raises DecodeError)."""
-    value = orjson.dumps(doc)
+def encoded(doc: dict[str, Any], input_name: Input, *, source: bytes | None = None) -> Record:
+    """The record of a JSON object built or changed here (raises DecodeError). ``source``: the
+    bytes ``doc`` was parsed from, whose own decoder error wins if ``doc`` cannot be encoded."""
+    value = _dumps(doc, source=source)
     return Record(_decode(value), value, doc, input_name)
+
+
+def _dumps(doc: Any, *, source: bytes | None) -> bytes:
+    try:
+        return orjson.dumps(doc)
+    except TypeError:  # orjson encodes at most 254 levels of nesting
+        if source is not None:
+            _decode(source)  # the decoder's own verdict on the original (too_deep) first
+        raise InvalidField("$", "nested too deeply to be encoded again") from None
 
 
 def route(event: Event) -> Input:
@@ -101,22 +113,25 @@ def _decode(value: bytes) -> Event:
 
 
 def _json(raw: bytes) -> Any:
+    """``raw`` parsed. Bytes the parser refuses raise the decoder's own error for them
+    (malformed, or nested deeper than the parser goes), so the 400 names what a dead letter
+    would."""
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as error:
-        raise MalformedJson(error.msg, error.pos) from None
+        _decode(raw)  # raises: the decoder parses with the same orjson
+        raise MalformedJson(error.msg, error.pos) from None  # were it ever to accept them
 
 
-def _object(raw: bytes) -> dict[str, Any]:
-    doc = _json(raw)
-    if not isinstance(doc, dict):
-        raise InvalidField("$", f"expected a JSON object, got {type(doc).__name__}")
-    return doc
+#: Where a trigger body's placeholders render: an empty string there means absent.
+_RENDERED = ("ticket", "requester", "organization", "interaction", "attributes")
 
 
 def _trigger_body(doc: dict[str, Any], invocation_id: str | None) -> dict[str, Any]:
     body = _without_blanks(doc)
-    assert isinstance(body, dict)
+    for part in _RENDERED:
+        if isinstance(body.get(part), dict):
+            body[part] = _without_blanks(body[part])
     ticket = body.get("ticket")
     if isinstance(ticket, dict):
         if isinstance(ticket.get("tags"), str):
@@ -130,10 +145,6 @@ def _trigger_body(doc: dict[str, Any], invocation_id: str | None) -> dict[str, A
     return body
 
 
-def _without_blanks(value: Any) -> Any:
-    """``value`` without empty strings, at any depth (Zendesk renders a missing value as "")."""
-    if isinstance(value, dict):
-        return {key: _without_blanks(item) for key, item in value.items() if item != ""}
-    if isinstance(value, list):
-        return [_without_blanks(item) for item in value if item != ""]
-    return value
+def _without_blanks(fields: dict[str, Any]) -> dict[str, Any]:
+    """``fields`` without its empty strings (Zendesk renders a missing value as "")."""
+    return {key: value for key, value in fields.items() if value != ""}

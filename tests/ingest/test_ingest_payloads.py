@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import orjson
 import pytest
 
 from agents.ingest.errors import BadRequest
-from agents.ingest.payloads import events, route, zendesk_webhook
+from agents.ingest.payloads import Record, events, route, zendesk_webhook
 from tests.ingest.zendesk_side import TEMPLATE, TICKET_35500, render
 from topics.codecs import decode_event
+from topics.errors import DecodeError
 
 ZEN = (
     b'{"type":"zen:event-type:ticket.created","id":"01JZ","subject":"zen:ticket:35436",'
@@ -146,3 +149,47 @@ def test_input_routing() -> None:
     )
     [record] = events(orjson.dumps(generic(event_type="ticket.created")), input_name="interactions")
     assert record.input == "interactions"
+
+
+def nested(depth: int) -> object:
+    value: object = "leaf"
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+@pytest.mark.parametrize("depth", [50, 100, 300, 1100, 5000])
+def test_deeply_nested_bodies_are_refused_like_the_decoder_refuses_them(depth: int) -> None:
+    """However deep a body nests, the ingest answers (never a 500): with the decoder's own code
+    when the decoder refuses the bytes, and never accepting what cannot be produced."""
+    doc = {"id": "d1", "type": "ticket.created", "ticket": {"id": "1"}, "attributes": nested(depth)}
+    raw = orjson.dumps(doc) if depth < 250 else _deep_json(depth)
+    try:
+        decode_event(raw, topic="x")
+        refused_by_decoder = None
+    except DecodeError as error:
+        refused_by_decoder = error.code
+    for attempt in (
+        lambda: [zendesk_webhook(raw, invocation_id="1")],
+        lambda: events(raw),
+        lambda: events(b"[" + raw + b"]"),
+    ):
+        records, refused = _outcome(attempt)
+        if refused is None:
+            assert refused_by_decoder is None
+            assert all(decode_event(r.value, topic="x") == r.event for r in records)
+        elif refused_by_decoder is not None and refused.index is None:
+            assert refused.body()["error"] == refused_by_decoder
+
+
+def _outcome(attempt: Callable[[], list[Record]]) -> tuple[list[Record], BadRequest | None]:
+    try:
+        return attempt(), None
+    except BadRequest as refused:
+        return [], refused
+
+
+def _deep_json(depth: int) -> bytes:
+    """The same document written out by hand: orjson itself encodes at most 254 levels."""
+    head = b'{"id": "d1", "type": "ticket.created", "ticket": {"id": "1"}, "attributes": '
+    return head + b'{"a": ' * depth + b'"leaf"' + b"}" * depth + b"}"

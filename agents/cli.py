@@ -249,6 +249,10 @@ COMMANDS: dict[str, tuple[str, Callable[[Sequence[str]], int]]] = {
         "check a Salesforce connection and show its indicator",
         _delegate("salesforce.connect_cli"),
     ),
+    "ingest": (
+        "receive Zendesk webhooks and events over HTTP into the input topics",
+        _delegate("agents.ingest.cli"),
+    ),
     "kafka": ("run a local Kafka broker in the foreground", _kafka),
     "replay": (
         "republish a slice of an input topic, or --dry-run it",

@@ -2,8 +2,11 @@
 
 It starts the local broker (or uses ``KAFKA_BOOTSTRAP_SERVERS``), the Salesforce emulator with a
 small seeded org (unless a real connection is configured and chosen), the worker on ``flows/``,
-then feeds ``samples/`` and prints every step output, run result, retry and dead letter as it
-arrives. ``demo`` exits with a summary once every sample event has reached a final outcome;
+the webhook ingest (with the Zendesk API emulator for requester enrichment), then posts
+``samples/`` through the ingest as Zendesk and other helpdesks would — signed webhooks, bearer
+events — and prints every step output, run result, retry and dead letter as it arrives. The
+malformed samples are refused by the ingest (400) and then produced straight to Kafka, as a
+producer that bypasses the ingest would, to show the worker dead-lettering them. ``demo`` exits with a summary once every sample event has reached a final outcome;
 ``run`` (``follow=True``) keeps the worker running until Ctrl-C.
 """
 
@@ -11,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
+import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -18,16 +23,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from pydantic import SecretStr
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from agents.ingest.enrich import enriched, wants_organization, wants_requester
+from agents.ingest.server import IngestServer
+from agents.ingest.settings import EnrichmentSettings, IngestSettings
+from agents.ingest.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from agents.ops.output import printable
 from agents.service import Service, ServiceConfig
 from agents.settings import KafkaSettings, WorkerSettings
 from localkafka import BrokerOptions, LocalBroker
+from pipeline.events import Event
 from pipeline.loader import load_flows
 from salesforce.settings import ConnectionSettings
 from sfemulator import Emulator, EmulatorConfig, emulator_connection
@@ -35,6 +47,8 @@ from topics import headers as h
 from topics.catalogue import Catalogue, CatalogueSettings, TopicRole
 from topics.codecs import decode_event
 from topics.errors import DecodeError, HeaderError
+from zdemulator import ZendeskEmulator
+from zendesk.client import Organization, User
 
 ROOT = Path(__file__).resolve().parent.parent
 FINAL = {"succeeded", "skipped", "dead_letter"}
@@ -46,6 +60,18 @@ SEED = (
 )
 
 
+# The Zendesk account behind samples/zendesk.jsonl: the people its events name by id only.
+ZENDESK_USERS = (
+    User("90001", "Nora Quist", "nora.quist@brightlane.example", "+44 20 7946 0101"),
+    User("90002", "Jane Doe", "jane.doe@acme.example", "+1 415 555 0102", "70001"),
+    User("90003", "Omar Haddad", "omar.haddad@northwind.example", "+33 1 70 36 00 03", "70003"),
+)
+ZENDESK_ORGANIZATIONS = (
+    Organization("70001", "Acme Corporation"),
+    Organization("70003", "Northwind Traders"),
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Sample:
     topic: str
@@ -53,6 +79,7 @@ class Sample:
     value: bytes
     expected_runs: int  # how many flows this event starts (0 for malformed or unmatched)
     malformed: bool
+    route: str = "/events?input=interactions"  # how the demo delivers it to the ingest
 
 
 @dataclass
@@ -88,12 +115,12 @@ def load_samples(samples_dir: Path, catalogue: Catalogue, flows_dir: Path) -> li
     flows = load_flows(flows_dir)
     tickets, interactions = (spec.name for spec in catalogue.inputs)
     files = (
-        ("zendesk.jsonl", tickets),
-        ("generic.jsonl", interactions),
-        ("malformed.jsonl", tickets),
+        ("zendesk.jsonl", tickets, "/webhooks/zendesk"),
+        ("generic.jsonl", interactions, "/events?input=interactions"),
+        ("malformed.jsonl", tickets, "/webhooks/zendesk"),
     )
     samples = []
-    for name, topic in files:
+    for name, topic, route in files:
         path = samples_dir / name
         if not path.exists():
             continue
@@ -101,14 +128,26 @@ def load_samples(samples_dir: Path, catalogue: Catalogue, flows_dir: Path) -> li
             if not line.strip():
                 continue
             try:
-                event = decode_event(line, topic=topic)
+                event = as_ingested(decode_event(line, topic=topic), line)
             except DecodeError:
-                samples.append(Sample(topic, b"malformed", line, 0, True))
+                samples.append(Sample(topic, b"malformed", line, 0, True, route))
                 continue
             logical = "tickets" if topic == tickets else "interactions"
             runs = len(flows.match(event, logical))
-            samples.append(Sample(topic, event.ticket_id.encode(), line, runs, False))
+            samples.append(Sample(topic, event.ticket_id.encode(), line, runs, False, route))
     return samples
+
+
+def as_ingested(event: Event, line: bytes) -> Event:
+    """The event as the ingest will produce it, its people looked up in the demo's Zendesk."""
+    if not (wants_requester(event) or wants_organization(event)):
+        return event
+    users = {user.id: user for user in ZENDESK_USERS}
+    orgs = {org.id: org for org in ZENDESK_ORGANIZATIONS}
+    user = users.get(event.requester.id or "") if wants_requester(event) else None
+    org = orgs.get(event.organization.id or "") if wants_organization(event) else None
+    doc = enriched(orjson.loads(line), event, user, org, {"status": "enriched"})
+    return decode_event(orjson.dumps(doc), topic="demo")
 
 
 @contextlib.asynccontextmanager
@@ -168,7 +207,14 @@ async def demo(
     topics = CatalogueSettings(prefix=prefix, partitions=3, retry_delays_ms=(2000, 10_000, 60_000))
     catalogue = Catalogue.build(topics)
     samples = load_samples(samples_dir, catalogue, flows_dir)
-    async with kafka_cluster(console) as bootstrap, salesforce(console, connection) as (conn, _):
+    async with (
+        kafka_cluster(console) as bootstrap,
+        salesforce(console, connection) as (conn, _),
+        ZendeskEmulator(
+            users=[_zendesk_user(user) for user in ZENDESK_USERS],
+            organizations=[{"id": int(org.id), "name": org.name} for org in ZENDESK_ORGANIZATIONS],
+        ) as zendesk,
+    ):
         config = ServiceConfig(
             worker=WorkerSettings(
                 bootstrap_servers=bootstrap,
@@ -179,12 +225,28 @@ async def demo(
             connection=conn,
             topics=topics,
         )
-        async with Service(config) as service:
+        token, secret = secrets.token_urlsafe(16), secrets.token_urlsafe(24)
+        ingest_settings = IngestSettings(
+            bootstrap_servers=bootstrap,
+            port=0,
+            signing_secrets=(SecretStr(secret),),
+            bearer_tokens=(SecretStr(token),),
+            enrichment=EnrichmentSettings(zendesk=zendesk.settings()),
+            topics=topics,
+        )
+        async with Service(config) as service, IngestServer(ingest_settings) as ingest:
             console.print(f"[bold]Worker[/] running {len(service.flows)} flows from {flows_dir}")
+            console.print(
+                f"[bold]Ingest[/] at {ingest.url}: POST /webhooks/zendesk (signed), "
+                f"POST /events (Authorization: Bearer {token}); requester lookups in the "
+                f"Zendesk API emulator at {zendesk.url}"
+            )
             watcher = Watcher(bootstrap, catalogue, console)
             await watcher.start()
             try:
-                await feed(bootstrap, samples)
+                await ingest.publisher.wait_connected(timeout_s)
+                await post(ingest.url, samples, secret, token, console)
+                await feed(bootstrap, [s for s in samples if s.malformed])
                 console.print(f"[bold]Fed[/] {len(samples)} sample events\n")
                 expected_runs = sum(s.expected_runs for s in samples)
                 expected_letters = sum(s.malformed for s in samples)
@@ -202,6 +264,34 @@ async def demo(
             summary.api_calls = service.client.api_calls
     summary.seconds = time.monotonic() - started
     return done, summary
+
+
+def _zendesk_user(user: User) -> dict[str, Any]:
+    fields = {"email": user.email, "phone": user.phone}
+    org = {"organization_id": int(user.organization_id)} if user.organization_id else {}
+    return {"id": int(user.id), "name": user.name, **fields, **org}
+
+
+async def post(url: str, samples: list[Sample], secret: str, token: str, console: Console) -> None:
+    """Deliver each sample to the ingest, in order, as its source would."""
+    async with aiohttp.ClientSession() as session:
+        for sample in samples:
+            if sample.route == "/webhooks/zendesk":
+                stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+                headers = {
+                    TIMESTAMP_HEADER: stamp,
+                    SIGNATURE_HEADER: sign(secret, stamp, sample.value),
+                }
+            else:
+                headers = {"Authorization": f"Bearer {token}"}
+            headers["Content-Type"] = "application/json"
+            async with session.post(url + sample.route, data=sample.value, headers=headers) as r:
+                answer = await r.json()
+            if r.status != 200:
+                detail = f"{answer['error']}: {answer['reason']}"[:120]
+                console.print(f"[red]ingest refused[/] ({r.status}) {escape(detail)}")
+            elif sample.malformed:  # the decoder accepts what the demo expected it to refuse
+                console.print(f"[yellow]ingest accepted a malformed sample[/] {answer['events']}")
 
 
 async def feed(bootstrap: str, samples: list[Sample]) -> None:

@@ -11,13 +11,25 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# package -> the project packages it may import (STYLE.md: agents → (topics, salesforce) → pipeline)
+# package -> the project packages it may import (STYLE.md: agents → (topics, salesforce) → pipeline;
+# zendesk, the Zendesk API client, stands alone beside salesforce)
 ALLOWED = {
     "pipeline": {"pipeline"},
     "topics": {"topics", "pipeline"},
     "salesforce": {"salesforce", "pipeline"},
+    "zendesk": {"zendesk"},
     "sfemulator": {"sfemulator", "salesforce", "pipeline"},
-    "agents": {"agents", "topics", "salesforce", "pipeline", "localkafka", "sfemulator"},
+    "zdemulator": {"zdemulator", "zendesk"},
+    "agents": {
+        "agents",
+        "topics",
+        "salesforce",
+        "zendesk",
+        "pipeline",
+        "localkafka",
+        "sfemulator",
+        "zdemulator",
+    },
 }
 PROJECT = {*ALLOWED, "localkafka", "bench", "tests"}
 
@@ -44,13 +56,15 @@ def test_imports_point_one_way(package: str) -> None:
 
 
 def test_the_worker_does_not_load_the_emulator() -> None:
-    """Importing the worker, the engine, the service and the CLI leaves sfemulator unloaded:
-    only the demo, `--emulator` and the tests load it, when asked."""
+    """Importing the worker, the engine, the service, the ingest and the CLI leaves both
+    emulators unloaded: only the demo, `--emulator` and the tests load them, when asked."""
     code = (
         "import sys\n"
         "import agents.worker, agents.engine, agents.service, agents.cli\n"
         "import agents.ops.replay, agents.ops.dlq\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'sfemulator'))\n"
+        "import agents.ingest.server, agents.ingest.cli\n"
+        "emulators = {'sfemulator', 'zdemulator'}\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in emulators))\n"
     )
     out = subprocess.run(  # noqa: S603 - this interpreter, a fixed script
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True

@@ -18,7 +18,8 @@ import faust
 from agents.app import create_app
 from agents.engine import Engine, EngineSettings
 from agents.ledger import KafkaLedger
-from agents.settings import WorkerSettings
+from agents.observe import Observability
+from agents.settings import ObserveSettings, WorkerSettings
 from agents.worker import FaustPublisher, attach_engine, ensure_topics
 from pipeline.ledger import Ledger
 from pipeline.loader import load_flows
@@ -51,6 +52,7 @@ class ServiceConfig:
     linger_s: float = 0.02
     batching: bool = True  # coalesce concurrent single-record writes into Collections calls
     budget: BudgetPolicy = field(default_factory=BudgetPolicy)
+    observe: ObserveSettings = field(default_factory=ObserveSettings)  # metrics, health, traces
 
 
 class Service:
@@ -80,7 +82,14 @@ class Service:
         self.ledger = ledger or KafkaLedger(
             config.worker.bootstrap_servers, self.catalogue.one(TopicRole.LEDGER).name
         )
-        self.ports = Ports(gateway=gateway, ledger=self.ledger, clock=clock or Clock())
+        # Metrics, traces and health (agents/observe): step spans around the executor, the
+        # engine's observer, trace headers on its outcomes, the client's calls.
+        self.observability = Observability(
+            config.observe, app=self.app, bootstrap_servers=config.worker.bootstrap_servers
+        )
+        self.ports = self.observability.wrap_ports(
+            Ports(gateway=gateway, ledger=self.ledger, clock=clock or Clock())
+        )
         stopping = asyncio.Event()
         self.engine = Engine(
             flows=self.flows,
@@ -89,6 +98,10 @@ class Service:
             publisher=FaustPublisher(self.app, stopping),
             settings=config.engine,
             stopping=stopping,
+            observer=self.observability.observer,
+        )
+        self.observability.attach(
+            self.engine, client=self.client, governor=self.governor, ledger=self.ledger
         )
         attach_engine(
             self.app, self.engine, self.catalogue,
@@ -103,6 +116,7 @@ class Service:
         if isinstance(self.ledger, KafkaLedger):
             await self.ledger.start()
         await self.app.start()
+        await self.observability.start()
 
     async def stop(self, grace_s: float = 10.0) -> None:
         """Let the batch in progress finish (for up to ``grace_s``), then stop. A batch that
@@ -117,6 +131,7 @@ class Service:
         if self.batching is not None:
             await self.batching.close()
         await self.client.close()
+        await self.observability.stop()
 
     async def __aenter__(self) -> Service:
         await self.start()

@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import contextlib
 import importlib
-import logging
 import signal
 import sys
 import threading
@@ -15,8 +14,9 @@ from pathlib import Path
 
 from rich.console import Console
 
+from agents.observe import logs
 from agents.service import Service, ServiceConfig
-from agents.settings import KafkaSettings, WorkerSettings, topics_from_env
+from agents.settings import KafkaSettings, ObserveSettings, WorkerSettings, topics_from_env
 from localkafka import BrokerError, BrokerOptions, LocalBroker
 from pipeline.errors import FlowLoadError
 from pipeline.loader import flow_files, validate_directory
@@ -139,9 +139,11 @@ def _worker(argv: Sequence[str]) -> int:
         "--emulator", action="store_true", help="start an in-process Salesforce emulator and use it"
     )
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    try:
+        observe = ObserveSettings.from_env()
+    except ValueError as error:
+        parser.error(str(error))
+    logs.configure(observe.log_format, observe.log_level)
     kafka = KafkaSettings.from_env()
     if not kafka.bootstrap_servers:
         parser.error("set KAFKA_BOOTSTRAP_SERVERS (or use `actionflows run` for a local broker)")
@@ -152,7 +154,7 @@ def _worker(argv: Sequence[str]) -> int:
                 "no Salesforce connection is configured (see docs/salesforce.md); "
                 "pass --emulator to use the local emulator"
             )
-        asyncio.run(_serve(kafka.bootstrap_servers, args.flows, connection))
+        asyncio.run(_serve(kafka.bootstrap_servers, args.flows, connection, observe))
     except (FlowLoadError, SettingsError, ValueError) as error:
         print(f"actionflows worker: {error}", file=sys.stderr)
         return 1
@@ -161,7 +163,12 @@ def _worker(argv: Sequence[str]) -> int:
     return 0
 
 
-async def _serve(bootstrap: str, flows: Path, connection: ConnectionSettings | None) -> None:
+async def _serve(
+    bootstrap: str,
+    flows: Path,
+    connection: ConnectionSettings | None,
+    observe: ObserveSettings,
+) -> None:
     topics = topics_from_env()
     worker = WorkerSettings.from_env(bootstrap)
     worker = WorkerSettings(
@@ -183,11 +190,15 @@ async def _serve(bootstrap: str, flows: Path, connection: ConnectionSettings | N
                 emulator.url, emulator.credentials, emulator.api_version
             )
         service = await stack.enter_async_context(
-            Service(ServiceConfig(worker=worker, connection=connection, topics=topics))
+            Service(
+                ServiceConfig(worker=worker, connection=connection, topics=topics, observe=observe)
+            )
         )
+        server = service.observability.server
+        endpoints = f"; metrics and health at {server.url}" if server else ""
         print(
             f"worker {worker.app_id}: {len(service.flows)} flows, inputs "
-            f"{', '.join(s.name for s in service.catalogue.inputs)}; Ctrl-C stops it"
+            f"{', '.join(s.name for s in service.catalogue.inputs)}{endpoints}; Ctrl-C stops it"
         )
         await stop.wait()
 
@@ -221,6 +232,14 @@ COMMANDS: dict[str, tuple[str, Callable[[Sequence[str]], int]]] = {
         _delegate("agents.ops.replay"),
     ),
     "dlq": ("list, show and redrive dead letters", _delegate("agents.ops.dlq")),
+    "api": (
+        "index the output topics into the run history and serve its API",
+        _delegate("agents.history.service"),
+    ),
+    "runs": (
+        "show runs from the run history: runs --ticket 35436",
+        _delegate("agents.history.client"),
+    ),
 }
 
 

@@ -197,7 +197,7 @@ class Observability:
         http = self.settings.http
         if http is not None:
             app = application(http)
-            health_routes(app, self.health, self.metrics)
+            health_routes(app, self.health, self.metrics.registry)
             self.server = await Server(app, http.host, http.port).start()
 
     async def stop(self) -> None:

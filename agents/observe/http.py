@@ -27,10 +27,10 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import SecretStr
 
 from agents.observe.health import Health
-from agents.observe.metrics import Metrics
 from agents.settings import HttpSettings
 
 OPEN_PATHS = frozenset({"/healthz"})
@@ -129,8 +129,8 @@ def _refusal(token: SecretStr | None, header: str | None) -> str | None:
     return None
 
 
-def health_routes(app: web.Application, health: Health, metrics: Metrics | None) -> None:
-    """``/healthz`` (open), ``/readyz`` and ``/metrics`` (guarded)."""
+def health_routes(app: web.Application, health: Health, registry: CollectorRegistry | None) -> None:
+    """``/healthz`` (open), ``/readyz`` and ``/metrics`` (guarded) of ``registry``."""
 
     async def healthz(request: web.Request) -> web.Response:
         report = health.live()
@@ -142,12 +142,11 @@ def health_routes(app: web.Application, health: Health, metrics: Metrics | None)
 
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    if metrics is not None:
+    if registry is not None:
 
         async def scrape(request: web.Request) -> web.Response:
-            body, content_type = metrics.render()
-            response = web.Response(body=body)
-            response.headers["Content-Type"] = content_type
+            response = web.Response(body=generate_latest(registry))
+            response.headers["Content-Type"] = CONTENT_TYPE_LATEST
             return response
 
         app.router.add_get("/metrics", scrape)

@@ -22,12 +22,10 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
-    generate_latest,
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -150,10 +148,6 @@ class Metrics:
         self._cause: contextvars.ContextVar[str | None] = contextvars.ContextVar(
             "actionflows_pause_cause", default=None
         )
-
-    def render(self) -> tuple[bytes, str]:
-        """The exposition text and its content type."""
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
     def collect_from(self, collector: Collector) -> None:
         self.registry.register(collector)

@@ -207,15 +207,12 @@ class Indexer:
             record.value,
             tuple((str(k), bytes(v)) for k, v in record.headers or ()),
         )
-        row = _PARSERS[self.roles[record.topic]](source)
-        if isinstance(row, Unreadable):
+        item = indexed(source, self.roles[record.topic], self.retention_ms.get(record.topic))
+        if item.row is None:
             self.unreadable[record.topic] += 1
-            log.warning("history: skipping an unreadable record: %s", row.reason)
-            return Indexed(record.topic, record.partition, record.offset, None, None)
-        self.indexed[record.topic] += 1
-        retention = self.retention_ms.get(record.topic)
-        expires = source.timestamp_ms + retention if retention is not None else None
-        return Indexed(record.topic, record.partition, record.offset, row, expires)
+        else:
+            self.indexed[record.topic] += 1
+        return item
 
     async def caught_up(self) -> bool:
         """Whether every record on the topics now has been indexed."""
@@ -257,6 +254,16 @@ class Indexer:
                 for topic, role in self.roles.items()
             },
         }
+
+
+def indexed(source: Source, role: TopicRole, retention_ms: int | None) -> Indexed:
+    """The row of one record, expiring with it; an unreadable record keeps only its position."""
+    row = _PARSERS[role](source)
+    if isinstance(row, Unreadable):
+        log.warning("history: skipping an unreadable record: %s", row.reason)
+        return Indexed(source.topic, source.partition, source.offset, None, None)
+    expires = source.timestamp_ms + retention_ms if retention_ms is not None else None
+    return Indexed(source.topic, source.partition, source.offset, row, expires)
 
 
 async def topic_retention(bootstrap_servers: str, topics: list[str]) -> dict[str, int | None]:

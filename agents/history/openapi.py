@@ -208,10 +208,8 @@ _PAGING = [
     _query("limit", "page size", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}),
     _query("cursor", "the `next` of the previous page"),
 ]
-_ERRORS = {
-    "400": _json("Error", "a filter or cursor that cannot be used"),
-    "401": _json("Error", "no token, or not the right one"),
-}
+_UNAUTHORIZED = {"401": _json("Error", "no token, or not the right one")}
+_ERRORS = {"400": _json("Error", "a filter or cursor that cannot be used"), **_UNAUTHORIZED}
 _RUN_ID = {"name": "run_id", "in": "path", "required": True, "schema": _TEXT}
 
 
@@ -257,7 +255,7 @@ def document() -> dict[str, Any]:
                     "responses": {
                         "200": _json("RunDetail", "the run"),
                         "404": _json("Error", "no such run in the history"),
-                        **_ERRORS,
+                        **_UNAUTHORIZED,
                     },
                 }
             },
@@ -269,7 +267,7 @@ def document() -> dict[str, Any]:
                     "responses": {
                         "200": _json("StepList", "the step outputs"),
                         "404": _json("Error", "no such run in the history"),
-                        **_ERRORS,
+                        **_UNAUTHORIZED,
                     },
                 }
             },
@@ -296,14 +294,14 @@ def document() -> dict[str, Any]:
                 "get": {
                     "operationId": "getIndex",
                     "summary": "The indexer's state",
-                    "responses": {"200": _json("IndexStatus", "the indexer"), **_ERRORS},
+                    "responses": {"200": _json("IndexStatus", "the indexer"), **_UNAUTHORIZED},
                 }
             },
             "/api/index/rebuild": {
                 "post": {
                     "operationId": "rebuildIndex",
                     "summary": "Empty the history and index the topics again (audited)",
-                    "responses": {"202": _json("RebuildStarted", "started"), **_ERRORS},
+                    "responses": {"202": _json("RebuildStarted", "started"), **_UNAUTHORIZED},
                 }
             },
             "/healthz": {
@@ -324,7 +322,7 @@ def document() -> dict[str, Any]:
                     "responses": {
                         "200": _json("HealthReport", "ready"),
                         "503": _json("HealthReport", "not ready, and why"),
-                        "401": _ERRORS["401"],
+                        "401": _UNAUTHORIZED["401"],
                     },
                 }
             },
@@ -337,7 +335,7 @@ def document() -> dict[str, Any]:
                             "description": "the metrics",
                             "content": {"text/plain": {"schema": _TEXT}},
                         },
-                        "401": _ERRORS["401"],
+                        "401": _UNAUTHORIZED["401"],
                     },
                 }
             },
@@ -350,7 +348,7 @@ def document() -> dict[str, Any]:
                             "description": "the OpenAPI document",
                             "content": {"application/json": {"schema": _ANY_OBJECT}},
                         },
-                        "401": _ERRORS["401"],
+                        "401": _UNAUTHORIZED["401"],
                     },
                 }
             },

@@ -31,6 +31,7 @@ from aiokafka.errors import KafkaError
 
 from agents.history.rows import Row, Source, Unreadable, letter_row, run_row, step_row
 from agents.history.store import Indexed, Store
+from agents.ops.slices import topic_partitions
 from topics.catalogue import Catalogue, TopicRole
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,14 @@ class Indexer:
     async def start(self) -> None:
         """Read the retention, assign every partition, seek to the stored positions, index."""
         self.retention_ms.update(await topic_retention(self.bootstrap_servers, list(self.roles)))
+        partitions = {
+            topic: await topic_partitions(self.bootstrap_servers, topic) for topic in self.roles
+        }
+        missing = sorted(topic for topic, found in partitions.items() if found is None)
+        if missing:
+            raise RuntimeError(
+                f"topics {', '.join(missing)} do not exist (the worker creates them)"
+            )
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap_servers,
             group_id=None,
@@ -105,16 +114,10 @@ class Indexer:
         )
         await consumer.start()
         try:
-            available = await consumer.topics()
-            missing = sorted(set(self.roles) - set(available))
-            if missing:
-                raise RuntimeError(
-                    f"topics {', '.join(missing)} do not exist (the worker creates them)"
-                )
             assigned = [
                 TopicPartition(topic, partition)
-                for topic in self.roles
-                for partition in sorted(consumer.partitions_for_topic(topic) or ())
+                for topic, found in partitions.items()
+                for partition in found or ()
             ]
             consumer.assign(assigned)
             self.positions = await self.history.call(self.history.store.positions)
@@ -180,14 +183,15 @@ class Indexer:
                 items = [self._indexed(r) for records in batch.values() for r in records]
                 if items:
                     await self.history.call(self.history.store.apply, items)
-                    for item in items:
-                        self.positions[(item.topic, item.partition)] = item.offset + 1
                 now = self._clock()
                 if now >= next_expiry:
                     expired = await self.history.call(self.history.store.expire, int(now * 1000))
                     if expired:
                         log.info("history: %d rows expired with their records", expired)
                     next_expiry = now + self.expire_every_s
+                # Published last, so whoever sees a position sees the batch and its expiry.
+                for item in items:
+                    self.positions[(item.topic, item.partition)] = item.offset + 1
                 async with self._progress:
                     self._progress.notify_all()
         except asyncio.CancelledError:

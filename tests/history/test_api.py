@@ -92,7 +92,9 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
     indexer = Indexer(history, "127.0.0.1:1", Catalogue.build())  # never started here
     health = Health(live={"event_loop": lambda: Check(True, "turning")})
     settings = HttpSettings(port=0, token=SecretStr(TOKEN), audit_log=tmp_path / "audit.log")
-    server = await Server(create_app(settings, history, indexer, health=health), "127.0.0.1", 0).start()
+    server = await Server(
+        create_app(settings, history, indexer, health=health), "127.0.0.1", 0
+    ).start()
     yield Api(server.url, indexer, tmp_path / "audit.log", [])
     await server.stop()
     history.close()
@@ -111,7 +113,9 @@ async def test_every_route_answers_as_the_document_says(api: Api) -> None:
     assert (run["run_id"], run["status"]) == ("r1", "succeeded")
     assert [s["step"] for s in run["step_outputs"]] == ["find_lead", "create_lead"]
     assert run["step_outputs"][0]["inputs"]["email"] == "***"
-    status, page = await api.call("GET", "/api/runs", status="dead_letter", since="2027-01-01T00:00Z")
+    status, page = await api.call(
+        "GET", "/api/runs", status="dead_letter", since="2027-01-01T00:00Z"
+    )
     assert [r["run_id"] for r in page["items"]] == ["r2"]
     status, page = await api.call("GET", "/api/runs", limit="1")
     assert page["next"] is not None
@@ -133,7 +137,9 @@ async def test_every_route_answers_as_the_document_says(api: Api) -> None:
     for path, item in DOCUMENT["paths"].items():
         for method, operation in item.items():
             if "401" in operation["responses"]:
-                assert (await api.call(method, path.replace("{run_id}", "r1"), token=None))[0] == 401
+                assert (await api.call(method, path.replace("{run_id}", "r1"), token=None))[
+                    0
+                ] == 401
     assert (await api.call("GET", "/healthz", token=None))[0] == 200
     assert (await api.call("GET", "/readyz"))[0] == 200
     status, served = await api.call("GET", "/openapi.json")

@@ -129,7 +129,10 @@ def test_rows_expire_with_their_records_and_positions_move_with_rows(store: Stor
     index(store, run_result(0, run_id="old", at_ms=T0_MS), retention_ms=DAY_MS)
     index(store, run_result(1, run_id="new", at_ms=T0_MS + DAY_MS), retention_ms=DAY_MS)
     index(store, dead_letter(0, at_ms=T0_MS), retention_ms=None)
-    assert store.positions() == {("actionflows.run-results", 0): 2, ("actionflows.dead-letters", 0): 1}
+    assert store.positions() == {
+        ("actionflows.run-results", 0): 2,
+        ("actionflows.dead-letters", 0): 1,
+    }
     assert store.expire(T0_MS + DAY_MS - 1) == 0
     assert store.expire(T0_MS + DAY_MS) == 1
     assert [r["run_id"] for r in store.runs(RunQuery()).items] == ["new"]

@@ -107,7 +107,7 @@ async def _get(session: aiohttp.ClientSession, url: str, params: Mapping[str, st
                 raise ApiError(f"{url} answered {response.status}: {scrub(message)}")
             return orjson.loads(body)
     except (aiohttp.ClientError, TimeoutError) as error:
-        raise ApiError(f"cannot reach {url}: {error!r}") from None
+        raise ApiError(f"cannot reach {url}: {error or type(error).__name__}") from None
 
 
 def lines(runs: list[dict[str, Any]]) -> Iterator[str]:

@@ -182,5 +182,8 @@ async def _serve(
             service.indexer.rebuild()
         if settings.http.token is None:
             log.warning("no ACTIONFLOWS_API_TOKEN: every route but /healthz answers 401")
-        print(f"run history at {service.url}, store {settings.database}; Ctrl-C stops it")
+        print(
+            f"run history at {service.url}, store {settings.database}; Ctrl-C stops it",
+            flush=True,
+        )
         await stop.wait()

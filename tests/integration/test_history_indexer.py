@@ -4,6 +4,10 @@ and lets rows go when their records leave the topics."""
 from __future__ import annotations
 
 import asyncio
+import os
+import re
+import signal
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -137,3 +141,37 @@ async def test_rows_leave_with_their_records(kafka: str, unique: str) -> None:
     finally:
         await indexer.stop()
         history.close()
+
+
+async def test_the_api_command_serves_until_it_is_told_to_stop(
+    kafka: str, unique: str, tmp_path: Path
+) -> None:
+    """`actionflows api` as an operator runs it: it says where it listens, answers, exits 0."""
+    await deployment(kafka, unique)
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka,
+        "ACTIONFLOWS_TOPIC_PREFIX": f"hist-{unique}",
+        "ACTIONFLOWS_HISTORY_DB": str(tmp_path / "history.sqlite3"),
+        "ACTIONFLOWS_API_TOKEN": TOKEN,
+        "ACTIONFLOWS_LOG_FORMAT": "json",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "agents.cli", "api", "--port", "0",
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        line = (await asyncio.wait_for(process.stdout.readline(), timeout=60)).decode()
+        match = re.search(r"run history at (http://127\.0\.0\.1:\d+)", line)
+        assert match, line
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(match.group(1) + "/healthz") as response,
+        ):
+            assert response.status == 200
+        assert await runs(match.group(1)) == []
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(process.wait(), timeout=60)
+    assert code == 0

@@ -14,7 +14,6 @@ the registry without end.
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import re
 from collections import Counter as Tally
@@ -30,6 +29,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from agents.observer import NullObserver
 from pipeline.result import StepStatus
 from salesforce.calls import CallInfo
 
@@ -75,7 +75,7 @@ class _Bounded:
         return value
 
 
-class Metrics:
+class Metrics(NullObserver):
     """Every metric of a worker, and the engine observer that feeds them."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
@@ -159,10 +159,6 @@ class Metrics:
 
     def decoded(self, record: Inbound, event: Event) -> None:
         self.events_in.labels(record.topic, self._types(event.type)).inc()
-
-    @contextlib.contextmanager
-    def run(self, record: Inbound, event: Event, plan: Plan) -> Iterator[None]:
-        yield
 
     def run_finished(self, plan: Plan, result: RunResult, elapsed_s: float) -> None:
         self.runs.labels(plan.name, str(result.status)).inc()

@@ -44,6 +44,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status,
 from opentelemetry.trace.span import TraceFlags, TraceState
 
 from agents.observe.logs import log_context
+from agents.observer import NullObserver
 from pipeline.actions import ActionInput, ActionResult
 from pipeline.ledger import idempotency_key
 from pipeline.ports import SalesforceGateway
@@ -104,7 +105,7 @@ class _Bounded(OrderedDict[K, V]):
         return None
 
 
-class Tracing:
+class Tracing(NullObserver):
     """The service's spans: an :class:`~agents.observer.EngineObserver` for receive and run
     spans, :meth:`traced_execute` for step spans, :meth:`salesforce_call` for client spans, and
     :meth:`headers_for` for the trace headers of published records."""
@@ -162,12 +163,6 @@ class Tracing:
 
     # --- EngineObserver -----------------------------------------------------------------------
 
-    def record_in(self, record: Inbound) -> None:
-        pass
-
-    def decoded(self, record: Inbound, event: Event) -> None:
-        pass
-
     @contextlib.contextmanager
     def run(self, record: Inbound, event: Event, plan: Plan) -> Iterator[None]:
         """The run span, current while the run executes, with the log context of the run."""
@@ -217,15 +212,6 @@ class Tracing:
         if result.status is RunStatus.DEAD_LETTER:
             span.set_status(Status(StatusCode.ERROR, result.reason))
         span.end()
-
-    def no_match(self, record: Inbound, event: Event) -> None:
-        pass
-
-    def dead_letter(self, record: Inbound, reason: str) -> None:
-        pass
-
-    def in_flight(self, count: int) -> None:
-        pass
 
     def paused(self, cause: str) -> None:
         trace.get_current_span().add_event("paused", {"actionflows.pause.cause": cause})

@@ -5,6 +5,7 @@ worker against the emulator, counted in the worker's /metrics, shown by the hist
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,11 +24,12 @@ from pydantic import SecretStr
 from agents.cli import main as cli
 from agents.history.service import HistoryService
 from agents.service import Service, ServiceConfig
-from agents.settings import HistorySettings, HttpSettings, ObserveSettings, WorkerSettings
-from sfemulator import Emulator, EmulatorConfig, emulator_connection
+from agents.settings import HistorySettings, HttpSettings, ObserveSettings
+from sfemulator import Emulator, EmulatorConfig
 from tests.agents.test_engine import CREATE_LEAD_FLOW, ticket_created
+from tests.integration.test_engine_e2e import service_config
 from tests.kafkatools import read, wait_for
-from topics.catalogue import Catalogue, CatalogueSettings
+from topics.catalogue import Catalogue
 from topics.tracing import read_trace
 
 TOKEN = "e2e-observability-token"
@@ -43,12 +45,8 @@ async def emulator() -> AsyncIterator[Emulator]:
 
 def observed_config(kafka: str, unique: str, flows: Path, emu: Emulator) -> ServiceConfig:
     """A worker with its HTTP endpoints on a free loopback port, guarded by TOKEN."""
-    return ServiceConfig(
-        worker=WorkerSettings(bootstrap_servers=kafka, app_id=f"af-{unique}", flows_dir=flows),
-        connection=emulator_connection(emu.url, emu.credentials, emu.api_version),
-        topics=CatalogueSettings(prefix=f"af-{unique}", partitions=2, retry_delays_ms=(500, 1000)),
-        observe=ObserveSettings(http=HttpSettings(port=0, token=SecretStr(TOKEN))),
-    )
+    observe = ObserveSettings(http=HttpSettings(port=0, token=SecretStr(TOKEN)))
+    return dataclasses.replace(service_config(kafka, unique, flows, emu), observe=observe)
 
 
 def spans_of(service: Service) -> InMemorySpanExporter:

@@ -28,16 +28,19 @@ def _with(record: Inbound, *headers: tuple[str, bytes]) -> Inbound:
     )  # fmt: skip
 
 
+TRACED = _with(
+    inbound(ticket_created("e1", "T1", "ada@example.com")),
+    ("traceparent", TRACEPARENT),
+    ("tracestate", b"vendor=1"),
+)
+
+
 async def test_an_incoming_traceparent_is_continued_by_the_run_and_its_steps(
     tmp_path: Path,
 ) -> None:
     """receive → run → steps, all in the producer's trace, under the producer's span."""
     o = observed_engine(tmp_path)
-    record = _with(
-        inbound(ticket_created("e1", "T1", "ada@example.com")),
-        ("traceparent", TRACEPARENT),
-        ("tracestate", b"vendor=1"),
-    )
+    record = TRACED
     await o.engine.handle_batch([record])
     spans = {span.name: span for span in o.finished()}
     assert set(spans) == {
@@ -58,11 +61,7 @@ async def test_an_incoming_traceparent_is_continued_by_the_run_and_its_steps(
 async def test_every_output_record_names_the_run_span(tmp_path: Path) -> None:
     """Step outputs and the run result carry traceparent = (the input's trace, the run span)."""
     o = observed_engine(tmp_path)
-    record = _with(
-        inbound(ticket_created("e1", "T1", "ada@example.com")),
-        ("traceparent", TRACEPARENT),
-        ("tracestate", b"vendor=1"),
-    )
+    record = TRACED
     await o.engine.handle_batch([record])
     run = next(s for s in o.finished() if s.name == "run create-lead")
     assert len(o.publisher.records) == 3

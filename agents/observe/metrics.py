@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextvars
 import re
-from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -144,7 +143,7 @@ class Metrics(NullObserver):
         self._types = _Bounded()
         self._reasons = _Bounded()
         self._resources = _Bounded()
-        self._holding: Tally[str] = Tally()
+        self._active: list[str] = []  # the causes of the pauses going on, oldest first
         self._cause: contextvars.ContextVar[str | None] = contextvars.ContextVar(
             "actionflows_pause_cause", default=None
         )
@@ -178,22 +177,24 @@ class Metrics(NullObserver):
         self.in_flight_events.set(count)
 
     def paused(self, cause: str) -> None:
-        # paused and resumed bracket one run's wait, in that run's task: the context variable
-        # tells resumed which cause ends.
         name = pause_cause(cause)
         self._cause.set(name)
-        self._holding[name] += 1
+        self._active.append(name)
         self.pauses.labels(name).inc()
         self.paused_causes.labels(name).set(1)
 
     def resumed(self) -> None:
+        # Which pause ends: the one this task (or the task that started the wait) began, as a
+        # context variable says; else the latest. Pauses may overlap (one per held run) or be
+        # one per worker, resumed from another task; both end right.
         name = self._cause.get()
-        if name is None:
-            return
         self._cause.set(None)
-        self._holding[name] -= 1
-        if self._holding[name] <= 0:
-            del self._holding[name]
+        if name is None or name not in self._active:
+            if not self._active:
+                return
+            name = self._active[-1]
+        self._active.remove(name)
+        if name not in self._active:
             self.paused_causes.labels(name).set(0)
 
     # --- Salesforce -----------------------------------------------------------------------------

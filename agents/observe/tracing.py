@@ -214,10 +214,8 @@ class Tracing(NullObserver):
         span.end()
 
     def paused(self, cause: str) -> None:
+        """Marks the run that met the pause; the run span's length shows how long it held."""
         trace.get_current_span().add_event("paused", {"actionflows.pause.cause": cause})
-
-    def resumed(self) -> None:
-        trace.get_current_span().add_event("resumed")
 
     # --- steps and Salesforce calls -------------------------------------------------------------
 

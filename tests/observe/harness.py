@@ -15,7 +15,7 @@ from agents.engine import Engine
 from agents.observe import Observers
 from agents.observe.metrics import Metrics
 from agents.observe.tracing import Tracing, provider
-from agents.outcomes import Outcomes
+from agents.outcomes import Inbound, Outcomes
 from pipeline.ledger import InMemoryLedger
 from pipeline.loader import load_flows
 from pipeline.runner import Ports
@@ -36,6 +36,10 @@ class Observed:
     metrics: Metrics
     tracing: Tracing
     spans: InMemorySpanExporter
+
+    async def handle(self, records: list[Inbound]) -> None:
+        """Run records through the engine as the worker does."""
+        await self.engine.handle_batch(records)
 
     def sample(self, name: str, **labels: str) -> float:
         value = self.metrics.registry.get_sample_value(name, labels)

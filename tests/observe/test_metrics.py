@@ -32,7 +32,7 @@ async def test_the_engine_feeds_events_runs_steps_no_match_and_dead_letters(
     """One batch: counters by topic and type, runs by flow and status, step histograms."""
     o = observed_engine(tmp_path)
     o.gateway.failures["create"] = FakeRejected("bad", error_code="FIELD_CUSTOM_VALIDATION")
-    await o.engine.handle_batch([
+    await o.handle([
         inbound(ticket_created("e1", "T1", "a@example.com"), offset=1),
         inbound(ticket_created("e2", "T2", "b@example.com"), offset=2),
         inbound(NO_MATCH, offset=3),
@@ -68,7 +68,7 @@ async def test_a_pause_shows_its_cause_while_it_lasts(tmp_path: Path) -> None:
         await sleep(seconds)
 
     o.engine.ports.clock.sleep = watching_sleep  # type: ignore[method-assign]
-    await o.engine.handle_batch([inbound(ticket_created("e1", "T1", "a@example.com"))])
+    await o.handle([inbound(ticket_created("e1", "T1", "a@example.com"))])
     assert during[:1] == [1]
     assert o.sample("actionflows_paused", cause="login_refused") == 0
     assert o.sample("actionflows_pauses_total", cause="login_refused") == 1
@@ -158,3 +158,12 @@ def test_budget_and_consumer_figures_are_read_at_scrape_time() -> None:
     assert value("actionflows_partitions_assigned") == 2
     assert value("actionflows_consumer_lag", {"topic": "t", "partition": "0"}) == 20
     assert value("actionflows_consumer_lag", {"topic": "t", "partition": "1"}) == 7
+
+
+async def test_a_pause_resumed_from_another_task_ends() -> None:
+    """One worker-wide pause, resumed by a task that did not start it: the gauge drops."""
+    metrics = Metrics(CollectorRegistry())
+    metrics.paused("InvalidGrantError: Salesforce API budget exhausted, pausing")
+    await asyncio.get_running_loop().run_in_executor(None, metrics.resumed)  # a bare context
+    value = metrics.registry.get_sample_value("actionflows_paused", {"cause": "login_refused"})
+    assert value == 0

@@ -41,7 +41,7 @@ async def test_an_incoming_traceparent_is_continued_by_the_run_and_its_steps(
     """receive → run → steps, all in the producer's trace, under the producer's span."""
     o = observed_engine(tmp_path)
     record = TRACED
-    await o.engine.handle_batch([record])
+    await o.handle([record])
     spans = {span.name: span for span in o.finished()}
     assert set(spans) == {
         "actionflows.tickets receive", "run create-lead", "step find_lead", "step create_lead",
@@ -62,7 +62,7 @@ async def test_every_output_record_names_the_run_span(tmp_path: Path) -> None:
     """Step outputs and the run result carry traceparent = (the input's trace, the run span)."""
     o = observed_engine(tmp_path)
     record = TRACED
-    await o.engine.handle_batch([record])
+    await o.handle([record])
     run = next(s for s in o.finished() if s.name == "run create-lead")
     assert len(o.publisher.records) == 3
     for out in o.publisher.records:
@@ -81,7 +81,7 @@ async def test_a_record_without_traceparent_starts_a_trace(tmp_path: Path) -> No
         ("traceparent", b"00-not-a-trace-01"),
         ("tracestate", b"dropped=1"),
     )
-    await o.engine.handle_batch([first, second])
+    await o.handle([first, second])
     receives = [s for s in o.finished() if s.name.endswith(" receive")]
     assert len(receives) == 2
     assert all(span.parent is None for span in receives)
@@ -97,7 +97,7 @@ async def test_without_the_trace_source_outputs_get_no_trace(tmp_path: Path) -> 
     """Negative control: the engine's default outcomes only copy the input's trace headers, so
     without the tracing source a record without traceparent yields outputs without one."""
     o = observed_engine(tmp_path, traced=False)
-    await o.engine.handle_batch([inbound(ticket_created("e1", "T1", "a@example.com"))])
+    await o.handle([inbound(ticket_created("e1", "T1", "a@example.com"))])
     assert o.publisher.records
     assert all(read_trace(out.headers) is None for out in o.publisher.records)
 
@@ -106,7 +106,7 @@ async def test_dead_letters_carry_the_span_they_came_from(tmp_path: Path) -> Non
     """A decode failure names the receive span; a failed run's dead letter names the run."""
     o = observed_engine(tmp_path)
     o.gateway.failures["create"] = FakeRejected("bad", error_code="FIELD_CUSTOM_VALIDATION")
-    await o.engine.handle_batch([
+    await o.handle([
         _with(inbound(b"{not json", offset=1), ("traceparent", TRACEPARENT)),
         inbound(ticket_created("e2", "T2", "b@example.com"), offset=2),
     ])  # fmt: skip
@@ -137,14 +137,14 @@ async def test_a_retry_continues_the_trace_of_the_run_that_parked_it(tmp_path: P
         raise outage
 
     o.gateway.upsert = o.gateway.create = failing  # type: ignore[method-assign]
-    await o.engine.handle_batch([inbound(ticket_created("e1", "T1", "a@example.com"), offset=3)])
+    await o.handle([inbound(ticket_created("e1", "T1", "a@example.com"), offset=3)])
     (retry,) = o.publisher.on("actionflows.retry.1s")
     del o.gateway.upsert, o.gateway.create
     first_run = next(s for s in o.finished() if s.name == "run create-lead")
     parked = read_trace(retry.headers)
     assert parked is not None
     assert parked.parent_id == _hex(first_run.context.span_id)
-    await o.engine.handle_batch(
+    await o.handle(
         [Inbound("actionflows.retry.1s", 0, 0, None, retry.key, retry.value, tuple(retry.headers))]
     )
     spans = o.finished()
@@ -166,7 +166,7 @@ async def test_salesforce_calls_are_client_spans_of_the_step(tmp_path: Path) -> 
         return await query(soql)
 
     o.gateway.query = reporting_query  # type: ignore[method-assign]
-    await o.engine.handle_batch([inbound(ticket_created("e1", "T1", "a@example.com"))])
+    await o.handle([inbound(ticket_created("e1", "T1", "a@example.com"))])
     spans = o.finished()
     step = next(s for s in spans if s.name == "step find_lead")
     calls = [s for s in spans if s.kind is SpanKind.CLIENT]
@@ -197,7 +197,7 @@ async def test_logs_made_during_a_step_name_the_event_ticket_flow_step_and_trace
     record = _with(
         inbound(ticket_created("e1", "T1", "a@example.com")), ("traceparent", TRACEPARENT)
     )
-    await o.engine.handle_batch([record])
+    await o.handle([record])
     assert seen == [
         {"event_id": "e1", "ticket": "T1", "flow": "create-lead", "trace_id": TRACE_ID,
          "step": "create_lead"},

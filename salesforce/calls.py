@@ -1,7 +1,8 @@
-"""One HTTP exchange with Salesforce, as metrics and traces see it. Pure.
+"""One HTTP exchange with Salesforce, as metrics and traces see it.
 
-The transport reports a :class:`CallInfo` after every exchange (token requests included) to the
-listeners registered with :meth:`salesforce.transport.Transport.on_call`. ``resource`` is a
+The transport's ``send`` is :func:`reported`: after every exchange (token requests included) it
+hands a :class:`CallInfo` to the listeners registered with
+:meth:`salesforce.transport.Transport.on_call`. ``resource`` is a
 short, low-cardinality name for what was called, never a record id: ``sobjects/Lead``,
 ``query``, ``composite/sobjects``, ``oauth2/token``, ``soap``.
 """
@@ -9,7 +10,10 @@ short, low-cardinality name for what was called, never a record id: ``sobjects/L
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Concatenate, ParamSpec, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 
@@ -20,11 +24,6 @@ class CallInfo:
     status: int | None  # None: no response came back (timeout, connection refused or reset)
     started_at: float  # epoch seconds
     duration_s: float
-    attempt: int  # 1 for the first try of a request; more for its retries
-
-    @property
-    def retry(self) -> bool:
-        return self.attempt > 1
 
 
 _DATA = re.compile(r"^/services/data/v[0-9.]+/?")
@@ -48,3 +47,39 @@ def resource_of(url: str) -> str:
     if head == "composite" and len(parts) > 1 and parts[1] == "sobjects":
         return "composite/sobjects"
     return head if _NAME.match(head) else "other"
+
+
+class _Answer(Protocol):
+    @property
+    def status(self) -> int: ...
+
+
+class _Reporting(Protocol):
+    _call_listeners: list[Callable[[CallInfo], None]]
+
+
+S = TypeVar("S", bound=_Reporting)
+R = TypeVar("R", bound=_Answer)
+P = ParamSpec("P")
+
+
+def reported(
+    send: Callable[Concatenate[S, str, str, P], Awaitable[R]],
+) -> Callable[Concatenate[S, str, str, P], Awaitable[R]]:
+    """``send(self, method, url, …)``, each exchange timed and reported to
+    ``self._call_listeners`` (status None when no response came back)."""
+
+    async def send_reported(
+        self: S, method: str, url: str, /, *args: P.args, **kwargs: P.kwargs
+    ) -> R:
+        started, began, status = time.time(), time.perf_counter(), None
+        try:
+            response = await send(self, method, url, *args, **kwargs)
+            status = response.status
+            return response
+        finally:
+            info = CallInfo(method, resource_of(url), status, started, time.perf_counter() - began)
+            for listener in self._call_listeners:
+                listener(info)
+
+    return send_reported

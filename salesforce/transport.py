@@ -22,7 +22,7 @@ import aiohttp
 import orjson
 
 from salesforce.auth import AuthFlow, Token, TokenCache, TokenRequest, flow_for
-from salesforce.calls import CallInfo, resource_of
+from salesforce.calls import CallInfo, reported
 from salesforce.errors import (
     ConnectionLostError,
     RequestTimeoutError,
@@ -173,33 +173,8 @@ class Transport:
 
     # --- transport ----------------------------------------------------------------------------
 
-    def on_call(self, listener: Callable[[CallInfo], None]) -> None:
-        """Call ``listener`` after every HTTP exchange (metrics, client spans); it must not raise."""
-        self._call_listeners.append(listener)
-
+    @reported
     async def send(
-        self,
-        method: str,
-        url: str,
-        *,
-        body: bytes | None,
-        headers: Mapping[str, str],
-        attempt: int = 1,
-    ) -> Response:
-        """One HTTP exchange, reported to the :meth:`on_call` listeners."""
-        started, began, status = time.time(), time.perf_counter(), None
-        try:
-            response = await self._exchange(method, url, body=body, headers=headers)
-            status = response.status
-            return response
-        finally:
-            info = CallInfo(
-                method, resource_of(url), status, started, time.perf_counter() - began, attempt
-            )
-            for listener in self._call_listeners:
-                listener(info)
-
-    async def _exchange(
         self, method: str, url: str, *, body: bytes | None, headers: Mapping[str, str]
     ) -> Response:
         """One HTTP exchange; every failure to get a response becomes a TransportError."""
@@ -233,6 +208,10 @@ class Transport:
     def on_usage(self, listener: Callable[[ApiUsage], None]) -> None:
         """Call ``listener`` with each new API usage reading (for a budget governor, metrics)."""
         self._usage_listeners.append(listener)
+
+    def on_call(self, listener: Callable[[CallInfo], None]) -> None:
+        """Call ``listener`` after every HTTP exchange (metrics, client spans); it must not raise."""
+        self._call_listeners.append(listener)
 
     def _observe(self, response: Response) -> None:
         self.api_calls += 1
@@ -278,9 +257,7 @@ class Transport:
                 **(headers or {}),
             }
             try:
-                response = await self.send(
-                    method, url, body=data, headers=all_headers, attempt=attempt
-                )
+                response = await self.send(method, url, body=data, headers=all_headers)
             except TransportError as exc:
                 error: SalesforceError = exc
             else:
@@ -323,9 +300,7 @@ class Transport:
             form = urlencode(dict(request.form))
             headers["Content-Type"] = "application/x-www-form-urlencoded"
             try:
-                response = await self.send(
-                    "POST", request.url, body=form.encode(), headers=headers, attempt=attempt
-                )
+                response = await self.send("POST", request.url, body=form.encode(), headers=headers)
             except TransportError as exc:
                 if exc.retriable and attempt < self.settings.max_attempts:
                     await self.pause(attempt)

@@ -167,7 +167,10 @@ class Observability:
         """Step spans around the executor; the ledger's sync timed."""
         return dataclasses.replace(
             ports,
-            execute=self.tracing.traced_execute(ports.execute),
+            execute=self.tracing.traced_execute(
+                ports.execute,
+                on_retry=lambda action: self.metrics.step_retried(action.kind, action.object),
+            ),
             ledger=TimedLedger(ports.ledger, self.metrics.ledger_sync),
         )
 

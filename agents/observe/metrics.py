@@ -132,8 +132,9 @@ class Metrics(NullObserver):
             ["resource"], buckets=SECONDS, registry=r,
         )  # fmt: skip
         self.sf_retries = Counter(
-            "actionflows_salesforce_retries", "Salesforce exchanges that were retries",
-            ["resource"], registry=r,
+            "actionflows_salesforce_retries",
+            "Steps executed again in process after a retriable failure (each a new call)",
+            ["action", "object"], registry=r,
         )  # fmt: skip
         self.ledger_sync = Histogram(
             "actionflows_ledger_sync_seconds",
@@ -204,8 +205,10 @@ class Metrics(NullObserver):
         status = str(call.status) if call.status is not None else "none"
         self.sf_calls.labels(resource, call.method, status).inc()
         self.sf_seconds.labels(resource).observe(call.duration_s)
-        if call.retry:
-            self.sf_retries.labels(resource).inc()
+
+    def step_retried(self, action: str, object_name: str) -> None:
+        """A step is executed again in process after a retriable failure: a new call."""
+        self.sf_retries.labels(action, object_name).inc()
 
 
 def pause_cause(reason: str) -> str:

@@ -31,7 +31,8 @@ import contextlib
 import contextvars
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, TypeVar
 
@@ -59,7 +60,6 @@ if TYPE_CHECKING:
     from pipeline.plan import Plan
     from pipeline.result import RunResult
 
-_EMPTY: Mapping[str, str] = MappingProxyType({})
 Headers = list[tuple[str, bytes]]
 _Coordinates = tuple[str, int, int]  # topic, partition, offset
 
@@ -116,8 +116,8 @@ class Tracing(NullObserver):
         self._received: _Bounded[_Coordinates, tuple[SpanContext, bytes | None]] = _Bounded()
         self._runs: _Bounded[tuple[_Coordinates, str], SpanContext] = _Bounded()
         self._finishing: _Bounded[tuple[str, str], trace.Span] = _Bounded()
-        self._steps: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar(
-            "actionflows_steps", default=_EMPTY
+        self._steps: contextvars.ContextVar[_RunSteps] = contextvars.ContextVar(
+            "actionflows_steps", default=_NO_RUN
         )
 
     # --- trace headers of published records -------------------------------------------------
@@ -181,7 +181,7 @@ class Tracing(NullObserver):
         context = span.get_span_context()
         self._runs.remember((_coordinates(record), plan.name), context)
         steps = {idempotency_key(event.id, plan.name, step.id): step.id for step in plan.steps}
-        token = self._steps.set(steps)
+        token = self._steps.set(_RunSteps(steps, {}))
         try:
             with (
                 trace.use_span(span, end_on_exit=False),
@@ -219,16 +219,25 @@ class Tracing(NullObserver):
 
     # --- steps and Salesforce calls -------------------------------------------------------------
 
-    def traced_execute(self, inner: Executor) -> Executor:
-        """``inner`` (the runner's executor) inside a step span and the step's log context."""
+    def traced_execute(
+        self, inner: Executor, on_retry: Callable[[ActionInput], None] | None = None
+    ) -> Executor:
+        """``inner`` (the runner's executor) inside a step span and the step's log context.
+        A step executed again in the same run (an in-process retry) calls ``on_retry``."""
 
         async def execute(action: ActionInput, gateway: SalesforceGateway) -> ActionResult:
-            step = self._steps.get().get(action.idempotency_key or "", action.kind)
+            key = action.idempotency_key or action.kind
+            run = self._steps.get()
+            step = run.steps.get(key, action.kind)
+            attempt = run.attempts[key] = run.attempts.get(key, 0) + 1
+            if attempt > 1 and on_retry is not None:
+                on_retry(action)
             with (
                 self.tracer.start_as_current_span(
                     f"step {step}",
                     attributes={
                         "actionflows.step": step,
+                        "actionflows.step.attempt": attempt,
                         "actionflows.action": action.kind,
                         "actionflows.object": action.object,
                     },
@@ -253,7 +262,6 @@ class Tracing(NullObserver):
                 "http.request.method": call.method,
                 "actionflows.salesforce.resource": call.resource,
                 **({"http.response.status_code": call.status} if call.status else {}),
-                **({"http.request.resend_count": call.attempt - 1} if call.retry else {}),
             },
         )
         if call.status is None or call.status >= 400:
@@ -263,6 +271,17 @@ class Tracing(NullObserver):
     def shutdown(self) -> None:
         """Export what is buffered and stop the processors."""
         self.provider.shutdown()
+
+
+@dataclass(frozen=True, slots=True)
+class _RunSteps:
+    """The steps of the run in progress, by idempotency key, and how often each was executed."""
+
+    steps: Mapping[str, str]
+    attempts: dict[str, int]
+
+
+_NO_RUN = _RunSteps(MappingProxyType({}), {})
 
 
 def _coordinates(record: Inbound) -> _Coordinates:

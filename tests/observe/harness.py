@@ -3,19 +3,19 @@ fake Salesforce, an in-memory ledger, a list as the publisher, spans in memory."
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from prometheus_client import CollectorRegistry
 
 from agents.engine import Engine
-from agents.observe import Observers
+from agents.observe import Observability
 from agents.observe.metrics import Metrics
-from agents.observe.tracing import Tracing, provider
+from agents.observe.tracing import Tracing
 from agents.outcomes import Inbound, Outcomes
+from agents.settings import ObserveSettings
 from pipeline.ledger import InMemoryLedger
 from pipeline.loader import load_flows
 from pipeline.runner import Ports
@@ -56,19 +56,23 @@ def observed_engine(
     negative control for the trace headers."""
     (tmp_path / "flow.yaml").write_text(flow)
     catalogue = Catalogue.build(CatalogueSettings(retry_delays_ms=(1000, 5000)))
+    # No faust app and no broker: nothing here scrapes the consumer or asks for readiness.
+    observability = Observability(
+        ObserveSettings(), app=SimpleNamespace(_consumer=None), bootstrap_servers="127.0.0.1:9"
+    )
     spans = InMemorySpanExporter()
-    tracing = Tracing(provider(processors=(SimpleSpanProcessor(spans),)))
-    metrics = Metrics(CollectorRegistry())
+    observability.tracing.provider.add_span_processor(SimpleSpanProcessor(spans))
     gateway = FakeSalesforce()
     publisher = ListPublisher()
-    ports = Ports(gateway=gateway, ledger=InMemoryLedger(), clock=FakeClock())
     engine = Engine(
         flows=load_flows(tmp_path),
         catalogue=catalogue,
-        ports=dataclasses.replace(ports, execute=tracing.traced_execute(ports.execute)),
+        ports=observability.wrap_ports(
+            Ports(gateway=gateway, ledger=InMemoryLedger(), clock=FakeClock())
+        ),
         publisher=publisher,
-        observer=Observers(metrics, tracing),
+        observer=observability.observer,
     )
     if traced:
-        engine.outcomes = Outcomes(catalogue, trace=tracing.headers_for)
-    return Observed(engine, gateway, publisher, metrics, tracing, spans)
+        engine.outcomes = Outcomes(catalogue, trace=observability.tracing.headers_for)
+    return Observed(engine, gateway, publisher, observability.metrics, observability.tracing, spans)

@@ -21,7 +21,7 @@ from salesforce.errors import InvalidGrantError
 from salesforce.limits import ApiUsage, Usage
 from tests.agents.test_engine import inbound, ticket_created
 from tests.observe.harness import observed_engine
-from tests.pipeline.catalogue_fakes import FakeRejected
+from tests.pipeline.catalogue_fakes import FakeRejected, FakeUnavailable
 
 NO_MATCH = b'{"id": "e9", "type": "ticket.solved", "ticket": {"id": "T9"}}'
 
@@ -117,11 +117,11 @@ def test_reasons_become_bounded_labels() -> None:
     )
 
 
-def test_salesforce_calls_by_resource_status_and_retries() -> None:
+def test_salesforce_calls_by_resource_and_status() -> None:
     metrics = Metrics(CollectorRegistry())
-    metrics.salesforce_call(CallInfo("POST", "sobjects/Lead", 201, 0.0, 0.1, 1))
-    metrics.salesforce_call(CallInfo("GET", "query", None, 0.0, 5.0, 1))
-    metrics.salesforce_call(CallInfo("GET", "query", 200, 0.0, 0.1, 2))
+    metrics.salesforce_call(CallInfo("POST", "sobjects/Lead", 201, 0.0, 0.1))
+    metrics.salesforce_call(CallInfo("GET", "query", None, 0.0, 5.0))
+    metrics.salesforce_call(CallInfo("GET", "query", 200, 0.0, 0.1))
     value = metrics.registry.get_sample_value
     assert (
         value(
@@ -137,8 +137,24 @@ def test_salesforce_calls_by_resource_status_and_retries() -> None:
         )
         == 1
     )
-    assert value("actionflows_salesforce_retries_total", {"resource": "query"}) == 1
     assert value("actionflows_salesforce_call_duration_seconds_count", {"resource": "query"}) == 2
+
+
+async def test_an_in_process_retry_is_counted_and_traced_as_a_second_attempt(
+    tmp_path: Path,
+) -> None:
+    """A transient failure of the find: the step runs twice, the second time as a retry."""
+    o = observed_engine(tmp_path)
+    o.gateway.failures["query"] = FakeUnavailable("busy", error_code="SERVER_UNAVAILABLE")
+    await o.handle([inbound(ticket_created("e1", "T1", "a@example.com"))])
+    find = {"action": "salesforce.find_record", "object": "lead"}
+    assert o.sample("actionflows_salesforce_retries_total", **find) == 1
+    create = {"action": "salesforce.create_record", "object": "lead"}
+    assert o.sample("actionflows_salesforce_retries_total", **create) == 0
+    attempts = [
+        s.attributes["actionflows.step.attempt"] for s in o.finished() if s.name == "step find_lead"
+    ]
+    assert attempts == [1, 2]
 
 
 def test_budget_and_consumer_figures_are_read_at_scrape_time() -> None:

@@ -161,8 +161,8 @@ async def test_salesforce_calls_are_client_spans_of_the_step(tmp_path: Path) -> 
     query = o.gateway.query
 
     async def reporting_query(soql: str) -> list:  # type: ignore[type-arg]
-        o.tracing.salesforce_call(CallInfo("GET", "query", 503, 1_800_000_000.0, 0.25, 1))
-        o.tracing.salesforce_call(CallInfo("GET", "query", 200, 1_800_000_000.5, 0.05, 2))
+        o.tracing.salesforce_call(CallInfo("GET", "query", 503, 1_800_000_000.0, 0.25))
+        o.tracing.salesforce_call(CallInfo("GET", "query", 200, 1_800_000_000.5, 0.05))
         return await query(soql)
 
     o.gateway.query = reporting_query  # type: ignore[method-assign]
@@ -174,7 +174,6 @@ async def test_salesforce_calls_are_client_spans_of_the_step(tmp_path: Path) -> 
     assert all(c.parent.span_id == step.context.span_id for c in calls)
     assert calls[0].status.status_code is StatusCode.ERROR
     assert calls[1].attributes["http.response.status_code"] == 200
-    assert calls[1].attributes["http.request.resend_count"] == 1
     assert calls[0].end_time - calls[0].start_time == pytest.approx(250_000_000, rel=1e-3)
 
 

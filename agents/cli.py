@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import contextlib
 import importlib
-import logging
 import signal
 import sys
 import threading
@@ -16,14 +15,20 @@ from typing import Any
 
 from rich.console import Console
 
+from agents.observe import logs
 from agents.service import Service, ServiceConfig
-from agents.settings import KafkaSettings, WorkerSettings, engine_from_env, topics_from_env
+from agents.settings import (
+    KafkaSettings,
+    ObserveSettings,
+    WorkerSettings,
+    engine_from_env,
+    topics_from_env,
+)
 from localkafka import BrokerError, BrokerOptions, LocalBroker
 from pipeline.errors import FlowLoadError
 from pipeline.loader import flow_files, validate_directory
 from salesforce.errors import SalesforceError
 from salesforce.settings import ConnectionSettings, SettingsError, load_settings
-from topics.redaction import RedactingFormatter
 
 # The project folder: its flows/ and samples/ are the defaults of run, demo and worker.
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,14 +63,6 @@ def _kafka(argv: Sequence[str]) -> int:
         print(f"actionflows kafka: {error}", file=sys.stderr)
         return 1
     return 0
-
-
-def _logging(level: int) -> None:
-    """Log to stderr through the redaction rules: what the worker logs about records follows
-    the rules of what it publishes (no credentials, no personal data)."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=level, handlers=[handler])
 
 
 def _connection(name: str | None) -> ConnectionSettings | None:
@@ -116,7 +113,7 @@ def _demo_command(follow: bool) -> Callable[[Sequence[str]], int]:
         from agents.demo import demo  # the demo (and its emulator) load only when asked for
 
         console = Console()
-        _logging(logging.WARNING)
+        logs.configure("text", "WARNING")
         try:
             connection = load_settings().get(args.connection) if args.connection else None
             done, summary = asyncio.run(
@@ -151,7 +148,11 @@ def _worker(argv: Sequence[str]) -> int:
         "--emulator", action="store_true", help="start an in-process Salesforce emulator and use it"
     )
     args = parser.parse_args(argv)
-    _logging(logging.INFO)
+    try:
+        observe = ObserveSettings.from_env()
+    except ValueError as error:
+        parser.error(str(error))
+    logs.configure(observe.log_format, observe.log_level)
     kafka = KafkaSettings.from_env()
     if not kafka.bootstrap_servers:
         parser.error("set KAFKA_BOOTSTRAP_SERVERS (or use `actionflows run` for a local broker)")
@@ -162,7 +163,7 @@ def _worker(argv: Sequence[str]) -> int:
                 "no Salesforce connection is configured (see docs/salesforce.md); "
                 "pass --emulator to use the local emulator"
             )
-        asyncio.run(_serve(kafka.bootstrap_servers, args.flows, connection))
+        asyncio.run(_serve(kafka.bootstrap_servers, args.flows, connection, observe))
     except (FlowLoadError, SettingsError, ValueError) as error:
         print(f"actionflows worker: {error}", file=sys.stderr)
         return 1
@@ -174,7 +175,12 @@ def _worker(argv: Sequence[str]) -> int:
     return 0
 
 
-async def _serve(bootstrap: str, flows: Path, connection: ConnectionSettings | None) -> None:
+async def _serve(
+    bootstrap: str,
+    flows: Path,
+    connection: ConnectionSettings | None,
+    observe: ObserveSettings,
+) -> None:
     topics = topics_from_env()
     worker = WorkerSettings.from_env(bootstrap)
     worker = WorkerSettings(
@@ -197,15 +203,21 @@ async def _serve(bootstrap: str, flows: Path, connection: ConnectionSettings | N
             )
         service = Service(
             ServiceConfig(
-                worker=worker, connection=connection, topics=topics, engine=engine_from_env()
+                worker=worker,
+                connection=connection,
+                topics=topics,
+                engine=engine_from_env(),
+                observe=observe,
             )
         )
         if not await _unless_stopped(service.login(), stop):
             return  # stopped while Salesforce refused the login
         await stack.enter_async_context(service)
+        server = service.observability.server
+        endpoints = f"; metrics and health at {server.url}" if server else ""
         print(
             f"worker {worker.app_id}: {len(service.flows)} flows, inputs "
-            f"{', '.join(s.name for s in service.catalogue.inputs)}; Ctrl-C stops it"
+            f"{', '.join(s.name for s in service.catalogue.inputs)}{endpoints}; Ctrl-C stops it"
         )
         await stop.wait()
 
@@ -259,6 +271,14 @@ COMMANDS: dict[str, tuple[str, Callable[[Sequence[str]], int]]] = {
         _delegate("agents.ops.replay"),
     ),
     "dlq": ("list, show and redrive dead letters", _delegate("agents.ops.dlq")),
+    "api": (
+        "index the output topics into the run history and serve its API",
+        _delegate("agents.history.service"),
+    ),
+    "runs": (
+        "show runs from the run history: runs --ticket 35436",
+        _delegate("agents.history.client"),
+    ),
 }
 
 

@@ -272,7 +272,7 @@ class Engine:
         if item.error is not None:
             self.stats.decode_errors += 1
             self.stats.dead_letters += 1
-            self.observer.dead_letter(record, item.error.code)
+            self.observer.dead_letter(record, f"{h.Stage.DECODE.value}.{item.error.code}")
             return [self.outcomes.decode_failure(record, item.error)]
         assert item.event is not None
         event = item.event
@@ -353,7 +353,7 @@ class Engine:
             return
         self.stats.pauses += 1
         log.warning("flow %s paused for %.1fs: %s", plan.name, delay, result.reason)
-        self.observer.paused(result.reason or "paused")
+        self.observer.paused(result.reason_code or "pause.throttled")
         self._running.clear()
         self._resume_task = asyncio.create_task(self._resume_later(), name="engine-resume")
 

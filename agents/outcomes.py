@@ -9,7 +9,7 @@ place.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -49,14 +49,29 @@ class Outbound:
     headers: list[tuple[str, bytes]] = field(default_factory=list)
 
 
+#: The trace headers for the records published for an inbound record (and the flow whose run
+#: they report, or None). The default carries the input's; :mod:`agents.observe.tracing` names
+#: the run's span instead.
+TraceHeaders = Callable[[Inbound, str | None], list[tuple[str, bytes]]]
+
+
+def incoming_trace(record: Inbound, flow: str | None) -> list[tuple[str, bytes]]:
+    return _trace_headers(record.headers)
+
+
 class Outcomes:
     """Builds the records of one deployment's catalogue."""
 
     def __init__(
-        self, catalogue: Catalogue, *, redact_keys: frozenset[str] = DEFAULT_REDACT_KEYS
+        self,
+        catalogue: Catalogue,
+        *,
+        redact_keys: frozenset[str] = DEFAULT_REDACT_KEYS,
+        trace: TraceHeaders = incoming_trace,
     ) -> None:
         self.catalogue = catalogue
         self.redact_keys = redact_keys
+        self.trace = trace
         self._tiers = {spec.name: index for index, spec in enumerate(catalogue.retry_tiers)}
         self._step_outputs = catalogue.one(TopicRole.STEP_OUTPUTS).name
         self._run_results = catalogue.one(TopicRole.RUN_RESULTS).name
@@ -77,7 +92,7 @@ class Outcomes:
         now = datetime.fromtimestamp(now_s, UTC)
         redactor = Redactor(self.redact_keys).learning(event.as_context())
         key = event.ticket_id.encode()
-        trace = _trace_headers(record.headers)
+        trace = self.trace(record, plan.name)
         out = []
         for step in result.steps:
             step_record = StepOutputRecord(
@@ -138,7 +153,7 @@ class Outcomes:
             attempts=0,
             at=datetime.fromtimestamp(now_s, UTC),
         )
-        trace = _trace_headers(record.headers)
+        trace = self.trace(record, None)
         return Outbound(self._run_results, event.ticket_id.encode(), result.to_bytes(), trace)
 
     def retry(
@@ -163,12 +178,15 @@ class Outcomes:
             flow=plan.name,
             resume_step=result.failed_step,
         )
-        headers = h.replace_headers(record.headers, h.retry_headers(context))
+        headers = h.replace_headers(
+            _carry(record.headers, self.trace(record, plan.name)), h.retry_headers(context)
+        )
         return Outbound(tier.name, record.key, record.value, headers)
 
     def dead_letter(self, record: Inbound, context: h.DeadLetterContext) -> Outbound:
         """The original record, unchanged, with its context in ``actionflows.errors.*``."""
-        letter = DeadLetterRecord(record.key, record.value, context, record.headers)
+        headers = _carry(record.headers, self.trace(record, context.flow))
+        letter = DeadLetterRecord(record.key, record.value, context, headers)
         return Outbound(self._dead_letters, record.key, letter.to_bytes(), letter.headers)
 
     def decode_failure(self, record: Inbound, error: DecodeError) -> Outbound:
@@ -177,7 +195,7 @@ class Outcomes:
             error,
             key=record.key,
             value=record.value,
-            headers=record.headers,
+            headers=_carry(record.headers, self.trace(record, None)),
             topic=record.topic,
             partition=record.partition,
             offset=record.offset,
@@ -271,3 +289,12 @@ def _error_dict(error: ErrorInfo | None) -> dict[str, object] | None:
 
 def _trace_headers(headers: Sequence[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
     return [(k, v) for k, v in headers if k in (TRACEPARENT, TRACESTATE)]
+
+
+def _carry(
+    headers: Sequence[tuple[str, bytes]], trace: list[tuple[str, bytes]]
+) -> tuple[tuple[str, bytes], ...]:
+    """``headers`` with their trace headers replaced by ``trace`` (unchanged when equal)."""
+    if _trace_headers(headers) == trace:
+        return tuple(headers)
+    return tuple((k, v) for k, v in headers if k not in (TRACEPARENT, TRACESTATE)) + tuple(trace)

@@ -18,8 +18,9 @@ import faust
 from agents.app import create_app
 from agents.engine import Engine, EngineSettings
 from agents.ledger import KafkaLedger
+from agents.observe import Observability
 from agents.publisher import FaustPublisher
-from agents.settings import WorkerSettings
+from agents.settings import ObserveSettings, WorkerSettings
 from agents.worker import Worker, ensure_topics, read_limits
 from pipeline.ledger import Ledger
 from pipeline.loader import load_flows
@@ -54,6 +55,7 @@ class ServiceConfig:
     )
     batching: bool = True  # coalesce concurrent single-record writes into Collections calls
     budget: BudgetPolicy = field(default_factory=BudgetPolicy)
+    observe: ObserveSettings = field(default_factory=ObserveSettings)  # metrics, health, traces
 
 
 class Service:
@@ -88,7 +90,14 @@ class Service:
         self.ledger = ledger or KafkaLedger(
             config.worker.bootstrap_servers, self.catalogue.one(TopicRole.LEDGER).name
         )
-        self.ports = Ports(gateway=gateway, ledger=self.ledger, clock=clock or Clock())
+        # Metrics, traces and health (agents/observe): step spans around the executor, the
+        # engine's observer, trace headers on its outcomes, the client's calls.
+        self.observability = Observability(
+            config.observe, app=self.app, bootstrap_servers=config.worker.bootstrap_servers
+        )
+        self.ports = self.observability.wrap_ports(
+            Ports(gateway=gateway, ledger=self.ledger, clock=clock or Clock())
+        )
         stopping = asyncio.Event()
         self.publisher = FaustPublisher(
             self.app,
@@ -103,6 +112,10 @@ class Service:
             publisher=self.publisher,
             settings=config.engine,
             stopping=stopping,
+            observer=self.observability.observer,
+        )
+        self.observability.attach(
+            self.engine, client=self.client, governor=self.governor, ledger=self.ledger
         )
         self.worker = Worker(
             self.app, self.engine, self.catalogue, max_in_flight=config.engine.max_in_flight
@@ -132,6 +145,7 @@ class Service:
         if isinstance(self.ledger, KafkaLedger):
             await self.ledger.start()
         await self.app.start()
+        await self.observability.start()
 
     async def login(self) -> None:
         """Log in before consuming (:meth:`start` does; at once if already logged in).
@@ -183,6 +197,7 @@ class Service:
         if self.batching is not None:
             await self.batching.close()
         await self.client.close()
+        await self.observability.stop()
 
     async def __aenter__(self) -> Service:
         await self.start()

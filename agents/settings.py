@@ -14,6 +14,21 @@ Variables (all optional):
                               finished, across the input and retry agents; the backpressure bound
 ``ACTIONFLOWS_NO_MATCH_RESULTS``  ``false`` publishes no run result for events no flow matches
                               (they are still counted); for high-volume topics (default true)
+
+Observability and the run-history API (docs/operations.md):
+
+``ACTIONFLOWS_LOG_FORMAT``    ``text`` (default) or ``json`` (one object per line)
+``ACTIONFLOWS_LOG_LEVEL``     ``INFO`` (default), ``DEBUG``, ``WARNING`` …
+``ACTIONFLOWS_HTTP_HOST``, ``ACTIONFLOWS_HTTP_PORT``  the worker's metrics and health endpoints
+                              (default 127.0.0.1:6066; port ``off``: none)
+``ACTIONFLOWS_API_HOST``, ``ACTIONFLOWS_API_PORT``    the run-history API (default 127.0.0.1:6067)
+``ACTIONFLOWS_API_URL``       where ``actionflows runs`` finds the API (default from the above)
+``ACTIONFLOWS_API_TOKEN``     the bearer token for every endpoint but /healthz (or ``_FILE``)
+``ACTIONFLOWS_AUDIT_LOG``     a file that gets one JSON line per write request (also logged)
+``ACTIONFLOWS_HISTORY_DB``    the history's SQLite file (default ~/.cache/actionflows/…)
+``OTEL_TRACES_EXPORTER``      ``otlp`` exports traces; the exporter reads ``OTEL_EXPORTER_OTLP_*``.
+                              Unset or ``none``: no export (spans still feed trace headers)
+``OTEL_SDK_DISABLED``         ``true``: no export either
 """
 
 from __future__ import annotations
@@ -22,7 +37,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import SecretStr
 
 from agents.engine import EngineSettings
 from localkafka import DEFAULT_KAFKA_VERSION
@@ -108,3 +125,96 @@ def engine_from_env(environ: Mapping[str, str] | None = None) -> EngineSettings:
             )
         values["no_match_results"] = no_match.lower() == "true"
     return EngineSettings(**values)  # type: ignore[arg-type]
+
+
+LOG_FORMATS = ("text", "json")
+
+
+@dataclass(frozen=True, slots=True)
+class HttpSettings:
+    """Where an HTTP server of the service listens, and the token that guards it."""
+
+    host: str = "127.0.0.1"  # loopback unless an operator opens it up
+    port: int = 6066
+    token: SecretStr | None = None  # None: every endpoint but /healthz answers 401
+    audit_log: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ObserveSettings:
+    log_format: Literal["text", "json"] = "text"
+    log_level: str = "INFO"
+    http: HttpSettings | None = None  # None: no endpoints (the demo, tests that need none)
+    otlp: bool = False  # export traces with OTLP/HTTP, configured by OTEL_EXPORTER_OTLP_*
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ObserveSettings:
+        """Raises ValueError naming the variable when a value is not understood."""
+        env = os.environ if environ is None else environ
+        log_format = (env.get("ACTIONFLOWS_LOG_FORMAT") or "text").lower()
+        if log_format not in LOG_FORMATS:
+            raise ValueError(f"ACTIONFLOWS_LOG_FORMAT must be text or json, not {log_format!r}")
+        port = env.get("ACTIONFLOWS_HTTP_PORT") or "6066"
+        http = None
+        if port.lower() != "off":
+            http = _http(env, "ACTIONFLOWS_HTTP", port)
+        exporter = (env.get("OTEL_TRACES_EXPORTER") or "none").lower()
+        disabled = (env.get("OTEL_SDK_DISABLED") or "").lower() == "true"
+        if exporter not in ("otlp", "none"):
+            raise ValueError(
+                f"OTEL_TRACES_EXPORTER: only otlp and none are built in, not {exporter!r}"
+            )
+        return cls(
+            log_format="json" if log_format == "json" else "text",
+            log_level=(env.get("ACTIONFLOWS_LOG_LEVEL") or "INFO").upper(),
+            http=http,
+            otlp=exporter == "otlp" and not disabled,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class HistorySettings:
+    """The run-history indexer and API (``actionflows api``) and its client (``actionflows runs``)."""
+
+    database: Path
+    http: HttpSettings
+    api_url: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> HistorySettings:
+        env = os.environ if environ is None else environ
+        http = _http(env, "ACTIONFLOWS_API", env.get("ACTIONFLOWS_API_PORT") or "6067")
+        prefix = env.get("ACTIONFLOWS_TOPIC_PREFIX") or "actionflows"
+        default_db = Path.home() / ".cache" / "actionflows" / f"history-{prefix}.sqlite3"
+        host = "127.0.0.1" if http.host in ("0.0.0.0", "::") else http.host  # noqa: S104 - a client can't dial 0.0.0.0
+        return cls(
+            database=Path(env.get("ACTIONFLOWS_HISTORY_DB") or default_db),
+            http=http,
+            api_url=(env.get("ACTIONFLOWS_API_URL") or f"http://{host}:{http.port}").rstrip("/"),
+        )
+
+
+def _http(env: Mapping[str, str], prefix: str, port: str) -> HttpSettings:
+    try:
+        number = int(port)
+    except ValueError:
+        raise ValueError(f"{prefix}_PORT must be a port number, not {port!r}") from None
+    if not 0 <= number <= 65535:
+        raise ValueError(f"{prefix}_PORT must be between 0 and 65535, not {number}")
+    return HttpSettings(
+        host=env.get(f"{prefix}_HOST") or "127.0.0.1",
+        port=number,
+        token=_token(env),
+        audit_log=Path(audit) if (audit := env.get("ACTIONFLOWS_AUDIT_LOG")) else None,
+    )
+
+
+def _token(env: Mapping[str, str]) -> SecretStr | None:
+    if token := env.get("ACTIONFLOWS_API_TOKEN"):
+        return SecretStr(token)
+    if path := env.get("ACTIONFLOWS_API_TOKEN_FILE"):
+        try:
+            return SecretStr(Path(path).read_text().strip())
+        except OSError as error:
+            raise ValueError(f"ACTIONFLOWS_API_TOKEN_FILE: cannot read {path}: {error}") from None
+    return None

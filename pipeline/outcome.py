@@ -90,6 +90,13 @@ def pause_cause(error: BaseException) -> str:
     return cause if isinstance(cause, str) else "Salesforce asks to slow down"
 
 
+def pause_code(error: BaseException) -> str:
+    """The same cause as a stable code, ``pause.<class's pause_code>`` (``pause.budget``,
+    ``pause.login_refused`` …; ``pause.throttled`` for a throttle that names none)."""
+    code = getattr(error, "pause_code", None)
+    return f"pause.{code}" if isinstance(code, str) else "pause.throttled"
+
+
 def is_timeout(error: BaseException) -> bool:
     return isinstance(error, TimeoutError)
 
@@ -138,7 +145,7 @@ def classify(
     name = qualified_name(error)
     if getattr(error, "throttle", False) is True:
         return Verdict(
-            Disposition.PAUSE, f"{pause_cause(error)} ({name}: {_brief(error)})", "step.paused"
+            Disposition.PAUSE, f"{pause_cause(error)} ({name}: {_brief(error)})", pause_code(error)
         )
     if is_ambiguous(error) and not idempotent:
         return Verdict(

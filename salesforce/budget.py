@@ -44,6 +44,7 @@ class ApiBudgetPaused(SalesforceError):
     retriable = True
     throttle = True
     pause_cause: ClassVar[str] = "the API budget's reserve is reached"
+    pause_code: ClassVar[str] = "budget"
 
 
 @dataclass(frozen=True, slots=True)

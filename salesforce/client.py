@@ -46,6 +46,7 @@ from pipeline.ports import (
 )
 from salesforce import responses, soap
 from salesforce.auth import Token, TokenRequest
+from salesforce.calls import CallInfo
 from salesforce.errors import (
     AuthError,
     InvalidFieldError,
@@ -178,6 +179,10 @@ class SalesforceClient:
     def on_usage(self, listener: Callable[[ApiUsage], None]) -> None:
         """Call ``listener`` with each new API usage reading (for a budget governor, metrics)."""
         self._transport.on_usage(listener)
+
+    def on_call(self, listener: Callable[[CallInfo], None]) -> None:
+        """Call ``listener`` after every HTTP exchange (metrics, client spans)."""
+        self._transport.on_call(listener)
 
     async def connect(self) -> Token:
         """Authenticate now (otherwise the first call does) and return the token."""

@@ -41,7 +41,9 @@ T: ``throttle``)::
     └── UnknownError                   - -  a code this module does not know
 
 A ``throttle`` error is not the event's fault; the engine pauses and its log line says why, in
-the words of the class's ``pause_cause`` (budget, refused login, concurrency limit).
+the words of the class's ``pause_cause`` (budget, refused login, concurrency limit), and its
+stable ``pause_code`` (``budget``, ``login_refused``, ``concurrency_limit``, ``daily_limit``) is
+the verdict's code, ``pause.<code>``, which metrics and traces label the pause with.
 
 ``for_code(code, message)`` is the registry lookup (aiokafka style). The parsers at the bottom are
 pure: bytes and a status in, an exception instance out, for the three body shapes Salesforce uses
@@ -111,6 +113,7 @@ class AuthError(SalesforceError):
     retriable = True
     throttle = True
     pause_cause: ClassVar[str] = "Salesforce refused the login"
+    pause_code: ClassVar[str] = "login_refused"
     codes: ClassVar[tuple[str, ...]] = (
         "invalid_request",
         "unsupported_grant_type",
@@ -192,11 +195,13 @@ class ConcurrentLimitError(ApiLimitError):
     # the event's fault than the daily limit, so it pauses rather than burning attempts.
     throttle = True
     pause_cause: ClassVar[str] = "the org's concurrent-request limit is reached"
+    pause_code: ClassVar[str] = "concurrency_limit"
 
 
 class DailyLimitError(ApiLimitError):
     throttle = True
     pause_cause: ClassVar[str] = "the org's daily API limit is reached"
+    pause_code: ClassVar[str] = "daily_limit"
 
 
 class RowLockError(SalesforceError):

@@ -24,6 +24,7 @@ from urllib.parse import urlencode, urlsplit
 import aiohttp
 
 from salesforce.auth import AuthFlow, Token, TokenCache, TokenRequest, flow_for
+from salesforce.calls import CallInfo, reported
 from salesforce.errors import (
     ConnectionLostError,
     RequestTimeoutError,
@@ -99,6 +100,7 @@ class Transport:
         self._usage: ApiUsage | None = None
         self.api_calls = 0  # REST/SOAP requests sent, token requests excluded
         self._usage_listeners: list[Callable[[ApiUsage], None]] = []
+        self._call_listeners: list[Callable[[CallInfo], None]] = []
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -159,6 +161,7 @@ class Transport:
 
     # --- transport ----------------------------------------------------------------------------
 
+    @reported
     async def send(
         self, method: str, url: str, *, body: bytes | None, headers: Mapping[str, str]
     ) -> Response:
@@ -195,6 +198,10 @@ class Transport:
     def on_usage(self, listener: Callable[[ApiUsage], None]) -> None:
         """Call ``listener`` with each new API usage reading (for a budget governor, metrics)."""
         self._usage_listeners.append(listener)
+
+    def on_call(self, listener: Callable[[CallInfo], None]) -> None:
+        """Call ``listener`` after every HTTP exchange (metrics, client spans); it must not raise."""
+        self._call_listeners.append(listener)
 
     def _observe(self, response: Response) -> None:
         self.api_calls += 1

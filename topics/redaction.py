@@ -20,7 +20,6 @@ Every walk is iterative, so data of any depth is handled without recursion. :fun
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -179,15 +178,3 @@ def redact(
 ) -> dict[str, Any]:
     """A copy of ``mapping`` with the values of ``keys`` (any case, any depth) masked."""
     return Redactor(keys).mapping(mapping)
-
-
-class RedactingFormatter(logging.Formatter):
-    """A log formatter that passes every formatted line (traceback included) through
-    :meth:`Redactor.text`: the worker's logs follow the same rules as its topics."""
-
-    def __init__(self, fmt: str | None = None, redactor: Redactor | None = None) -> None:
-        super().__init__(fmt)
-        self.redactor = redactor or Redactor()
-
-    def format(self, record: logging.LogRecord) -> str:
-        return self.redactor.text(super().format(record))

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import logging
-import sys
-
 from hypothesis import given
 from hypothesis import strategies as st
 
 from topics.headers import safe_message
-from topics.redaction import MASK, SECRET_KEYS, RedactingFormatter, Redactor
+from topics.redaction import MASK, SECRET_KEYS, Redactor
 
 
 def test_known_values_are_masked_wherever_they_appear() -> None:
@@ -62,19 +59,3 @@ def test_a_known_value_never_survives(before: str, after: str) -> None:
     """Whatever surrounds it, a learnt value is gone from the text."""
     value = "jane.doe@acme.example"
     assert value not in Redactor().learning({"email": value}).text(before + value + after)
-
-
-def test_log_lines_follow_the_rules() -> None:
-    """The CLI's formatter masks the message and the traceback alike."""
-    formatter = RedactingFormatter("%(message)s")
-    try:
-        raise ValueError("refused jane@acme.example")
-    except ValueError:
-        record = logging.LogRecord(
-            "agents.engine", logging.ERROR, __file__, 1, "lead for %s", ("+44 20 7946 0958",), None
-        )
-        record.exc_info = sys.exc_info()
-    text = formatter.format(record)
-    assert "jane@acme.example" not in text
-    assert "+44 20 7946 0958" not in text
-    assert "ValueError" in text

@@ -1,0 +1,189 @@
+"""``actionflows api``: the run-history indexer and its JSON API, in one process.
+
+:class:`HistoryService` is the wiring (a store, its thread, the indexer, the app with health,
+metrics and the API routes) that the command, the tests and a console all start the same way.
+Run one per deployment: any number of workers share it, since it reads the topics, not them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import signal
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from agents.history.api import create_app
+from agents.history.indexer import History, Indexer
+from agents.history.store import Store
+from agents.observe import logs
+from agents.observe.health import BrokerProbe, Check, Health, Heartbeat
+from agents.observe.http import Server
+from agents.settings import HistorySettings, KafkaSettings, ObserveSettings, topics_from_env
+from topics.catalogue import Catalogue
+
+log = logging.getLogger(__name__)
+
+
+class HistoryService:
+    """The indexer and the API over one store; start, run, stop."""
+
+    def __init__(
+        self,
+        settings: HistorySettings,
+        *,
+        bootstrap_servers: str,
+        catalogue: Catalogue,
+        store: Store | None = None,
+        expire_every_s: float = 60.0,
+    ) -> None:
+        self.settings = settings
+        self.history = History(store or Store(settings.database))
+        self.indexer = Indexer(
+            self.history, bootstrap_servers, catalogue, expire_every_s=expire_every_s
+        )
+        self.heartbeat = Heartbeat()
+        self.broker = BrokerProbe(bootstrap_servers)
+        self.registry = CollectorRegistry()
+        self.registry.register(_IndexerMetrics(self.indexer))
+        self.health = Health(
+            live={"event_loop": self.heartbeat.check, "indexer": self._indexer_alive},
+            ready={"broker": self.broker.check, "indexer": self._indexer_ready},
+        )
+        self.app: web.Application = create_app(
+            settings.http, self.history, self.indexer, health=self.health, registry=self.registry
+        )
+        self.server = Server(self.app, settings.http.host, settings.http.port)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def _indexer_alive(self) -> Check:
+        if self.indexer.alive:
+            return Check(True, "the indexer is running")
+        return Check(False, f"the indexer has stopped: {self.indexer.last_error}")
+
+    async def _indexer_ready(self) -> Check:
+        return self._indexer_alive()
+
+    async def start(self) -> HistoryService:
+        self.heartbeat.start()
+        await self.indexer.start()
+        await self.server.start()
+        return self
+
+    async def stop(self) -> None:
+        await self.server.stop()
+        await self.indexer.stop()
+        await self.heartbeat.stop()
+        await self.broker.close()
+        self.history.close()
+
+    async def __aenter__(self) -> HistoryService:
+        return await self.start()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+
+class _IndexerMetrics(Collector):
+    def __init__(self, indexer: Indexer) -> None:
+        self.indexer = indexer
+
+    def collect(self) -> Iterable[Metric]:
+        indexed = CounterMetricFamily(
+            "actionflows_history_records_indexed", "Records indexed, by topic", labels=["topic"]
+        )
+        unreadable = CounterMetricFamily(
+            "actionflows_history_records_unreadable",
+            "Records skipped because they were not what their topic promises",
+            labels=["topic"],
+        )
+        for topic in self.indexer.roles:
+            indexed.add_metric([topic], self.indexer.indexed[topic])
+            unreadable.add_metric([topic], self.indexer.unreadable[topic])
+        rebuilds = CounterMetricFamily(
+            "actionflows_history_rebuilds", "Rebuilds of the history from the topics"
+        )
+        rebuilds.add_metric([], self.indexer.rebuilds)
+        up = GaugeMetricFamily("actionflows_history_indexer_up", "1 while the indexer runs")
+        up.add_metric([], int(self.indexer.alive))
+        return [indexed, unreadable, rebuilds, up]
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="actionflows api",
+        description="Index the run-results, step-outputs and dead-letters topics into the run "
+        "history and serve its JSON API (docs/operations.md).",
+    )
+    p.add_argument(
+        "--database", type=Path, help="the SQLite file (default: $ACTIONFLOWS_HISTORY_DB)"
+    )
+    p.add_argument(
+        "--port", type=int, help="the API's port (default: $ACTIONFLOWS_API_PORT or 6067)"
+    )
+    p.add_argument(
+        "--rebuild", action="store_true", help="empty the history and index the topics again"
+    )
+    return p
+
+
+def main(argv: list[str]) -> int:
+    p = parser()
+    args = p.parse_args(argv)
+    try:
+        observe = ObserveSettings.from_env()
+        settings = HistorySettings.from_env()
+        catalogue = Catalogue.build(topics_from_env())
+    except ValueError as error:
+        print(f"actionflows api: {error}", file=sys.stderr)
+        return 2
+    logs.configure(observe.log_format, observe.log_level)
+    bootstrap = KafkaSettings.from_env().bootstrap_servers
+    if not bootstrap:
+        p.error("set KAFKA_BOOTSTRAP_SERVERS")
+    if args.port is not None:
+        settings = dataclasses.replace(
+            settings, http=dataclasses.replace(settings.http, port=args.port)
+        )
+    if args.database is not None:
+        settings = dataclasses.replace(settings, database=args.database)
+    try:
+        asyncio.run(_serve(settings, bootstrap, catalogue, rebuild=args.rebuild))
+    except (RuntimeError, OSError) as error:
+        print(f"actionflows api: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+async def _serve(
+    settings: HistorySettings, bootstrap: str, catalogue: Catalogue, *, rebuild: bool
+) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with HistoryService(
+        settings, bootstrap_servers=bootstrap, catalogue=catalogue
+    ) as service:
+        if rebuild:
+            service.indexer.rebuild()
+        if settings.http.token is None:
+            log.warning("no ACTIONFLOWS_API_TOKEN: every route but /healthz answers 401")
+        print(
+            f"run history at {service.url}, store {settings.database}; Ctrl-C stops it",
+            flush=True,
+        )
+        await stop.wait()

@@ -164,7 +164,7 @@ def _worker(argv: Sequence[str]) -> int:
                 "pass --emulator to use the local emulator"
             )
         asyncio.run(_serve(kafka.bootstrap_servers, args.flows, connection, observe))
-    except (FlowLoadError, SettingsError, ValueError) as error:
+    except (FlowLoadError, SettingsError, ValueError, OSError) as error:  # OSError: a port taken
         print(f"actionflows worker: {error}", file=sys.stderr)
         return 1
     except SalesforceError as error:  # one that retrying cannot fix (TLS, configuration)

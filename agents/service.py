@@ -122,6 +122,19 @@ class Service:
         )
 
     async def start(self) -> None:
+        """Start everything, the health endpoints first: a port already taken fails before
+        faust starts its threads, and /readyz answers (and says why not) while the worker
+        waits for the broker or for Salesforce to accept its login. A start that fails part
+        way stops what it started, so the process can exit."""
+        await self.observability.start()
+        try:
+            await self._start()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self.stop(grace_s=0)
+            raise
+
+    async def _start(self) -> None:
         bootstrap = self.config.worker.bootstrap_servers
         created = await ensure_topics(bootstrap, self.catalogue)
         if created:
@@ -145,7 +158,6 @@ class Service:
         if isinstance(self.ledger, KafkaLedger):
             await self.ledger.start()
         await self.app.start()
-        await self.observability.start()
 
     async def login(self) -> None:
         """Log in before consuming (:meth:`start` does; at once if already logged in).

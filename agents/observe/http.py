@@ -172,7 +172,13 @@ class Server:
         )
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as error:
+            await runner.cleanup()
+            raise OSError(
+                error.errno, f"cannot listen on {self.host}:{self.port}: {error.strerror}"
+            ) from error
         self._runner = runner
         server = site._server  # the bound socket gives the port picked for port 0
         sockets = getattr(server, "sockets", None)

@@ -51,6 +51,7 @@ def worker_env(kafka: str, unique: str, emu: Emulator) -> dict[str, str]:
         "ACTIONFLOWS_SF_EMU_PRIVATE_KEY": creds.private_key_pem,
         "ACTIONFLOWS_SF_EMU_AUDIENCE": "https://login.salesforce.com",
         "ACTIONFLOWS_SF_EMU_API_VERSION": emu.api_version,
+        "ACTIONFLOWS_HTTP_PORT": "0",  # several workers on one host: any free port each
     }
 
 

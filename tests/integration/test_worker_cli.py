@@ -26,7 +26,7 @@ def test_a_taken_http_port_fails_at_once_with_one_line(kafka: str, unique: str) 
             "ACTIONFLOWS_TOPIC_PREFIX": f"port-{unique}",
             "ACTIONFLOWS_HTTP_PORT": str(port),
         }
-        done = subprocess.run(  # noqa: S603 - our own CLI
+        done = subprocess.run(
             [sys.executable, "-m", "agents.cli", "worker", "--emulator"],
             env=env,
             cwd=ROOT,

@@ -11,12 +11,19 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
 
 from agents.service import Service, ServiceConfig
-from agents.settings import KafkaSettings, WorkerSettings, topics_from_env
+from agents.settings import (
+    KafkaSettings,
+    WorkerSettings,
+    budget_from_env,
+    external_id_fields_from_env,
+    topics_from_env,
+)
 from localkafka import BrokerError, BrokerOptions, LocalBroker
 from pipeline.errors import FlowLoadError
 from pipeline.loader import flow_files, validate_directory
@@ -29,18 +36,36 @@ ROOT = Path(__file__).resolve().parent.parent
 def _kafka(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="actionflows kafka",
-        description="Run a local single-node Apache Kafka broker (KRaft) in the foreground.",
+        description="Run a local Apache Kafka (KRaft) in the foreground: one node or a cluster.",
     )
     settings = KafkaSettings.from_env()
     parser.add_argument("--version", default=settings.local_version, help="Kafka version to run")
-    parser.add_argument("--port", type=int, default=9092, help="loopback port (0: any free port)")
+    parser.add_argument(
+        "--port", type=int, default=9092, help="first loopback port (0: free ports)"
+    )
+    parser.add_argument(
+        "--brokers", type=int, default=1, help="nodes, each a broker and a controller (1)"
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="keep the data here; a folder that holds a cluster is started again with its data "
+        "and ports (default: a new temporary folder)",
+    )
     parser.add_argument(
         "--partitions", type=int, default=1, help="default partitions of new topics"
     )
     args = parser.parse_args(argv)
-    if not 0 <= args.port <= 65535:
-        parser.error(f"--port must be between 0 and 65535, not {args.port}")
-    options = BrokerOptions(kafka_version=args.version, port=args.port, partitions=args.partitions)
+    try:
+        options = BrokerOptions(
+            kafka_version=args.version,
+            brokers=args.brokers,
+            port=args.port,
+            partitions=args.partitions,
+            data_dir=args.data_dir,
+        )
+    except ValueError as error:
+        parser.error(str(error))
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -48,7 +73,9 @@ def _kafka(argv: Sequence[str]) -> int:
         with LocalBroker(options) as broker:
             print(
                 f"Kafka {args.version} ready at {broker.bootstrap_servers} "
-                f"in {broker.startup_seconds:.1f}s (logs: {broker.log_path}); Ctrl-C stops it"
+                f"in {broker.startup_seconds:.1f}s (data and logs: {broker.work_dir}); "
+                "Ctrl-C stops it",
+                flush=True,
             )
             stop.wait()
     except BrokerError as error:
@@ -163,12 +190,8 @@ def _worker(argv: Sequence[str]) -> int:
 
 async def _serve(bootstrap: str, flows: Path, connection: ConnectionSettings | None) -> None:
     topics = topics_from_env()
-    worker = WorkerSettings.from_env(bootstrap)
-    worker = WorkerSettings(
-        bootstrap_servers=bootstrap,
-        app_id=worker.app_id,
-        flows_dir=flows,
-        topic_partitions=topics.partitions,
+    worker = replace(
+        WorkerSettings.from_env(bootstrap), flows_dir=flows, topic_partitions=topics.partitions
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -182,9 +205,12 @@ async def _serve(bootstrap: str, flows: Path, connection: ConnectionSettings | N
             connection = emulator_connection(
                 emulator.url, emulator.credentials, emulator.api_version
             )
-        service = await stack.enter_async_context(
-            Service(ServiceConfig(worker=worker, connection=connection, topics=topics))
+        config = ServiceConfig(
+            worker=worker, connection=connection, topics=topics, budget=budget_from_env()
         )
+        if (keys := external_id_fields_from_env()) is not None:
+            config = replace(config, external_id_fields=keys)
+        service = await stack.enter_async_context(Service(config))
         print(
             f"worker {worker.app_id}: {len(service.flows)} flows, inputs "
             f"{', '.join(s.name for s in service.catalogue.inputs)}; Ctrl-C stops it"

@@ -112,7 +112,7 @@ async def _data_api(
             reply.status, reply.body, {**reply.headers, "Sforce-Limit-Info": org.budget.header()}
         )
 
-    return await with_faults(org, request, run, style="rest", soql=request.query.get("q"))
+    return await with_faults(org, request, run, style="rest", soql=request.query.get("q"), body=raw)
 
 
 def _item_count(body: object, request: web.Request) -> int:

@@ -14,13 +14,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import faust
+from aiokafka.admin import AIOKafkaAdminClient
 
 from agents.app import create_app
 from agents.engine import Engine, EngineSettings
 from agents.ledger import KafkaLedger
 from agents.settings import WorkerSettings
 from agents.worker import FaustPublisher, attach_engine, ensure_topics
-from pipeline.ledger import Ledger
+from pipeline.ledger import InMemoryLedger, Ledger
 from pipeline.loader import load_flows
 from pipeline.plan import FlowSet
 from pipeline.runner import Clock, Ports
@@ -77,9 +78,7 @@ class Service:
         self.batching = BatchingGateway(self.client) if config.batching else None
         gateway = BudgetedGateway(self.batching or self.client, self.governor)
         self.app: faust.App = create_app(config.worker)
-        self.ledger = ledger or KafkaLedger(
-            config.worker.bootstrap_servers, self.catalogue.one(TopicRole.LEDGER).name
-        )
+        self.ledger = ledger or self._default_ledger()
         self.ports = Ports(gateway=gateway, ledger=self.ledger, clock=clock or Clock())
         stopping = asyncio.Event()
         self.engine = Engine(
@@ -95,8 +94,20 @@ class Service:
             batch_max=config.batch_max, linger_s=config.linger_s,
         )  # fmt: skip
 
+    def _default_ledger(self) -> Ledger:
+        """The ledger topic's; with the ledger switched off, a memory a restart forgets."""
+        specs = self.catalogue.by_role(TopicRole.LEDGER)
+        if not specs:
+            return InMemoryLedger()
+        return KafkaLedger(self.config.worker.bootstrap_servers, specs[0].name)
+
     async def start(self) -> None:
-        created = await ensure_topics(self.config.worker.bootstrap_servers, self.catalogue)
+        bootstrap = self.config.worker.bootstrap_servers
+        # The cluster's size decides the default replication of the topics made here (the
+        # names do not depend on it), and of any topic faust should make of its own.
+        self.catalogue = Catalogue.build(self.config.topics, brokers=await broker_count(bootstrap))
+        self.app.conf.topic_replication_factor = self.catalogue.specs[0].replication_factor
+        created = await ensure_topics(bootstrap, self.catalogue)
         if created:
             log.info("created topics: %s", ", ".join(created))
         await self.client.connect()
@@ -124,3 +135,13 @@ class Service:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
+
+
+async def broker_count(bootstrap_servers: str) -> int:
+    """How many brokers the cluster has, as its metadata says."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        return len((await admin.describe_cluster())["brokers"])
+    finally:
+        await admin.close()

@@ -2,7 +2,7 @@
 
 None of them is counted as an API call. ``GET state`` (records, usage, counts, faults),
 ``GET calls``, ``GET|PUT faults``, ``GET fault-counts`` (what fired, by kind and by rule, and the
-answers withheld now), ``POST reset``, ``POST expire-tokens``, ``POST clock``
+answers withheld now), ``POST release`` (end those holds), ``POST reset``, ``POST expire-tokens``, ``POST clock``
 (``{"advance_s": N}``), ``POST refresh-token``, ``POST records/{sobject}`` (seed one record
 without validation).
 """
@@ -70,6 +70,8 @@ async def admin(org: Org, request: web.Request) -> web.Response:
             return _json([rule.to_dict() for rule in org.faults.rules])
         if action == "fault-counts" and method == "GET":
             return _json(fault_counts(org))
+        if action == "release" and method == "POST":
+            return _json({"released": org.faults.release()})
         if action == "faults" and method == "PUT":
             rules = [FaultRule.from_dict(item) for item in orjson.loads(await request.read())]
             org.faults.replace(rules)

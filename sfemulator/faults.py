@@ -6,18 +6,18 @@ RNG) and at most ``times`` times. Latency rules add up and let evaluation contin
 rule that fires decides the request's fate.
 
 :class:`FaultPlan` also keeps what tests and chaos runs read back (``GET /__emulator/fault-counts``):
-how often each rule fired, and how many answers are being withheld right now (a
-``fail_after_commit`` rule with ``latency_ms`` holds the committed request's answer that long
-before dropping it, a window in which a test can crash its client on purpose).
+how often each rule fired, and how many answers are being withheld right now. A
+``fail_after_commit`` rule with ``latency_ms`` holds the committed request's answer that long (or
+until ``POST /__emulator/release``) before dropping it: a window in which a test can crash its
+client on purpose, between Salesforce's commit and the client hearing of it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import random
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -110,19 +110,29 @@ class FaultPlan:
         self._rng = random.Random(seed)  # noqa: S311 - fault mixes are seeded for reproducibility
         self.replace(rules)
         self.withheld = 0  # committed requests whose answer is being held now
+        self._released = asyncio.Event()
 
     def replace(self, rules: tuple[FaultRule, ...] | list[FaultRule]) -> None:
         self.rules = tuple(rules)
         self.fired = [0] * len(self.rules)
 
-    @contextmanager
-    def withholding(self) -> Iterator[None]:
-        """Count one answer as withheld while the block runs."""
+    async def hold(self, seconds: float, stopping: asyncio.Event) -> None:
+        """Withhold an answer for ``seconds``, or until :meth:`release` or the emulator stops."""
+        waits = [asyncio.ensure_future(e.wait()) for e in (self._released, stopping)]
         self.withheld += 1
         try:
-            yield
+            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
         finally:
             self.withheld -= 1
+            for waiting in waits:
+                waiting.cancel()
+
+    def release(self) -> int:
+        """End every hold now (the answers are then lost); return how many there were."""
+        held = self.withheld
+        self._released.set()
+        self._released = asyncio.Event()
+        return held
 
     def sample(self, population: int, count: int) -> frozenset[int]:
         """``count`` distinct indexes below ``population``, drawn from the seeded RNG."""

@@ -7,7 +7,6 @@ concurrency limit.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
 import struct
 from collections.abc import Awaitable, Callable, Mapping
@@ -76,8 +75,7 @@ async def with_faults(
             return await _inject(org, request, rule, style)
         response = await work(None)
         if rule.latency_ms:  # the work is done; its answer is held, then lost
-            with org.faults.withholding(), contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(org.stopping.wait(), rule.latency_ms / 1000)
+            await org.faults.hold(rule.latency_ms / 1000, org.stopping)
         _drop(request, reset=False)  # the work is done; the answer is lost
         return response  # aiohttp's write to the closed transport fails quietly
     finally:

@@ -275,7 +275,7 @@ async def test_fail_after_commit_can_hold_the_answer_before_losing_it(
     api: Api, http: aiohttp.ClientSession
 ) -> None:
     """With latency_ms the write is saved at once, its answer is withheld (and counted as
-    withheld) for that long, and then the connection drops all the same."""
+    withheld) for that long or until POST release, and then the connection drops all the same."""
     api.emu.set_faults([FaultRule("fail_after_commit", sobject="Lead", latency_ms=60_000)])
     call = asyncio.ensure_future(api.call("POST", "/sobjects/Lead/", json=LEAD))
 
@@ -285,9 +285,11 @@ async def test_fail_after_commit_can_hold_the_answer_before_losing_it(
     await wait_for(held, what="the answer to be withheld")
     assert [r["LastName"] for r in api.emu.records("Lead")] == ["Hopper"]
     assert not call.done()
-    await api.emu.stop()  # stopping releases held answers, which are then lost
+    async with http.post(f"{api.emu.url}/__emulator/release") as resp:
+        assert await resp.json() == {"released": 1}
     with pytest.raises(aiohttp.ClientConnectionError):
         await call
+    assert (await fault_counts(api.emu, http))["withheld"] == 0
 
 
 async def test_collections_writes_match_rules_by_their_records_type(api: Api) -> None:

@@ -13,7 +13,7 @@ Used by the test suite, CI, ``make run``, ``make chaos`` and ``actionflows kafka
    ports with the data it kept. :meth:`LocalBroker.kill` and :meth:`LocalBroker.restart` crash and
    bring back single nodes, for tests and ``make chaos``.
 4. :meth:`LocalBroker.stop` ends the JVMs it started, by their own PIDs (SIGTERM, then SIGKILL).
-   Each JVM also gets SIGKILL from the kernel if the Python process that started it dies
+   Each JVM also gets SIGKILL from the kernel if the thread that started it ends
    (PR_SET_PDEATHSIG), so an interrupted test run leaves no broker behind.
 """
 
@@ -237,13 +237,18 @@ class LocalBroker:
         """SIGKILL one node (default: the first) — a crash, for tests and chaos runs."""
         self.node(node_id or self.nodes[0].node_id).stop(signal.SIGKILL)
 
-    def restart(self, node_id: int | None = None) -> None:
-        """Start a stopped or killed node again on its data and ports; wait until it serves."""
+    async def restart(self, node_id: int | None = None) -> None:
+        """Start a stopped or killed node again on its data and ports; wait until it serves.
+
+        The JVM is launched from the calling thread, and the kernel kills it when that thread
+        ends (PR_SET_PDEATHSIG): call this from a thread that lives as long as the cluster
+        should (an event loop's, not a short-lived worker thread's).
+        """
         node = self.node(node_id or self.nodes[0].node_id)
         if node.running:
             raise BrokerError(f"node {node.node_id} is still running")
         node.launch(self._java_command(node))
-        asyncio.run(self._wait_ready([node]))
+        await self._wait_ready([node])
 
     def logs(self, last_chars: int = 8000) -> str:
         """The tail of each node's log and console output, for failure reports."""

@@ -8,6 +8,7 @@ from agents.settings import WorkerSettings
 
 
 def create_app(settings: WorkerSettings) -> faust.App:
+    settings.state_dir.mkdir(parents=True, exist_ok=True)  # faust makes only the last level
     return faust.App(
         settings.app_id,
         broker=f"kafka://{settings.bootstrap_servers}",

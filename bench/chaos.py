@@ -131,6 +131,7 @@ class Chaos:
         self.events = [f"c{i:05d}" for i in range(args.events)]
         self.worker: WorkerProcess | None = None
         self.restarting = False  # a planned kill is in progress: the supervisor stays out
+        self._one_kill_at_a_time = asyncio.Lock()
 
     async def run(self, broker: LocalBroker, admin: EmulatorAdmin, env: dict[str, str]) -> int:
         flows = self.work / "flows"
@@ -173,17 +174,17 @@ class Chaos:
             (plan.budget_pause_at, self._budget_pause(admin)),
         ]
 
-        async def faults() -> None:
-            for at, action in sorted(actions, key=lambda item: item[0]):
-                await asyncio.sleep(max(0.0, begin + at - time.monotonic()))  # the schedule
-                await action()
+        async def on_time(at: float, action: Callable[[], Awaitable[None]]) -> None:
+            await asyncio.sleep(max(0.0, begin + at - time.monotonic()))  # the schedule
+            await action()
 
-        injecting = asyncio.create_task(faults())
+        injecting = [asyncio.create_task(on_time(at, action)) for at, action in actions]
         try:
             await self._produce(broker.bootstrap_servers, begin)
-            await injecting
+            await asyncio.gather(*injecting)
         finally:
-            injecting.cancel()
+            for task in injecting:
+                task.cancel()
         self.log.say(f"all {len(self.events)} events produced; faults done")
         return time.monotonic()
 
@@ -218,16 +219,17 @@ class Chaos:
         self, pause: float, start_worker: Callable[[], None]
     ) -> Callable[[], Awaitable[None]]:
         async def kill() -> None:
-            self.restarting = True
-            try:
-                if self.worker is not None:
-                    await self.worker.kill()
-                    self.log.worker_kills += 1
-                    self.log.say(f"worker SIGKILLed; restart in {pause:.1f}s")
-                await asyncio.sleep(pause)  # the planned downtime
-                start_worker()
-            finally:
-                self.restarting = False
+            async with self._one_kill_at_a_time:
+                self.restarting = True
+                try:
+                    if self.worker is not None:
+                        await self.worker.kill()
+                        self.log.worker_kills += 1
+                        self.log.say(f"worker SIGKILLed; restart in {pause:.1f}s")
+                    await asyncio.sleep(pause)  # the planned downtime
+                    start_worker()
+                finally:
+                    self.restarting = False
 
         return kill
 
@@ -253,7 +255,8 @@ class Chaos:
 
     def _budget_pause(self, admin: EmulatorAdmin) -> Callable[[], Awaitable[None]]:
         async def pause() -> None:
-            await admin.set_faults([FaultRule("request_limit_exceeded", times=1), *FAULTS])
+            limit = FaultRule("request_limit_exceeded", path_regex=DATA_API, times=1)
+            await admin.set_faults([limit, *FAULTS])
             self.log.say("the next call answers 403 REQUEST_LIMIT_EXCEEDED")
 
         return pause
@@ -267,7 +270,9 @@ class Chaos:
                 continue
             self.log.worker_exits.append(worker.exit_code)
             self.log.say(f"worker exited by itself ({worker.exit_code}); starting it again")
-            start_worker()
+            await asyncio.sleep(1.0)  # a supervisor's restart delay
+            if not self.restarting:
+                start_worker()
 
     async def _read_results(self, bootstrap: str) -> None:
         consumer = AIOKafkaConsumer(
@@ -320,6 +325,11 @@ class Chaos:
             await asyncio.sleep(0.5)  # polling the results the reader collects
         self.log.say("every event has a final run result")
 
+    def _pauses(self) -> int:
+        """How often the worker logged that it paused (the engine's "flow … paused for …")."""
+        log = (self.work / "worker.log").read_text(errors="replace")
+        return sum(" paused for " in line for line in log.splitlines())
+
     async def _report(self, admin: EmulatorAdmin, drain_s: float) -> int:
         leads = Counter(
             (r.get("Description") or "").removeprefix(KEY) for r in await admin.records("Lead")
@@ -355,12 +365,14 @@ class Chaos:
                 "fault: 403 REQUEST_LIMIT_EXCEEDED (budget pause)",
                 f"{fired.get('request_limit_exceeded', 0)} (emulator)",
             ),
+            ("flow runs paused on the API budget", f"{self._pauses()} (worker log)"),
             ("input records sent again", f"{log.resent}"),
             ("time to drain", f"{drain_s:.1f} s after the last event was produced"),
             ("whole run", f"{time.monotonic() - log.started:.1f} s"),
         ]
         width = max(len(name) for name, _ in rows)
-        print(f"\nchaos run, seed {self.args.seed}\n")
+        off = f", {self.args.switch_off} switched off" if self.args.switch_off else ""
+        print(f"\nchaos run, seed {self.args.seed}{off}\n")
         print(f"| {'measure':<{width}} | value |\n|{'-' * (width + 2)}|-------|")
         for name, value in rows:
             print(f"| {name:<{width}} | {value} |")
@@ -369,9 +381,20 @@ class Chaos:
         return 1 if failed else 0
 
 
+# What --switch-off sets in the worker's environment (see agents/settings.py).
+SWITCHES = {
+    "ledger": {"LEDGER": "off"},
+    "keys": {"EXTERNAL_ID_FIELDS": "none"},
+    "both": {"LEDGER": "off", "EXTERNAL_ID_FIELDS": "none"},
+}
+DATA_API = "^/services/data/"  # not the token endpoint: logins get no data-API faults
+WRITES = "/sobjects"  # single-record and sObject Collections writes, upserts and creates
 FAULTS = (
-    FaultRule("fail_after_commit", method="PATCH", path_regex="/sobjects/", probability=0.05),
-    FaultRule.server_unavailable(path_regex="^/services/data/", probability=0.02),
+    *(
+        FaultRule("fail_after_commit", method=method, path_regex=WRITES, probability=0.05)
+        for method in ("PATCH", "POST")
+    ),
+    FaultRule.server_unavailable(path_regex=DATA_API, probability=0.02),
 )
 
 
@@ -383,6 +406,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=20261130, help="the schedule and fault draws")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for draining")
     p.add_argument("--keep", action="store_true", help="keep the work folder (logs, data)")
+    p.add_argument(
+        "--switch-off",
+        choices=sorted(SWITCHES),
+        help="a negative control: run with this mechanism off (the run should then fail)",
+    )
     return p
 
 
@@ -406,6 +434,7 @@ async def chaos(args: argparse.Namespace, work: Path, broker: LocalBroker, log: 
             RETRY_DELAYS="1s,5s",
             BUDGET_PROBE="5s",
             STATE_DIR=str(work / "state"),
+            **SWITCHES.get(args.switch_off or "", {}),
         )
         async with EmulatorAdmin(address.url) as admin:
             return await Chaos(args, work, log).run(broker, admin, env)

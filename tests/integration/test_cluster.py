@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import orjson
+from aiokafka.admin import AIOKafkaAdminClient
 
 from agents.ops.slices import read_slice
 from bench.processes import EmulatorAddress, WorkerProcess, worker_env
@@ -95,6 +96,32 @@ def finished(
         return done >= {event for event, _ in expected}
 
     return check
+
+
+async def unfinished(kafka: str, prefix: str) -> str:
+    """Which input partitions hold events without a final run result, and the group's
+    committed offsets: what a stalled hand-over looks like, for the failure message."""
+    runs = [orjson.loads(r.value) for r in await read_slice(kafka, f"{prefix}.run-results")]
+    done = {r["event_id"] for r in runs if r["status"] in {"succeeded", "dead_letter"}}
+    waiting = Counter(
+        record.partition
+        for record in await read_slice(kafka, f"{prefix}.tickets")
+        if orjson.loads(record.value)["id"] not in done
+    )
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(prefix)
+    finally:
+        await admin.close()
+    committed = {
+        tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic.endswith(".tickets")
+    }
+    return (
+        f"unfinished events by input partition: {dict(sorted(waiting.items()))}; "
+        f"committed offsets of the input partitions: {dict(sorted(committed.items()))} "
+        "(a partition missing here has none)"
+    )
 
 
 async def check_exactly_once_in_order(
@@ -196,11 +223,14 @@ async def test_a_killed_worker_hands_its_tickets_over_in_order_without_duplicate
                 timeout_s=120,
                 what="the group to rebalance onto the two survivors",
             )
-            await wait_for(
-                finished(kafka, prefix, expected, survivors),
-                timeout_s=240,
-                what=f"every event after the kill\n{survivors[0].tail()}",
-            )
+            try:
+                await wait_for(
+                    finished(kafka, prefix, expected, survivors),
+                    timeout_s=240,
+                    what="every event after the kill",
+                )
+            except AssertionError as timeout:
+                raise AssertionError(f"{timeout}\n{await unfinished(kafka, prefix)}") from None
             for worker in survivors:
                 await worker.stop()
         finally:

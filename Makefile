@@ -6,17 +6,26 @@ KAFKA_VERSION ?= 4.4.0
 KAFKA3_VERSION ?= 3.9.1
 export ACTIONFLOWS_KAFKA_VERSION ?= $(KAFKA_VERSION)
 
-.PHONY: install jars run test test-kafka3 lint format bench clean
+.PHONY: install lock jars run test test-kafka3 lint format bench chaos clean
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# The exact versions in requirements.lock, then the project itself without resolving anything;
+# tests/test_lock.py fails when the lock and pyproject.toml disagree (then: make lock).
+$(VENV)/.installed: pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "actionflows needs Python >= 3.11")'
 	$(PYTHON) -m venv $(VENV)
 	# "python -m pip", not bin/pip: the venv's own interpreter, whatever a script's shebang says
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -r requirements.lock
+	$(PY) -m pip install -q --no-deps -e .
 	@touch $@
+
+# Resolve pyproject.toml's ranges again into requirements.lock (for every platform, Python 3.11+).
+lock: install
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
+		--quiet -o requirements.lock
+	@rm -f $(VENV)/.installed
 
 # The broker's jars, resolved by Maven once per Kafka version and cached (~/.cache/actionflows).
 jars: install
@@ -43,6 +52,11 @@ format: install
 
 bench: jars
 	$(PY) -m bench
+
+# A seeded chaos run against real processes (broker, emulator, worker); see docs/reliability.md.
+# Not part of `make test`. CHAOS_ARGS, e.g. "--events 3000 --worker-kills 8 --seed 1".
+chaos: jars
+	$(PY) -m bench.chaos $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info localkafka/target

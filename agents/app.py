@@ -8,14 +8,20 @@ from agents.settings import WorkerSettings
 
 
 def create_app(settings: WorkerSettings) -> faust.App:
+    settings.state_dir.mkdir(parents=True, exist_ok=True)  # faust makes only the last level
     return faust.App(
         settings.app_id,
         broker=f"kafka://{settings.bootstrap_servers}",
         store="memory://",
+        datadir=str(settings.state_dir / settings.app_id),  # not <cwd>/<app id>-data
         web_enabled=settings.web_enabled,
         web_port=settings.web_port,
         topic_partitions=settings.topic_partitions,
-        topic_replication_factor=1,
+        # Every topic comes from the catalogue (ensure_topics), with its replication. faust
+        # would add one of its own, a leader-election topic, for on_leader tasks; there are
+        # none. (Its replication factor, for any topic faust should ever make, is set from
+        # the same settings when the service starts.)
+        topic_disable_leader=True,
         producer_acks=-1,
         # Kafka's and aiokafka's default (faust's own is 1,000,000): the broker's default
         # max.message.bytes then bounds outcomes, not the producer (see agents/publisher.py).

@@ -10,6 +10,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,9 @@ from agents.settings import (
     KafkaSettings,
     ObserveSettings,
     WorkerSettings,
+    budget_from_env,
     engine_from_env,
+    external_id_fields_from_env,
     topics_from_env,
 )
 from localkafka import BrokerError, BrokerOptions, LocalBroker
@@ -37,18 +40,36 @@ ROOT = Path(__file__).resolve().parent.parent
 def _kafka(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="actionflows kafka",
-        description="Run a local single-node Apache Kafka broker (KRaft) in the foreground.",
+        description="Run a local Apache Kafka (KRaft) in the foreground: one node or a cluster.",
     )
     settings = KafkaSettings.from_env()
     parser.add_argument("--version", default=settings.local_version, help="Kafka version to run")
-    parser.add_argument("--port", type=int, default=9092, help="loopback port (0: any free port)")
+    parser.add_argument(
+        "--port", type=int, default=9092, help="first loopback port (0: free ports)"
+    )
+    parser.add_argument(
+        "--brokers", type=int, default=1, help="nodes, each a broker and a controller (1)"
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="keep the data here; a folder that holds a cluster is started again with its data "
+        "and ports (default: a new temporary folder)",
+    )
     parser.add_argument(
         "--partitions", type=int, default=1, help="default partitions of new topics"
     )
     args = parser.parse_args(argv)
-    if not 0 <= args.port <= 65535:
-        parser.error(f"--port must be between 0 and 65535, not {args.port}")
-    options = BrokerOptions(kafka_version=args.version, port=args.port, partitions=args.partitions)
+    try:
+        options = BrokerOptions(
+            kafka_version=args.version,
+            brokers=args.brokers,
+            port=args.port,
+            partitions=args.partitions,
+            data_dir=args.data_dir,
+        )
+    except ValueError as error:
+        parser.error(str(error))
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -56,7 +77,9 @@ def _kafka(argv: Sequence[str]) -> int:
         with LocalBroker(options) as broker:
             print(
                 f"Kafka {args.version} ready at {broker.bootstrap_servers} "
-                f"in {broker.startup_seconds:.1f}s (logs: {broker.log_path}); Ctrl-C stops it"
+                f"in {broker.startup_seconds:.1f}s (data and logs: {broker.work_dir}); "
+                "Ctrl-C stops it",
+                flush=True,
             )
             stop.wait()
     except BrokerError as error:
@@ -182,12 +205,8 @@ async def _serve(
     observe: ObserveSettings,
 ) -> None:
     topics = topics_from_env()
-    worker = WorkerSettings.from_env(bootstrap)
-    worker = WorkerSettings(
-        bootstrap_servers=bootstrap,
-        app_id=worker.app_id,
-        flows_dir=flows,
-        topic_partitions=topics.partitions,
+    worker = replace(
+        WorkerSettings.from_env(bootstrap), flows_dir=flows, topic_partitions=topics.partitions
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -201,15 +220,17 @@ async def _serve(
             connection = emulator_connection(
                 emulator.url, emulator.credentials, emulator.api_version
             )
-        service = Service(
-            ServiceConfig(
-                worker=worker,
-                connection=connection,
-                topics=topics,
-                engine=engine_from_env(),
-                observe=observe,
-            )
+        config = ServiceConfig(
+            worker=worker,
+            connection=connection,
+            topics=topics,
+            engine=engine_from_env(),
+            budget=budget_from_env(),
+            observe=observe,
         )
+        if (keys := external_id_fields_from_env()) is not None:
+            config = replace(config, external_id_fields=keys)
+        service = Service(config)
         if not await _unless_stopped(service.login(), stop):
             return  # stopped while Salesforce refused the login
         await stack.enter_async_context(service)

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import faust
+from aiokafka.admin import AIOKafkaAdminClient
 
 from agents.app import create_app
 from agents.engine import Engine, EngineSettings
@@ -22,7 +23,7 @@ from agents.observe import Observability
 from agents.publisher import FaustPublisher
 from agents.settings import ObserveSettings, WorkerSettings
 from agents.worker import Worker, ensure_topics, read_limits
-from pipeline.ledger import Ledger
+from pipeline.ledger import InMemoryLedger, Ledger
 from pipeline.loader import load_flows
 from pipeline.outcome import pause_cause, qualified_name
 from pipeline.plan import FlowSet
@@ -87,9 +88,7 @@ class Service:
         consistent = ConsistentGateway(self.batching or self.client, self.client)
         gateway = gateway or BudgetedGateway(consistent, self.governor)
         self.app: faust.App = create_app(config.worker)
-        self.ledger = ledger or KafkaLedger(
-            config.worker.bootstrap_servers, self.catalogue.one(TopicRole.LEDGER).name
-        )
+        self.ledger = ledger or self._default_ledger()
         # Metrics, traces and health (agents/observe): step spans around the executor, the
         # engine's observer, trace headers on its outcomes, the client's calls.
         self.observability = Observability(
@@ -121,6 +120,13 @@ class Service:
             self.app, self.engine, self.catalogue, max_in_flight=config.engine.max_in_flight
         )
 
+    def _default_ledger(self) -> Ledger:
+        """The ledger topic's; with the ledger switched off, a memory a restart forgets."""
+        specs = self.catalogue.by_role(TopicRole.LEDGER)
+        if not specs:
+            return InMemoryLedger()
+        return KafkaLedger(self.config.worker.bootstrap_servers, specs[0].name)
+
     async def start(self) -> None:
         """Start everything, the health endpoints first: a port already taken fails before
         faust starts its threads, and /readyz answers (and says why not) while the worker
@@ -136,6 +142,10 @@ class Service:
 
     async def _start(self) -> None:
         bootstrap = self.config.worker.bootstrap_servers
+        # The cluster's size decides the default replication of the topics made here (the
+        # names do not depend on it), and of any topic faust should make of its own.
+        self.catalogue = Catalogue.build(self.config.topics, brokers=await broker_count(bootstrap))
+        self.app.conf.topic_replication_factor = self.catalogue.specs[0].replication_factor
         created = await ensure_topics(bootstrap, self.catalogue)
         if created:
             log.info("created topics: %s", ", ".join(created))
@@ -217,3 +227,13 @@ class Service:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
+
+
+async def broker_count(bootstrap_servers: str) -> int:
+    """How many brokers the cluster has, as its metadata says."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        return len((await admin.describe_cluster())["brokers"])
+    finally:
+        await admin.close()

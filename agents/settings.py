@@ -4,16 +4,28 @@ Variables (all optional):
 
 ``KAFKA_BOOTSTRAP_SERVERS``   use this cluster instead of starting a local broker
 ``ACTIONFLOWS_KAFKA_VERSION`` the Kafka version the local broker runs (default: localkafka's)
+``ACTIONFLOWS_KAFKA_BROKERS`` nodes of the local cluster the tests start (default: 1)
 ``ACTIONFLOWS_APP_ID``        the faust app id, which is also the consumer group (default: actionflows)
 ``ACTIONFLOWS_FLOWS_DIR``     the folder of flow files (default: flows)
+``ACTIONFLOWS_STATE_DIR``     the worker's local state, faust's data folder among it
+                              (default: ``$XDG_STATE_HOME/actionflows``, i.e. ``~/.local/state/…``)
 ``ACTIONFLOWS_TOPIC_PREFIX``  the prefix of every topic name (default: actionflows)
 ``ACTIONFLOWS_TICKETS_TOPIC``, ``ACTIONFLOWS_INTERACTIONS_TOPIC``  input topic names
 ``ACTIONFLOWS_PARTITIONS``    partitions of the topics the worker creates (default: 12)
+``ACTIONFLOWS_REPLICATION_FACTOR``, ``ACTIONFLOWS_MIN_INSYNC_REPLICAS``  of the topics the
+                              worker creates (default: 3 and 2 on three or more brokers, else 1)
 ``ACTIONFLOWS_RETRY_DELAYS``  the retry tiers, e.g. ``30s,5m,1h`` (the default)
 ``ACTIONFLOWS_MAX_IN_FLIGHT`` records in flight per worker, W (default 2000): taken and not yet
                               finished, across the input and retry agents; the backpressure bound
 ``ACTIONFLOWS_NO_MATCH_RESULTS``  ``false`` publishes no run result for events no flow matches
                               (they are still counted); for high-volume topics (default true)
+``ACTIONFLOWS_LEDGER``        ``on`` (default) or ``off``: without the ledger topic, completed
+                              steps are remembered in memory only, and a restart forgets them
+``ACTIONFLOWS_EXTERNAL_ID_FIELDS``  which objects' creates are upserts, keyed by which field:
+                              ``lead=Actionflows_Key__c,case=Actionflows_Key__c``; ``none`` for
+                              plain creates everywhere (default: all six objects, that field)
+``ACTIONFLOWS_BUDGET_RESERVE``  share of the org's daily API calls kept for others (0.10)
+``ACTIONFLOWS_BUDGET_PROBE``  while paused on the budget, one call this often (default: 5m)
 
 Observability and the run-history API (docs/operations.md):
 
@@ -37,19 +49,31 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import SecretStr
 
 from agents.engine import EngineSettings
 from localkafka import DEFAULT_KAFKA_VERSION
+from salesforce.budget import BudgetPolicy
 from topics.catalogue import CatalogueSettings, parse_delay
+
+_N = TypeVar("_N", int, float)
+
+
+def default_state_dir(environ: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if environ is None else environ
+    if configured := env.get("ACTIONFLOWS_STATE_DIR"):
+        return Path(configured)
+    base = env.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+    return Path(base) / "actionflows"
 
 
 @dataclass(frozen=True, slots=True)
 class KafkaSettings:
     bootstrap_servers: str | None = None  # None: start the local broker
     local_version: str = DEFAULT_KAFKA_VERSION
+    local_brokers: int = 1
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> KafkaSettings:
@@ -57,6 +81,7 @@ class KafkaSettings:
         return cls(
             bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS") or None,
             local_version=env.get("ACTIONFLOWS_KAFKA_VERSION") or DEFAULT_KAFKA_VERSION,
+            local_brokers=_number(env, "ACTIONFLOWS_KAFKA_BROKERS", int) or 1,
         )
 
 
@@ -65,6 +90,8 @@ class WorkerSettings:
     bootstrap_servers: str
     app_id: str = "actionflows"
     flows_dir: Path = Path("flows")
+    # faust's data folder is <state_dir>/<app_id>: outside the working tree, one per app.
+    state_dir: Path = field(default_factory=default_state_dir)
     web_enabled: bool = False
     web_port: int = 6066
     topic_partitions: int = 1
@@ -83,6 +110,7 @@ class WorkerSettings:
             bootstrap_servers=bootstrap_servers,
             app_id=env.get("ACTIONFLOWS_APP_ID") or "actionflows",
             flows_dir=Path(env.get("ACTIONFLOWS_FLOWS_DIR") or "flows"),
+            state_dir=default_state_dir(env),
         )
 
 
@@ -99,12 +127,19 @@ def topics_from_env(environ: Mapping[str, str] | None = None) -> CatalogueSettin
             values["interactions_topic"] = interactions
         if partitions := env.get("ACTIONFLOWS_PARTITIONS"):
             values["partitions"] = int(partitions)
+        if replicas := env.get("ACTIONFLOWS_REPLICATION_FACTOR"):
+            values["replication_factor"] = int(replicas)
+        if in_sync := env.get("ACTIONFLOWS_MIN_INSYNC_REPLICAS"):
+            values["min_insync_replicas"] = int(in_sync)
+        if ledger := env.get("ACTIONFLOWS_LEDGER"):
+            values["ledger"] = _switch(ledger)
         if delays := env.get("ACTIONFLOWS_RETRY_DELAYS"):
             values["retry_delays_ms"] = tuple(parse_delay(d) for d in delays.split(","))
         return CatalogueSettings(**values)  # type: ignore[arg-type]
     except ValueError as error:
         raise ValueError(
-            f"topic settings (ACTIONFLOWS_TOPIC_*, _PARTITIONS, _RETRY_DELAYS): {error}"
+            "topic settings (ACTIONFLOWS_TOPIC_*, _PARTITIONS, _REPLICATION_FACTOR, "
+            f"_MIN_INSYNC_REPLICAS, _RETRY_DELAYS, _LEDGER): {error}"
         ) from None
 
 
@@ -218,3 +253,60 @@ def _token(env: Mapping[str, str]) -> SecretStr | None:
         except OSError as error:
             raise ValueError(f"ACTIONFLOWS_API_TOKEN_FILE: cannot read {path}: {error}") from None
     return None
+
+
+def external_id_fields_from_env(environ: Mapping[str, str] | None = None) -> dict[str, str] | None:
+    """``ACTIONFLOWS_EXTERNAL_ID_FIELDS`` as {object: field}; None when unset (the default)."""
+    env = os.environ if environ is None else environ
+    text = (env.get("ACTIONFLOWS_EXTERNAL_ID_FIELDS") or "").strip()
+    if not text:
+        return None
+    if text.lower() == "none":
+        return {}
+    fields: dict[str, str] = {}
+    for item in text.split(","):
+        name, sep, field_name = item.partition("=")
+        if not sep or not name.strip() or not field_name.strip():
+            raise ValueError(
+                f"ACTIONFLOWS_EXTERNAL_ID_FIELDS: {item.strip()!r} is not object=Field "
+                "(e.g. lead=Actionflows_Key__c), and the whole value is not 'none'"
+            )
+        fields[name.strip().lower()] = field_name.strip()
+    return fields
+
+
+def budget_from_env(environ: Mapping[str, str] | None = None) -> BudgetPolicy:
+    """The API budget policy; a bad value raises ValueError naming the variable."""
+    env = os.environ if environ is None else environ
+    default = BudgetPolicy()
+    reserve = _number(env, "ACTIONFLOWS_BUDGET_RESERVE", float)
+    probe = env.get("ACTIONFLOWS_BUDGET_PROBE")
+    try:
+        probe_s = parse_delay(probe) / 1000 if probe else default.probe_interval_s
+    except ValueError as error:
+        raise ValueError(f"ACTIONFLOWS_BUDGET_PROBE: {error}") from None
+    if reserve is not None and not 0 <= reserve < 1:
+        raise ValueError(f"ACTIONFLOWS_BUDGET_RESERVE must be within [0, 1), not {reserve}")
+    return BudgetPolicy(
+        reserve_fraction=default.reserve_fraction if reserve is None else reserve,
+        probe_interval_s=probe_s,
+    )
+
+
+def _number(env: Mapping[str, str], name: str, kind: type[_N]) -> _N | None:
+    text = env.get(name)
+    if not text:
+        return None
+    try:
+        return kind(text)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, not {text!r}") from None
+
+
+def _switch(text: str) -> bool:
+    value = text.strip().lower()
+    if value in {"on", "true", "1", "yes"}:
+        return True
+    if value in {"off", "false", "0", "no"}:
+        return False
+    raise ValueError(f"expected on or off, not {text!r}")

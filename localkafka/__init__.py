@@ -1,5 +1,6 @@
-"""Provisioning of a local Apache Kafka broker from Maven Central jars (tests, CI, demos)."""
+"""Provisioning of a local Apache Kafka, one node or a KRaft cluster, from Maven Central jars."""
 
 from localkafka.broker import DEFAULT_KAFKA_VERSION, BrokerError, BrokerOptions, LocalBroker
+from localkafka.config import Listener
 
-__all__ = ["DEFAULT_KAFKA_VERSION", "BrokerError", "BrokerOptions", "LocalBroker"]
+__all__ = ["DEFAULT_KAFKA_VERSION", "BrokerError", "BrokerOptions", "Listener", "LocalBroker"]

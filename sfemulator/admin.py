@@ -1,7 +1,8 @@
 """Admin endpoints under ``/__emulator/`` so tests can drive an out-of-process emulator.
 
 None of them is counted as an API call. ``GET state`` (records, usage, counts, faults),
-``GET calls``, ``GET|PUT faults``, ``POST reset``, ``POST expire-tokens``, ``POST clock``
+``GET calls``, ``GET|PUT faults``, ``GET fault-counts`` (what fired, by kind and by rule, and the
+answers withheld now), ``POST release`` (end those holds), ``POST reset``, ``POST expire-tokens``, ``POST clock``
 (``{"advance_s": N}``), ``POST refresh-token``, ``POST records/{sobject}`` (seed one record
 without validation).
 """
@@ -24,6 +25,24 @@ def _json(body: Any, status: int = 200) -> web.Response:
     return web.Response(
         status=status, body=orjson.dumps(body, default=str), content_type="application/json"
     )
+
+
+def fault_counts(org: Org) -> dict[str, Any]:
+    """What was injected since the start or the last reset, by kind (``expire_tokens`` counts
+    calls to ``POST expire-tokens``); by rule since the rules were last set; withheld now."""
+    fired = {
+        key.removeprefix("fault "): count
+        for key, count in org.counts.items()
+        if key.startswith("fault ")
+    }
+    return {
+        "fired": fired,
+        "rules": [
+            {"rule": rule.to_dict(), "fired": fired_count}
+            for rule, fired_count in zip(org.faults.rules, org.faults.fired, strict=True)
+        ],
+        "withheld": org.faults.withheld,
+    }
 
 
 def state(org: Org, sobject: str | None = None, *, include_deleted: bool = False) -> dict[str, Any]:
@@ -49,6 +68,10 @@ async def admin(org: Org, request: web.Request) -> web.Response:
             return _json(dict(org.counts))
         if action == "faults" and method == "GET":
             return _json([rule.to_dict() for rule in org.faults.rules])
+        if action == "fault-counts" and method == "GET":
+            return _json(fault_counts(org))
+        if action == "release" and method == "POST":
+            return _json({"released": org.faults.release()})
         if action == "faults" and method == "PUT":
             rules = [FaultRule.from_dict(item) for item in orjson.loads(await request.read())]
             org.faults.replace(rules)
@@ -58,6 +81,7 @@ async def admin(org: Org, request: web.Request) -> web.Response:
             return _json({"reset": True})
         if action == "expire-tokens" and method == "POST":
             org.oauth.expire_all()
+            org.counts["fault expire_tokens"] += 1
             return _json({"expired": True})
         if action == "clock" and method == "POST":
             body = orjson.loads(await request.read() or b"{}")

@@ -114,7 +114,7 @@ async def _data_api(
         headers = {"Sforce-Limit-Info": org.budget.header(), "Date": http_date(org.now())}
         return json_response(reply.status, reply.body, {**reply.headers, **headers})
 
-    return await with_faults(org, request, run, style="rest", soql=request.query.get("q"))
+    return await with_faults(org, request, run, style="rest", soql=request.query.get("q"), body=raw)
 
 
 def _item_count(body: object, request: web.Request) -> int:

@@ -4,15 +4,24 @@ A ``FaultRule`` matches on method, path (``path`` is a glob, ``path_regex`` a re
 searched in the path) and sObject; it fires with ``probability`` (drawn from the emulator's seeded
 RNG) and at most ``times`` times. Latency rules add up and let evaluation continue; the first other
 rule that fires decides the request's fate.
+
+:class:`FaultPlan` also keeps what tests and chaos runs read back (``GET /__emulator/fault-counts``):
+how often each rule fired, and how many answers are being withheld right now. A
+``fail_after_commit`` rule with ``latency_ms`` holds the committed request's answer that long (or
+until ``POST /__emulator/release``) before dropping it: a window in which a test can crash its
+client on purpose, between Salesforce's commit and the client hearing of it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import random
 import re
 from dataclasses import asdict, dataclass, fields
 from typing import Any
+
+import orjson
 
 ACTIONS = (
     "latency",
@@ -36,7 +45,7 @@ class FaultRule:
     sobject: str | None = None
     probability: float = 1.0
     times: int | None = None
-    latency_ms: float = 0.0
+    latency_ms: float = 0.0  # latency: added before; fail_after_commit: answer held this long
     status: int = 503
     error_code: str = "SERVER_UNAVAILABLE"
     message: str = "Server too busy"
@@ -100,10 +109,30 @@ class FaultPlan:
     def __init__(self, rules: tuple[FaultRule, ...], seed: int) -> None:
         self._rng = random.Random(seed)  # noqa: S311 - fault mixes are seeded for reproducibility
         self.replace(rules)
+        self.withheld = 0  # committed requests whose answer is being held now
+        self._released = asyncio.Event()
 
     def replace(self, rules: tuple[FaultRule, ...] | list[FaultRule]) -> None:
         self.rules = tuple(rules)
         self.fired = [0] * len(self.rules)
+
+    async def hold(self, seconds: float, stopping: asyncio.Event) -> None:
+        """Withhold an answer for ``seconds``, or until :meth:`release` or the emulator stops."""
+        waits = [asyncio.ensure_future(e.wait()) for e in (self._released, stopping)]
+        self.withheld += 1
+        try:
+            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self.withheld -= 1
+            for waiting in waits:
+                waiting.cancel()
+
+    def release(self) -> int:
+        """End every hold now (the answers are then lost); return how many there were."""
+        held = self.withheld
+        self._released.set()
+        self._released = asyncio.Event()
+        return held
 
     def sample(self, population: int, count: int) -> frozenset[int]:
         """``count`` distinct indexes below ``population``, drawn from the seeded RNG."""
@@ -130,8 +159,9 @@ _SOBJECT_IN_PATH = re.compile(r"/(?:sobjects|composite/sobjects)/([A-Za-z0-9_]+)
 _FROM = re.compile(r"\bfrom\s+([A-Za-z0-9_]+)", re.IGNORECASE)
 
 
-def sobject_of(path: str, soql: str | None = None) -> str | None:
-    """The sObject a request is about, from its path or its query's FROM clause."""
+def sobject_of(path: str, soql: str | None = None, body: bytes | None = None) -> str | None:
+    """The sObject a request is about: from its path, its query's FROM clause, or (for an
+    sObject Collections create or update) the type of the first record in its body."""
     match = _SOBJECT_IN_PATH.search(path)
     if match and match.group(1) not in {"describe"}:
         return match.group(1)
@@ -140,7 +170,18 @@ def sobject_of(path: str, soql: str | None = None) -> str | None:
     if soql:
         found = _FROM.search(soql)
         return found.group(1) if found else None
+    if body and path.rstrip("/").endswith("/composite/sobjects"):
+        return _first_record_type(body)
     return None
+
+
+def _first_record_type(body: bytes) -> str | None:
+    try:
+        records = orjson.loads(body).get("records")
+        kind = records[0]["attributes"]["type"]
+    except (orjson.JSONDecodeError, AttributeError, LookupError, TypeError):
+        return None  # the handler answers the malformed body; no rule matches it by sObject
+    return kind if isinstance(kind, str) else None
 
 
 SERVICE_UNAVAILABLE_HTML = (

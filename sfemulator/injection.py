@@ -47,14 +47,17 @@ async def with_faults(
     style: str,
     soql: str | None = None,
     sobject: str | None = None,
+    body: bytes | None = None,
 ) -> web.StreamResponse:
-    """Run ``work`` under the fault plan. ``style`` is "rest", "oauth" or "soap".
+    """Run ``work`` under the fault plan. ``style`` is "rest", "oauth" or "soap". ``body`` lets
+    rules match an sObject Collections request by the type of its records.
 
     ``work`` receives the rule only for per-record lock faults it must apply itself (sObject
     Collections with ``FaultRule.records``); every other rule is answered here.
     """
     path = request.path
-    decision = org.faults.decide(request.method, path, sobject or sobject_of(path, soql))
+    kind = sobject or sobject_of(path, soql, body)
+    decision = org.faults.decide(request.method, path, kind)
     ticket = org.budget.begin()
     async with org.in_flight_changed:
         org.in_flight_changed.notify_all()
@@ -71,6 +74,8 @@ async def with_faults(
         if rule.action != "fail_after_commit":
             return await _inject(org, request, rule, style)
         response = await work(None)
+        if rule.latency_ms:  # the work is done; its answer is held, then lost
+            await org.faults.hold(rule.latency_ms / 1000, org.stopping)
         _drop(request, reset=False)  # the work is done; the answer is lost
         return response  # aiohttp's write to the closed transport fails quietly
     finally:

@@ -1,24 +1,77 @@
-"""Plain aiokafka helpers for integration tests: create topics, produce, and read with a deadline."""
+"""Plain aiokafka helpers for integration tests: create and describe topics and groups, produce,
+and read with a deadline."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import KafkaError
 
 
-async def create_topics(bootstrap: str, names: Iterable[str], partitions: int = 1) -> None:
+async def create_topics(
+    bootstrap: str,
+    names: Iterable[str],
+    partitions: int = 1,
+    *,
+    replication: int = 1,
+    config: Mapping[str, str] | None = None,
+) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         await admin.create_topics(
-            [NewTopic(name, num_partitions=partitions, replication_factor=1) for name in names]
+            [
+                NewTopic(name, partitions, replication, topic_configs=dict(config or {}))
+                for name in names
+            ]
         )
     finally:
         await admin.close()
+
+
+async def partitions_of(bootstrap: str, topic: str) -> dict[int, dict[str, Any]]:
+    """Each partition's ``leader``, ``replicas`` and ``isr`` (broker ids), as metadata says."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        (described,) = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    return {p["partition"]: p for p in described["partitions"]}
+
+
+async def topic_config(bootstrap: str, topic: str) -> dict[str, str]:
+    """The topic's effective configuration."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        (response,) = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topic, None)]
+        )
+    finally:
+        await admin.close()
+    (resource,) = response.to_object()["resources"]
+    return {e["config_names"]: e["config_value"] for e in resource["config_entries"]}
+
+
+async def group_members(bootstrap: str, group: str) -> int:
+    """How many members a consumer group has while it is stable (0 otherwise, or unknown)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        (response,) = await admin.describe_consumer_groups([group])
+    except KafkaError:
+        return 0  # no coordinator yet: the group is still forming
+    finally:
+        await admin.close()
+    (described,) = response.to_object()["groups"]
+    return len(described["members"]) if described["state"] == "Stable" else 0
 
 
 async def produce(

@@ -64,7 +64,10 @@ class CatalogueSettings:
     tickets_topic: str | None = None  # default <prefix>.tickets
     interactions_topic: str | None = None  # default <prefix>.interactions
     partitions: int = 12  # per-ticket ordering; parallelism across tickets is bounded by this
-    replication_factor: int = 1
+    # None: decided by the cluster's size (see ``replication``): 3 copies, 2 in sync for a write
+    # to count, on three or more brokers; 1 and 1 on a smaller cluster.
+    replication_factor: int | None = None
+    min_insync_replicas: int | None = None
     input_retention_ms: int = 7 * DAY_MS
     output_retention_ms: int = 14 * DAY_MS
     dead_letter_retention_ms: int = 30 * DAY_MS  # long enough to redrive after a holiday
@@ -76,12 +79,33 @@ class CatalogueSettings:
         for name in (self.tickets_topic, self.interactions_topic):
             if name is not None:
                 check_topic_name(name)
-        if self.partitions < 1 or self.replication_factor < 1:
-            raise ValueError("partitions and replication_factor must be at least 1")
+        if self.partitions < 1:
+            raise ValueError("partitions must be at least 1")
+        for name in ("replication_factor", "min_insync_replicas"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be at least 1, not {value}")
+        rf, isr = self.replication_factor, self.min_insync_replicas
+        if rf is not None and isr is not None and isr > rf:
+            raise ValueError(f"min_insync_replicas ({isr}) cannot exceed replication_factor ({rf})")
         if list(self.retry_delays_ms) != sorted(set(self.retry_delays_ms)):
             raise ValueError("retry_delays_ms must be strictly increasing")
         for delay in self.retry_delays_ms:
             format_delay(delay)
+
+    def replication(self, brokers: int) -> tuple[int, int]:
+        """(replication factor, min.insync.replicas) for a cluster of ``brokers`` brokers.
+
+        With three copies and two in sync, a write acknowledged by acks=all survives the loss
+        of any one broker, and writes go on while one broker is down. A set value wins; a
+        replication factor above the cluster's size is refused by the broker when the topic
+        is created, with a message that says so.
+        """
+        if brokers < 1:
+            raise ValueError(f"a cluster has at least one broker, not {brokers}")
+        factor = self.replication_factor or (3 if brokers >= 3 else 1)
+        in_sync = self.min_insync_replicas or (2 if factor >= 3 else 1)
+        return factor, min(in_sync, factor)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +116,7 @@ class TopicSpec:
     role: TopicRole
     partitions: int
     replication_factor: int
+    min_insync_replicas: int
     retention_ms: int | None  # None: kept forever (compacted topics)
     cleanup_policy: str  # "delete" or "compact"
     key: str  # what the record key holds
@@ -102,7 +127,10 @@ class TopicSpec:
 
     def config(self) -> dict[str, str]:
         """Topic-level configs, ready for ``NewTopic(topic_configs=...)`` of an admin client."""
-        config = {"cleanup.policy": self.cleanup_policy}
+        config = {
+            "cleanup.policy": self.cleanup_policy,
+            "min.insync.replicas": str(self.min_insync_replicas),
+        }
         if self.retention_ms is not None:
             config["retention.ms"] = str(self.retention_ms)
         config.update(self.extra_config)
@@ -117,9 +145,12 @@ class Catalogue:
     specs: tuple[TopicSpec, ...]
 
     @classmethod
-    def build(cls, settings: CatalogueSettings | None = None) -> Catalogue:
+    def build(cls, settings: CatalogueSettings | None = None, *, brokers: int = 1) -> Catalogue:
+        """The catalogue for ``settings`` on a cluster of ``brokers`` brokers (which decides the
+        default replication; names and roles do not depend on it)."""
         s = settings or CatalogueSettings()
         p = s.prefix
+        replicas, in_sync = s.replication(brokers)
 
         def spec(
             name: str,
@@ -137,7 +168,8 @@ class Catalogue:
                 check_topic_name(name),
                 role,
                 s.partitions,
-                s.replication_factor,
+                replicas,
+                in_sync,
                 retention,
                 "compact" if retention is None else "delete",
                 key,

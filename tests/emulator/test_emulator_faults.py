@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import aiohttp
 import pytest
 from emulator_helpers import Api
 
 from sfemulator import Emulator, EmulatorConfig, FaultRule
+from tests.kafkatools import wait_for
 
 LEAD = {"LastName": "Hopper", "Company": "Navy"}
 
@@ -239,3 +241,62 @@ async def test_injected_errors_speak_each_routes_dialect(
         text = await resp.text()
     assert resp.status == 500
     assert "<faultcode>sf:REQUEST_LIMIT_EXCEEDED</faultcode>" in text
+
+
+async def fault_counts(emu: Emulator, http: aiohttp.ClientSession) -> dict[str, Any]:
+    async with http.get(f"{emu.url}/__emulator/fault-counts") as resp:
+        assert resp.status == 200
+        counts: dict[str, Any] = await resp.json()
+        return counts
+
+
+async def test_fault_counts_say_what_fired_by_kind_and_by_rule(
+    api: Api, http: aiohttp.ClientSession
+) -> None:
+    """GET fault-counts: totals by kind since the start (across rule changes), per rule since
+    the rules were set, token expiries asked for through the admin route."""
+    api.emu.set_faults([FaultRule.server_unavailable(path="*/limits", times=2)])
+    statuses = [(await api.call("GET", "/limits"))[0] for _ in range(3)]
+    assert statuses == [503, 503, 200]
+    api.emu.set_faults([FaultRule("fail_after_commit", method="POST", times=1)])
+    with pytest.raises(aiohttp.ServerDisconnectedError):
+        await api.call("POST", "/sobjects/Lead/", json=LEAD)
+    async with http.post(f"{api.emu.url}/__emulator/expire-tokens") as resp:
+        assert resp.status == 200
+    counts = await fault_counts(api.emu, http)
+    assert counts["fired"] == {"http_error": 2, "fail_after_commit": 1, "expire_tokens": 1}
+    assert [(r["rule"]["action"], r["fired"]) for r in counts["rules"]] == [
+        ("fail_after_commit", 1)
+    ]
+    assert counts["withheld"] == 0
+
+
+async def test_fail_after_commit_can_hold_the_answer_before_losing_it(
+    api: Api, http: aiohttp.ClientSession
+) -> None:
+    """With latency_ms the write is saved at once, its answer is withheld (and counted as
+    withheld) for that long or until POST release, and then the connection drops all the same."""
+    api.emu.set_faults([FaultRule("fail_after_commit", sobject="Lead", latency_ms=60_000)])
+    call = asyncio.ensure_future(api.call("POST", "/sobjects/Lead/", json=LEAD))
+
+    async def held() -> bool:
+        return bool((await fault_counts(api.emu, http))["withheld"] == 1)
+
+    await wait_for(held, what="the answer to be withheld")
+    assert [r["LastName"] for r in api.emu.records("Lead")] == ["Hopper"]
+    assert not call.done()
+    async with http.post(f"{api.emu.url}/__emulator/release") as resp:
+        assert await resp.json() == {"released": 1}
+    with pytest.raises(aiohttp.ClientConnectionError):
+        await call
+    assert (await fault_counts(api.emu, http))["withheld"] == 0
+
+
+async def test_collections_writes_match_rules_by_their_records_type(api: Api) -> None:
+    """A rule scoped to Lead hits an sObject Collections create of leads, not one of cases."""
+    api.emu.set_faults([FaultRule.server_unavailable(sobject="Lead", method="POST")])
+    cases = [{"attributes": {"type": "Case"}, "Subject": "s"}]
+    leads = [{"attributes": {"type": "Lead"}, **LEAD}]
+    assert (await api.call("POST", "/composite/sobjects", json={"records": cases}))[0] == 200
+    assert (await api.call("POST", "/composite/sobjects", json={"records": leads}))[0] == 503
+    assert api.emu.records("Lead") == []

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import re
 import shutil
-import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -28,13 +27,13 @@ from aiokafka.errors import GroupCoordinatorNotAvailableError
 from agents.ledger import KafkaLedger
 from agents.ops.dlq import RedriveTopics, redrive, scan
 from agents.worker import ensure_topics
+from bench.processes import EmulatorAddress, WorkerProcess, worker_env
 from pipeline.ledger import StepRecord, business_key, idempotency_key, run_key
 from salesforce.client import SalesforceClient
 from salesforce.consistency import ConsistentGateway
 from salesforce.errors import DuplicateError
 from sfemulator import Emulator, EmulatorConfig, emulator_connection
 from tests.integration.test_replay import end_offsets
-from tests.integration.test_worker_restart import start_worker, stop, worker_env
 from tests.kafkatools import produce, read
 from topics import headers as h
 from topics.catalogue import Catalogue, CatalogueSettings, TopicRole
@@ -107,8 +106,11 @@ class Workers:
     """Two ``actionflows worker`` processes in one group, over ``flows``."""
 
     def __init__(self, kafka: str, unique: str, emu: Emulator, flows: Path, logs: Path) -> None:
-        self.kafka, self.env = kafka, worker_env(kafka, unique, emu)
-        self.env["ACTIONFLOWS_PARTITIONS"] = "4"
+        name = f"restart-{unique}"
+        self.kafka = kafka
+        self.env = worker_env(
+            kafka, name, name, EmulatorAddress.of(emu), PARTITIONS="4", RETRY_DELAYS="1s,2s"
+        )
         self.prefix, self.group = (
             self.env["ACTIONFLOWS_TOPIC_PREFIX"],
             self.env["ACTIONFLOWS_APP_ID"],
@@ -119,8 +121,10 @@ class Workers:
     async def __aenter__(self) -> Workers:
         settings = CatalogueSettings(prefix=self.prefix, partitions=4, retry_delays_ms=(1000, 2000))
         await ensure_topics(self.kafka, Catalogue.build(settings))
-        self.processes = [start_worker(self.env, self.flows, self.logs / f"worker{i}.log")
-                          for i in range(2)]  # fmt: skip
+        self.processes = [
+            WorkerProcess(self.env, self.flows, self.logs / f"worker{i}.log").start()
+            for i in range(2)
+        ]
         for _ in range(1200):  # both joined and assigned: a bounded wait, polled every 0.1 s
             if await group_members(self.kafka, self.group) == 2:
                 return self
@@ -131,7 +135,7 @@ class Workers:
 
     async def __aexit__(self, *exc: object) -> None:
         for process in self.processes:
-            await stop(process, signal.SIGTERM)
+            await process.stop()
 
     def log_tail(self) -> str:
         return "\n".join(p.read_text()[-3000:] for p in sorted(self.logs.glob("worker*.log")))

@@ -64,7 +64,7 @@ def test_connect_to_the_emulator(
     assert any(a["name"] == "salesforce.convert_lead lead" for a in shown["actions"])
     assert creds.private_key_pem.splitlines()[1] not in str(shown)
     assert main(["--connection", "emu"]) == 0
-    assert "connected" in capsys.readouterr().out
+    assert "● connected" in capsys.readouterr().out  # not a substring of "● not connected"
 
 
 def test_unusable_settings_exit_2(

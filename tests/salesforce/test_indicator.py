@@ -91,7 +91,7 @@ async def test_connected_indicator(org: FakeOrg, client: SalesforceClient) -> No
     console = Console(record=True, width=120)
     render(indicator, console)
     text = console.export_text()
-    assert "connected" in text
+    assert "● connected" in text  # not a substring of "● not connected"
     assert "svc@acme.com" in text
 
 

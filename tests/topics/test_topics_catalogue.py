@@ -49,11 +49,43 @@ def test_config_is_ready_for_an_admin_client() -> None:
     catalogue = Catalogue.build()
     assert catalogue.get("actionflows.dead-letters").config() == {
         "cleanup.policy": "delete",
+        "min.insync.replicas": "1",
         "retention.ms": str(30 * DAY_MS),
     }
     assert all(
         isinstance(value, str) for spec in catalogue.all() for value in spec.config().values()
     )
+
+
+@pytest.mark.parametrize(
+    ("brokers", "settings", "expected"),
+    [
+        (1, CatalogueSettings(), (1, 1)),
+        (2, CatalogueSettings(), (1, 1)),
+        (3, CatalogueSettings(), (3, 2)),
+        (5, CatalogueSettings(), (3, 2)),
+        (5, CatalogueSettings(replication_factor=5), (5, 2)),
+        (3, CatalogueSettings(replication_factor=2), (2, 1)),
+        (3, CatalogueSettings(min_insync_replicas=3), (3, 3)),
+        (1, CatalogueSettings(replication_factor=3, min_insync_replicas=2), (3, 2)),
+    ],
+)
+def test_replication_follows_the_cluster_unless_set(
+    brokers: int, settings: CatalogueSettings, expected: tuple[int, int]
+) -> None:
+    """3 copies, 2 in sync on three or more brokers, else 1 and 1; set values win everywhere."""
+    assert settings.replication(brokers) == expected
+    catalogue = Catalogue.build(settings, brokers=brokers)
+    assert {(s.replication_factor, s.min_insync_replicas) for s in catalogue.all()} == {expected}
+    assert {s.config()["min.insync.replicas"] for s in catalogue.all()} == {str(expected[1])}
+
+
+def test_replication_settings_are_checked() -> None:
+    """Zero copies, or more in sync than there are copies, are refused at construction."""
+    with pytest.raises(ValueError, match="replication_factor must be at least 1"):
+        CatalogueSettings(replication_factor=0)
+    with pytest.raises(ValueError, match="cannot exceed"):
+        CatalogueSettings(replication_factor=2, min_insync_replicas=3)
 
 
 def test_ledger_is_compacted_and_optional() -> None:

@@ -192,7 +192,7 @@ async def test_a_stopped_worker_never_commits_past_an_unfinished_event(
 
 @pytest.mark.parametrize("history", [0, 3], ids=["never-committed", "committed-before"])
 async def test_faust_alone_commits_past_an_unfinished_record(
-    kafka: str, unique: str, history: int
+    kafka: str, unique: str, history: int, tmp_path: Path
 ) -> None:
     """Negative control, the reason for the commit tracker: an agent that acknowledges each
     record to faust as soon as it finishes, with one record unfinished, gets a commit past that
@@ -203,6 +203,7 @@ async def test_faust_alone_commits_past_an_unfinished_record(
     app = faust.App(
         f"neg-{unique}", broker=f"kafka://{kafka}", store="memory://", web_enabled=False,
         topic_partitions=1, consumer_auto_offset_reset="earliest", stream_wait_empty=False,
+        datadir=str(tmp_path),  # not <cwd>/neg-…-data
     )  # fmt: skip
     acked: list[int] = []
 

@@ -26,6 +26,7 @@ from typing import Any
 
 from pipeline.ports import (
     ConversionResult,
+    FindQuery,
     GatewayError,
     LeadConversion,
     SalesforceGateway,
@@ -158,6 +159,9 @@ class BudgetedGateway:
 
     async def query(self, soql: str) -> list[dict[str, Any]]:
         return await self._call("query", soql)  # type: ignore[no-any-return]
+
+    async def find(self, query: FindQuery) -> list[dict[str, Any]]:
+        return await self._call("find", query)  # type: ignore[no-any-return]
 
     async def convert_lead(self, conversion: LeadConversion) -> ConversionResult:
         return await self._call("convert_lead", conversion)  # type: ignore[no-any-return]

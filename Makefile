@@ -6,7 +6,7 @@ KAFKA_VERSION ?= 4.4.0
 KAFKA3_VERSION ?= 3.9.1
 export ACTIONFLOWS_KAFKA_VERSION ?= $(KAFKA_VERSION)
 
-.PHONY: install jars run test test-kafka3 lint format bench clean
+.PHONY: install jars run test test-kafka3 lint format bench bench-quick clean
 
 install: $(VENV)/.installed
 
@@ -41,8 +41,14 @@ format: install
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
 
+# The full benchmark (20-40 minutes on 2 cores): bench/results/<date>.md and docs/benchmarks.md.
+# BENCH_ARGS passes options, e.g. BENCH_ARGS='--note "shared machine"'.
 bench: jars
-	$(PY) -m bench
+	$(PY) -m bench $(BENCH_ARGS)
+
+# A few minutes: one run per figure, small backlogs, results in bench/results/quick/ (not kept).
+bench-quick: jars
+	$(PY) -m bench --quick $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info localkafka/target

@@ -17,12 +17,16 @@ input topic before the worker starts, and the worker runs in its own process (th
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import statistics
 import uuid
-from dataclasses import dataclass, fields, replace
+import warnings
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 from agents.engine import EngineSettings
 from agents.service import Service, ServiceConfig
@@ -104,6 +108,20 @@ class FlowSetting:
     min_paced_events: int = 0
     min_paced_seconds: float = 0.0
     profile: Path | None = None  # write a cProfile of the worker here
+    producer: Mapping[str, Any] = field(default_factory=dict)  # faust producer settings to change
+
+
+@contextlib.asynccontextmanager
+async def worker(spec: tuple[ServiceConfig, Mapping[str, Any]]) -> AsyncIterator[Service]:
+    """The worker (in its child process), its faust producer settings changed as asked."""
+    config, producer = spec
+    service = Service(config)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # faust warns that a setting changes after creation
+        for name, value in producer.items():
+            setattr(service.app.conf, name, value)
+    async with service:
+        yield service
 
 
 def _config(
@@ -144,11 +162,11 @@ async def run_flow(bootstrap: str, emulator: EmulatorHandle, setting: FlowSettin
     paced_rate = 0.0
     timeout_s = max(300.0, setting.events / 20)
     async with (
-        child_process(Service, config, profile=setting.profile) as worker,
+        child_process(worker, (config, setting.producer), profile=setting.profile) as process,
         Progress(bootstrap, [results]) as progress,
     ):
         marks = await wait_for_count(progress, setting.events, timeout_s=timeout_s)
-        cpu_us = _cpu_us_per_event(worker, marks, setting.events)
+        cpu_us = _cpu_us_per_event(process, marks, setting.events)
         if setting.paced:
             paced_rate = _rate(marks) / 2
             paced = max(setting.min_paced_events, math.ceil(paced_rate * setting.min_paced_seconds))
@@ -157,7 +175,7 @@ async def run_flow(bootstrap: str, emulator: EmulatorHandle, setting: FlowSettin
             total += paced
             await wait_for_count(progress, total, timeout_s=timeout_s + paced / paced_rate)
         api_calls = await emulator.api_calls() - calls_before
-        peak_rss = worker.peak_rss_bytes
+        peak_rss = process.peak_rss_bytes
     done = await timestamps_by_event(bootstrap, results)
     sent = await timestamps_by_event(bootstrap, tickets)
     backlog = sorted(done[f"bench-{tag}-{i}"] for i in range(setting.events))

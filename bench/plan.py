@@ -7,9 +7,24 @@ the measured rate needs, for that run and the ones after it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
 
 FLOWS = ("create-lead", "find-else-create")
+
+# The worker's producer against others, on create-lead at 0 ms: name -> faust settings changed.
+PRODUCER_VARIANTS: Mapping[str, Mapping[str, Any]] = MappingProxyType(
+    {
+        "faust's defaults: no compression, no linger, 16 KB batches": {
+            "producer_compression_type": None,
+            "producer_linger": 0.0,
+            "producer_max_batch_size": 16_384,
+        },
+        "zstd, 5 ms linger, 256 KB batches": {"producer_compression_type": "zstd"},
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +42,9 @@ class Plan:
     naive_seconds: float  # the naive baseline stops after this long
     raw_records: int
     flows: tuple[str, ...] = FLOWS
+    producer_variants: Mapping[str, Mapping[str, Any]] = field(
+        default_factory=lambda: {name: dict(v) for name, v in PRODUCER_VARIANTS.items()}
+    )
 
     def all_latencies(self) -> list[float]:
         return sorted({*self.latencies, *self.latency_sweep, self.window_latency})

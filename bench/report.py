@@ -94,8 +94,9 @@ def render(results: Results, *, note: str, command: str, plots: list[str]) -> st
             f"{_n(figure.median(lambda r: r.peak_rss_mb))} MB | "
             f"{figure.median(lambda r: r.records_per_event):.2f} |"
         )
-    lines += _sweep(results, "window", "In-flight window W", lambda f: str(f.window))
-    lines += _sweep(results, "latency", "Emulator latency", lambda f: f"{f.latency_ms:g} ms")
+    lines += _producers(results)
+    lines += _sweep(results, "window", "In-flight window W")
+    lines += _sweep(results, "latency", "Emulator latency")
     if results.naive:
         lines += [
             "",
@@ -143,7 +144,36 @@ def render(results: Results, *, note: str, command: str, plots: list[str]) -> st
     return "\n".join(lines) + "\n"
 
 
-def _sweep(results: Results, kind: str, title: str, label: Callable[[Figure], str]) -> list[str]:
+def _producers(results: Results) -> list[str]:
+    """The worker's producer settings (agents/app.py) against the variants, same flow."""
+    variants = [f for f in results.figures if f.kind == "producer"]
+    if not variants:
+        return []
+    flow = variants[0].flow
+    main = results.figure("main", flow, variants[0].latency_ms)
+    lines = [
+        "",
+        "### Producer settings",
+        "",
+        f"{flow} at {variants[0].latency_ms:g} ms, the worker's producer only (the ledger's is "
+        "its own).",
+        "",
+        "| producer | events/s (runs) | worker CPU µs/event |",
+        "|---|---|---|",
+    ]
+    rows = ([("lz4, 5 ms linger, 256 KB batches (agents/app.py)", main)] if main else []) + [
+        (f.variant, f) for f in variants
+    ]
+    for name, figure in rows:
+        lines.append(
+            f"| {name} | **{_n(figure.median(lambda r: r.events_per_s))}** "
+            f"({_runs(figure, lambda r: r.events_per_s)}) | "
+            f"{_n(figure.median(lambda r: r.cpu_us_per_event))} |"
+        )
+    return lines
+
+
+def _sweep(results: Results, kind: str, title: str) -> list[str]:
     figures = [f for f in results.figures if f.kind == kind]
     if not figures:
         return []
@@ -162,7 +192,6 @@ def _sweep(results: Results, kind: str, title: str, label: Callable[[Figure], st
             f"{figure.median(lambda r: r.api_calls_per_event):.3f} | "
             f"{_n(figure.median(lambda r: r.cpu_us_per_event))} |"
         )
-    del label  # the table shows both axes; the title says which one is swept
     return lines
 
 

@@ -11,7 +11,7 @@ import datetime as dt
 import math
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,11 +31,12 @@ MAX_EVENTS = 400_000  # a backlog is never grown past this, whatever the rate
 class Figure:
     """One measured setting: its runs, and the median of any figure over them."""
 
-    kind: str  # "main" (with latency at half load), "window", "latency", "rss"
+    kind: str  # "main" (with latency at half load), "window", "latency", "rss", "producer"
     flow: str
     latency_ms: float
     window: int | None  # as configured; None: the worker's default
     runs: list[FlowRun] = field(default_factory=list)
+    variant: str = ""  # "producer" figures: which producer settings
 
     def median(self, figure: Callable[[FlowRun], float | None]) -> float:
         values = [v for run in self.runs if (v := figure(run)) is not None]
@@ -121,6 +122,11 @@ class Runner:
                     )
                     log(f"naive {flow} {latency:g} ms: {run.events_per_s:,.0f} events/s")
                     self.results.naive.append(run)
+            if latency == 0 and flow == plan.flows[0]:
+                for name, settings in plan.producer_variants.items():
+                    await self._figure(
+                        emulator, "producer", flow, latency, None, producer=(name, settings)
+                    )
             if latency == 0 and plan.rss_events:
                 setting = FlowSetting(flow, latency, plan.rss_events)
                 run = await run_flow(self.bootstrap, emulator, setting)
@@ -136,9 +142,11 @@ class Runner:
         window: int | None,
         *,
         paced: bool = False,
+        producer: tuple[str, Mapping[str, Any]] = ("", {}),
     ) -> None:
         plan = self.plan
-        figure = Figure(kind, flow, latency, window)
+        variant, settings = producer
+        figure = Figure(kind, flow, latency, window, variant=variant)
         key = (flow, latency, window, paced)
         events = self._sizes.get(key, plan.min_events)
         profile = None
@@ -154,9 +162,10 @@ class Runner:
                 min_paced_events=plan.min_events,
                 min_paced_seconds=plan.min_seconds,
                 profile=profile,
+                producer=settings,
             )
             run = await run_flow(self.bootstrap, emulator, setting)
-            log(_describe(kind, run))
+            log(_describe(f"{kind} {variant}".strip(), run))
             if run.seconds < plan.min_seconds and events < MAX_EVENTS:
                 events = min(MAX_EVENTS, math.ceil(run.events_per_s * plan.min_seconds * 1.3))
                 self._sizes[key] = events

@@ -8,7 +8,7 @@ attribute names here are part of the flow language and are documented in ``docs/
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
@@ -58,32 +58,19 @@ class Event:
     def as_context(self) -> dict[str, Any]:
         """The event as plain data, the shape templates and conditions see as ``event``.
 
-        What :func:`dataclasses.asdict` gives, built without its deep copies: containers are
-        new, leaves (strings, numbers) are shared. Every event is turned into a context twice
-        (to match flows, then to run one), so this is on the hot path.
+        Built field by field rather than with :func:`dataclasses.asdict`, which deep-copies
+        ``ticket`` and ``attributes`` recursively: those are read, never changed, so a shallow
+        copy is enough and no depth of producer data can exhaust the stack here.
         """
-        return _record(self)
-
-
-_LEAVES = (str, int, float, bool, type(None))
-_FIELDS: dict[type, tuple[str, ...]] = {}
-
-
-def _record(value: Any) -> dict[str, Any]:
-    """A dataclass instance as a dict of plain data."""
-    names = _FIELDS.get(type(value))
-    if names is None:
-        names = _FIELDS[type(value)] = tuple(f.name for f in fields(value))
-    return {name: _plain(getattr(value, name)) for name in names}
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, _LEAVES):
-        return value
-    if isinstance(value, Mapping):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return type(value)(_plain(item) for item in value)
-    if hasattr(value, "__dataclass_fields__"):
-        return _record(value)
-    return value  # anything else is passed as it is
+        return {
+            "id": self.id,
+            "type": self.type,
+            "ticket_id": self.ticket_id,
+            "source": self.source,
+            "time": self.time,
+            "ticket": dict(self.ticket),
+            "requester": asdict(self.requester),
+            "organization": asdict(self.organization),
+            "interaction": asdict(self.interaction),
+            "attributes": dict(self.attributes),
+        }

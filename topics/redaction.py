@@ -11,7 +11,6 @@ Two tools, for two kinds of data:
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -42,14 +41,8 @@ def redact(
     mapping: Mapping[str, Any], keys: frozenset[str] = DEFAULT_REDACT_KEYS
 ) -> dict[str, Any]:
     """A copy of ``mapping`` with the values of ``keys`` (any case, any depth) masked."""
-    lowered = _lowered(keys)
+    lowered = frozenset(key.lower() for key in keys)
     return {key: _redact_item(key, value, lowered) for key, value in mapping.items()}
-
-
-@functools.lru_cache(maxsize=16)
-def _lowered(keys: frozenset[str]) -> frozenset[str]:
-    """The key set in lower case, made once per set: every published record is redacted."""
-    return frozenset(key.lower() for key in keys)
 
 
 def _redact_item(key: object, value: Any, keys: frozenset[str]) -> Any:

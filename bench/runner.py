@@ -52,7 +52,7 @@ class Results:
     figures: list[Figure] = field(default_factory=list)
     naive: list[NaiveRun] = field(default_factory=list)
     fair: dict[str, list[FairRun]] = field(default_factory=dict)
-    ingest: Any = None  # what bench/ingest.py's measure() returned, if that module exists
+    ingest: str | None = None  # bench/ingest.py's figure as Markdown, if that module exists
 
     def figure(
         self, kind: str, flow: str, latency_ms: float, window: int | None = None

@@ -161,7 +161,7 @@ def _producers(results: Results) -> list[str]:
         "| producer | events/s (runs) | worker CPU µs/event |",
         "|---|---|---|",
     ]
-    rows = ([("lz4, 5 ms linger, 256 KB batches (agents/app.py)", main)] if main else []) + [
+    rows = ([(f"{results.producer} (agents/app.py)", main)] if main else []) + [
         (f.variant, f) for f in variants
     ]
     for name, figure in rows:
@@ -170,6 +170,29 @@ def _producers(results: Results) -> list[str]:
             f"({_runs(figure, lambda r: r.events_per_s)}) | "
             f"{_n(figure.median(lambda r: r.cpu_us_per_event))} |"
         )
+    return [*lines, *_codecs(results)]
+
+
+def _codecs(results: Results) -> list[str]:
+    if not results.codecs:
+        return []
+    sizes = sorted({c.records for c in results.codecs})
+    lines = [
+        "",
+        "Compressing one producer batch of step-output records (`bench/codecs.py`, aiokafka's "
+        "own codecs, in process): CPU µs per record, and bytes saved (uncompressed / compressed).",
+        "",
+        "| codec | " + " | ".join(f"{n} records a batch" for n in sizes) + " |",
+        "|---|" + "---|" * len(sizes),
+    ]
+    for codec in dict.fromkeys(c.codec for c in results.codecs):
+        cells = [
+            f"{c.us_per_record:.1f} µs, x{c.ratio:.1f}"
+            for n in sizes
+            for c in results.codecs
+            if (c.codec, c.records) == (codec, n)
+        ]
+        lines.append(f"| {codec} | " + " | ".join(cells) + " |")
     return lines
 
 

@@ -16,7 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import fair_ceiling, naive, raw_ceiling
+from agents.app import create_app
+from agents.settings import WorkerSettings
+from bench import codecs, fair_ceiling, naive, raw_ceiling
+from bench.codecs import CodecResult
 from bench.e2e import FlowRun, FlowSetting, run_flow
 from bench.fair_ceiling import FairRun
 from bench.naive import NaiveRun
@@ -53,6 +56,8 @@ class Results:
     naive: list[NaiveRun] = field(default_factory=list)
     fair: dict[str, list[FairRun]] = field(default_factory=dict)
     ingest: str | None = None  # bench/ingest.py's figure as Markdown, if that module exists
+    codecs: list[CodecResult] = field(default_factory=list)
+    producer: str = ""  # the worker's own producer settings (agents/app.py), described
 
     def figure(
         self, kind: str, flow: str, latency_ms: float, window: int | None = None
@@ -77,12 +82,17 @@ class Runner:
         self.bootstrap = bootstrap
         self.plan = plan
         self.profile_dir = profile_dir
-        self.results = Results(plan, started=f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC")
+        self.results = Results(
+            plan,
+            started=f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC",
+            producer=_worker_producer(),
+        )
         self._sizes: dict[tuple[str, float, int | None, bool], int] = {}
 
     async def run(self) -> Results:
         started = time.monotonic()
         plan = self.plan
+        self.results.codecs = codecs.measure()
         for _ in range(plan.runs):
             ceiling = await raw_ceiling.measure(self.bootstrap, records=plan.raw_records)
             log(f"raw ceiling: {ceiling.per_second:,.0f} records/s")
@@ -200,6 +210,15 @@ class Runner:
             return
         self.results.ingest = await ingest.measure(self.bootstrap)
         log(f"ingest: {self.results.ingest}")
+
+
+def _worker_producer() -> str:
+    """The worker's producer settings, as agents/app.py makes them."""
+    conf = create_app(WorkerSettings(bootstrap_servers="localhost:9092")).conf
+    return (
+        f"{conf.producer_compression_type or 'no compression'}, "
+        f"{conf.producer_linger * 1000:g} ms linger, {conf.producer_max_batch_size // 1024} KB batches"
+    )
 
 
 def _describe(kind: str, run: FlowRun) -> str:

@@ -13,7 +13,6 @@ from pydantic import SecretStr
 
 from salesforce.client import SalesforceClient
 from salesforce.settings import AuthMethod, ConnectionSettings
-from sfemulator import Emulator, EmulatorConfig, emulator_connection
 from tests.salesforce.fake_org import VERSION, FakeOrg
 
 
@@ -88,20 +87,4 @@ async def client(
     org: FakeOrg, key_pair: KeyPair, no_sleep: NoSleep
 ) -> AsyncIterator[SalesforceClient]:
     async with SalesforceClient(settings_for(org.url, key_pair), sleep=no_sleep) as sf:
-        yield sf
-
-
-@pytest.fixture
-async def emu() -> AsyncIterator[Emulator]:
-    """A fresh emulated org on localhost, for tests over real HTTP."""
-    async with Emulator(EmulatorConfig(seed=0)) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-async def emulated(emu: Emulator) -> AsyncIterator[SalesforceClient]:
-    """The real client, connected to ``emu`` as its service account."""
-    settings = emulator_connection(emu.url, emu.credentials, emu.api_version)
-    async with SalesforceClient(settings) as sf:
-        await sf.connect()
         yield sf

@@ -4,6 +4,7 @@ each caller gets exactly the rows its own find returns (order, tie-break, case, 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -41,6 +42,20 @@ class Recording:
         return getattr(self.client, name)
 
 
+@pytest.fixture
+async def emu() -> AsyncIterator[Emulator]:
+    async with Emulator(EmulatorConfig(seed=3)) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+async def client(emu: Emulator) -> AsyncIterator[SalesforceClient]:
+    settings = emulator_connection(emu.url, emu.credentials, emu.api_version)
+    async with SalesforceClient(settings) as sf:
+        await sf.connect()
+        yield sf
+
+
 def by_email(email: str, limit: int = 2, fields: tuple[str, ...] = COLUMNS) -> FindQuery:
     return FindQuery("Lead", fields, (("Email", email),), limit)
 
@@ -62,14 +77,14 @@ async def coalesced(recording: Recording, queries: list[FindQuery]) -> list[Any]
 
 
 async def test_concurrent_finds_on_one_field_take_one_query(
-    emu: Emulator, emulated: SalesforceClient
+    emu: Emulator, client: SalesforceClient
 ) -> None:
     """Forty finds started together cost one query; each caller gets its own value's leads."""
     ids = {f"p{i}@example.com": seed(emu, f"p{i}@example.com") for i in range(0, 40, 2)}
     queries = [by_email(f"p{i}@example.com") for i in range(40)]
-    expected = await one_by_one(emulated, queries)
+    expected = await one_by_one(client, queries)
     before = emu.call_counts()[QUERIES]
-    recording = Recording(emulated)
+    recording = Recording(client)
     results = await coalesced(recording, queries)
     assert results == expected
     assert [r[0]["Id"] if r else None for r in results] == [
@@ -82,16 +97,16 @@ async def test_concurrent_finds_on_one_field_take_one_query(
     assert soql.endswith("ORDER BY CreatedDate ASC, Id ASC LIMIT 80")
 
 
-async def test_a_lone_find_goes_out_as_its_own_query(emulated: SalesforceClient) -> None:
+async def test_a_lone_find_goes_out_as_its_own_query(client: SalesforceClient) -> None:
     """With nothing else waiting, a find is the single find it would have been, unchanged."""
-    recording = Recording(emulated)
+    recording = Recording(client)
     [rows] = await coalesced(recording, [by_email("solo@example.com")])
     assert rows == []
     assert recording.sent == [("find", by_email("solo@example.com"))]
 
 
 async def test_values_differing_only_in_case_share_one_slot_and_one_answer(
-    emu: Emulator, emulated: SalesforceClient, monkeypatch: pytest.MonkeyPatch
+    emu: Emulator, client: SalesforceClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """'ADA@x.org', 'ada@X.org' and 'Ada@x.org' are one value to SOQL: one IN entry, the same
     two oldest leads for each caller, in CreatedDate then Id order."""
@@ -101,11 +116,11 @@ async def test_values_differing_only_in_case_share_one_slot_and_one_answer(
     seed(emu, "bob@x.org", second=2)
     values = ("ADA@x.org", "ada@X.org", "Ada@x.org", "bob@x.org", "cy@x.org")
     queries = [by_email(v) for v in values]
-    expected = await one_by_one(emulated, queries)
+    expected = await one_by_one(client, queries)
     assert [r["Id"] for r in expected[0]] == [oldest, tied]  # the tie-break, newest left out
     assert newest not in {r["Id"] for r in expected[0]}
 
-    recording = Recording(emulated)
+    recording = Recording(client)
     assert await coalesced(recording, queries) == expected
     [(_, soql)] = recording.sent
     assert soql.count("@") == 3  # ada once, bob once, cy once
@@ -113,13 +128,13 @@ async def test_values_differing_only_in_case_share_one_slot_and_one_answer(
     # Negative control: compare case-sensitively and the case variants no longer share a slot
     # (the rows still come out right, by the fallback to single finds, at four times the calls).
     monkeypatch.setattr(batching, "_fold", lambda value: value)
-    control = Recording(emulated)
+    control = Recording(client)
     assert await coalesced(control, queries) == expected
     assert len(control.sent) > 1
 
 
 async def test_a_result_cut_short_by_its_limit_sends_starved_values_alone(
-    emu: Emulator, emulated: SalesforceClient, monkeypatch: pytest.MonkeyPatch
+    emu: Emulator, client: SalesforceClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """When one value's many old rows fill the LIMIT, a value with no row in the result takes
     its own find instead of being told it has none."""
@@ -127,36 +142,36 @@ async def test_a_result_cut_short_by_its_limit_sends_starved_values_alone(
         seed(emu, "busy@x.org", second=second)
     quiet = seed(emu, "quiet@x.org", second=30)
     queries = [by_email("busy@x.org"), by_email("quiet@x.org")]
-    expected = await one_by_one(emulated, queries)
+    expected = await one_by_one(client, queries)
     assert [r["Id"] for r in expected[1]] == [quiet]
 
-    recording = Recording(emulated)
+    recording = Recording(client)
     assert await coalesced(recording, queries) == expected
     assert [kind for kind, _ in recording.sent] == ["query", "find"]
 
     # Negative control: trust a cut-short result and the quiet value is reported as unmatched.
     monkeypatch.setattr(batching, "_complete", lambda rows, cut_short, limit: True)
-    wrong = await coalesced(Recording(emulated), queries)
+    wrong = await coalesced(Recording(client), queries)
     assert wrong[1] == []
     assert wrong != expected
 
 
 async def test_a_row_that_no_value_explains_sends_every_value_alone(
-    emu: Emulator, emulated: SalesforceClient
+    emu: Emulator, client: SalesforceClient
 ) -> None:
     """The Kelvin sign folds to 'k': SOQL matches it to 'kay@x.org', but which of several
     values a non-ASCII row matched is not guessed; each value takes its own find."""
     seed(emu, "\u212aay@x.org")
     seed(emu, "may@x.org")
     queries = [by_email("kay@x.org"), by_email("may@x.org")]
-    expected = await one_by_one(emulated, queries)
-    recording = Recording(emulated)
+    expected = await one_by_one(client, queries)
+    recording = Recording(client)
     assert await coalesced(recording, queries) == expected
     assert [kind for kind, _ in recording.sent] == ["query", "find", "find"]
 
 
 async def test_finds_that_cannot_be_coalesced_exactly_go_alone(
-    emu: Emulator, emulated: SalesforceClient
+    emu: Emulator, client: SalesforceClient
 ) -> None:
     """Several conditions, non-ASCII or padded values, and strings over SOQL's 4,000
     characters each take their own find and get its answer."""
@@ -170,8 +185,8 @@ async def test_finds_that_cannot_be_coalesced_exactly_go_alone(
         by_email("x" * 4001),
         by_email("plain@x.org"),
     ]
-    expected = await one_by_one(emulated, queries[:3])
-    recording = Recording(emulated)
+    expected = await one_by_one(client, queries[:3])
+    recording = Recording(client)
     async with BatchingGateway(recording) as gateway:  # type: ignore[arg-type]
         results = await asyncio.gather(*(gateway.find(q) for q in queries), return_exceptions=True)
     assert results[:3] == expected
@@ -181,22 +196,22 @@ async def test_finds_that_cannot_be_coalesced_exactly_go_alone(
 
 
 async def test_the_filter_field_is_read_but_not_returned_when_not_asked_for(
-    emu: Emulator, emulated: SalesforceClient
+    emu: Emulator, client: SalesforceClient
 ) -> None:
     """A find selecting only Id is matched by Email behind its back, and gets only Id."""
     lead = seed(emu, "ids@x.org")
     queries = [by_email(v, fields=("Id",)) for v in ("ids@x.org", "none@x.org")]
-    assert await coalesced(Recording(emulated), queries) == [[{"Id": lead}], []]
+    assert await coalesced(Recording(client), queries) == [[{"Id": lead}], []]
 
 
 async def test_long_values_are_split_within_the_statement_limit(
-    emu: Emulator, emulated: SalesforceClient
+    emu: Emulator, client: SalesforceClient
 ) -> None:
     """Sixty 3,000-character values need two queries of at most 100,000 characters each;
     the client sends each in a Composite body, and every caller gets its own lead."""
     values = [f"{i:03d}" + "v" * 2997 for i in range(60)]
     ids = [seed(emu, value) for value in values[::3]]
-    recording = Recording(emulated)
+    recording = Recording(client)
     results = await coalesced(recording, [by_email(v) for v in values])
     queries = [soql for kind, soql in recording.sent if kind == "query"]
     assert len(queries) == 2
@@ -206,11 +221,11 @@ async def test_long_values_are_split_within_the_statement_limit(
 
 
 async def test_a_failed_query_raises_in_every_caller_its_own_error(
-    emulated: SalesforceClient,
+    client: SalesforceClient,
 ) -> None:
     """A query Salesforce rejects raises INVALID_FIELD in each caller, one instance each."""
     queries = [by_email(f"e{i}@x.org", fields=("Id", "Nope__c")) for i in range(5)]
-    recording = Recording(emulated)
+    recording = Recording(client)
     results = await coalesced_or_errors(recording, queries)
     assert all(isinstance(r, InvalidFieldError) for r in results), results
     assert len({id(r) for r in results}) == 5

@@ -6,7 +6,7 @@ KAFKA_VERSION ?= 4.4.0
 KAFKA3_VERSION ?= 3.9.1
 export ACTIONFLOWS_KAFKA_VERSION ?= $(KAFKA_VERSION)
 
-.PHONY: install jars run test test-kafka3 lint format bench bench-quick clean
+.PHONY: install jars run test test-kafka3 lint format bench clean
 
 install: $(VENV)/.installed
 
@@ -47,6 +47,7 @@ bench: jars
 	$(PY) -m bench $(BENCH_ARGS)
 
 # A few minutes: one run per figure, small backlogs, results in bench/results/quick/ (not kept).
+.PHONY: bench-quick
 bench-quick: jars
 	$(PY) -m bench --quick $(BENCH_ARGS)
 

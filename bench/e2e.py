@@ -31,6 +31,7 @@ from typing import Any
 from agents.engine import EngineSettings
 from agents.service import Service, ServiceConfig
 from agents.settings import WorkerSettings
+from bench.children import ChildProcess, EmulatorHandle, child_process
 from bench.kafka import (
     PARTITIONS,
     Mark,
@@ -42,7 +43,6 @@ from bench.kafka import (
     topic_sizes,
     wait_for_count,
 )
-from bench.processes import ChildProcess, EmulatorHandle, child_process
 from sfemulator import emulator_connection
 from topics.catalogue import Catalogue, CatalogueSettings, TopicRole
 

@@ -23,6 +23,7 @@ from faust.streams import Stream
 
 from agents.app import create_app
 from agents.settings import WorkerSettings
+from bench.children import child_process
 from bench.kafka import (
     PARTITIONS,
     Progress,
@@ -32,7 +33,6 @@ from bench.kafka import (
     produce,
     wait_for_count,
 )
-from bench.processes import child_process
 
 BATCH = 500  # events taken from the stream at once, as the worker's agent takes them
 

@@ -18,8 +18,8 @@ import aiohttp
 import orjson
 from aiokafka import AIOKafkaConsumer
 
+from bench.children import EmulatorHandle
 from bench.kafka import create_topics, event, produce
-from bench.processes import EmulatorHandle
 from pipeline.catalogue.soql import quote
 
 

@@ -19,12 +19,12 @@ from typing import Any
 from agents.app import create_app
 from agents.settings import WorkerSettings
 from bench import codecs, fair_ceiling, naive, raw_ceiling
+from bench.children import EmulatorHandle, emulator_process
 from bench.codecs import CodecResult
 from bench.e2e import FlowRun, FlowSetting, run_flow
 from bench.fair_ceiling import FairRun
 from bench.naive import NaiveRun
 from bench.plan import Plan
-from bench.processes import EmulatorHandle, emulator_process
 from bench.raw_ceiling import CeilingResult
 
 MAX_EVENTS = 400_000  # a backlog is never grown past this, whatever the rate

@@ -8,11 +8,11 @@ import pytest
 from agents.engine import EngineSettings
 from agents.service import ServiceConfig
 from agents.settings import WorkerSettings
+from bench.children import ChildProcess, Sample
 from bench.e2e import FlowRun, Latency, _cpu_us_per_event, window_of, with_window
 from bench.fair_ceiling import FairRun, copies_for
 from bench.kafka import Mark
 from bench.plan import QUICK
-from bench.processes import ChildProcess, Sample
 from bench.raw_ceiling import CeilingResult
 from bench.report import BEGIN, END, render, splice, targets
 from bench.runner import Figure, Results

@@ -50,8 +50,15 @@ format: install
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
 
+# The full benchmark (20-40 minutes on 2 cores): bench/results/<date>.md and docs/benchmarks.md.
+# BENCH_ARGS passes options, e.g. BENCH_ARGS='--note "shared machine"'.
 bench: jars
-	$(PY) -m bench
+	$(PY) -m bench $(BENCH_ARGS)
+
+# A few minutes: one run per figure, small backlogs, results in bench/results/quick/ (not kept).
+.PHONY: bench-quick
+bench-quick: jars
+	$(PY) -m bench --quick $(BENCH_ARGS)
 
 # A seeded chaos run against real processes (broker, emulator, worker); see docs/reliability.md.
 # Not part of `make test`. CHAOS_ARGS, e.g. "--events 3000 --worker-kills 8 --seed 1".

@@ -1,88 +1,77 @@
-"""``make bench``: the raw Kafka ceiling and the end-to-end figures, in one run, on one broker.
+"""``make bench``: ceilings, the flows, the sweeps and the naive baseline, in one run, on one broker.
 
-Writes a Markdown table to ``bench/results/<UTC date>.md`` and prints it. Sizes are kept small
-enough for a 2-core machine to finish in a few minutes; pass ``--events N`` for more.
+Writes ``bench/results/<UTC date>.md`` (and the raw figures as ``.json``), the plots, and the
+section of ``docs/benchmarks.md`` between its markers. ``--quick`` (``make bench-quick``) runs a
+small plan, one run per figure, for smoke tests; it writes to ``bench/results/`` only.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import datetime as dt
-import os
-import platform
-from dataclasses import replace
+import json
+import sys
 from pathlib import Path
 
 from agents.settings import KafkaSettings
-from bench.e2e import E2EResult, measure
-from bench.raw_ceiling import measure as measure_ceiling
+from bench import plots, report
+from bench.plan import FULL, QUICK
+from bench.runner import Runner
 from localkafka import BrokerOptions, LocalBroker
 
-RESULTS = Path(__file__).with_name("results")
-
-
-async def run(bootstrap: str, events: int, latencies: list[float], flows: list[str]) -> str:
-    ceiling = await measure_ceiling(bootstrap, records=50_000)
-    rows: list[tuple[bool, E2EResult]] = []
-    for flow in flows:
-        for latency in latencies:
-            for batching in (True, False):
-                result = await measure(
-                    bootstrap,
-                    flow=flow,
-                    latency_ms=latency,
-                    events=events,
-                    paced_rate=50.0,
-                    paced_events=250,
-                    configure=lambda c, b=batching: replace(c, batching=b),
-                )
-                rows.append((batching, result))
-                print("batching" if batching else "no batching", result)
-    lines = [
-        f"# Benchmark {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC",
-        "",
-        f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}; broker, worker and "
-        "emulator on this machine (the emulator in its own process). Command: `make bench`.",
-        "",
-        f"Raw aiokafka consume-and-produce ceiling (50,000 x 600 B, 1 partition, acks=all): "
-        f"**{ceiling.per_second:,.0f} records/s**",
-        "",
-        "| flow | emulator latency | batching | events | events/s (backlog) | p50 | p95 | p99 | API calls/event |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    lines += [
-        f"| {r.flow} | {r.latency_ms:.0f} ms | {'on' if b else 'off'} | {r.events} | {r.events_per_s:,.0f} | "
-        f"{r.p50_ms:.0f} ms | {r.p95_ms:.0f} ms | {r.p99_ms:.0f} ms | {r.api_calls_per_event:.2f} |"
-        for b, r in rows
-    ]
-    lines += [
-        "",
-        "Latency: 250 events fed at 50/s after the backlog drained; run-result "
-        "timestamp minus input timestamp.",
-    ]
-    return "\n".join(lines) + "\n"
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+DOCS = ROOT / "docs"
+SHARED_MACHINE = (
+    "Indicative: measured on a shared 2-core machine while other work ran on it; "
+    "re-measure on a quiet machine before quoting."
+)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--events", type=int, default=1500, help="backlog size per measurement")
-    parser.add_argument("--latency", type=float, action="append", help="emulator latency, ms")
-    parser.add_argument("--flow", action="append", choices=["create-lead", "find-else-create"])
+    parser.add_argument("--quick", action="store_true", help="the small plan, for smoke runs")
+    parser.add_argument(
+        "--note", default="", help=f"a line printed above the results (e.g. {SHARED_MACHINE!r})"
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="cProfile the worker in the 0 ms main runs"
+    )
     args = parser.parse_args()
-    latencies = args.latency or [0.0, 50.0]
-    flows = args.flow or ["create-lead", "find-else-create"]
+    plan = QUICK if args.quick else FULL
+    stamp = f"{dt.datetime.now(dt.UTC):%Y-%m-%d-%H%M}"
+    profile_dir = RESULTS / f"{stamp}-profile" if args.profile else None
+    if profile_dir:
+        profile_dir.mkdir(parents=True, exist_ok=True)
     settings = KafkaSettings.from_env()
     if settings.bootstrap_servers:
-        report = asyncio.run(run(settings.bootstrap_servers, args.events, latencies, flows))
+        results = asyncio.run(
+            Runner(settings.bootstrap_servers, plan, profile_dir=profile_dir).run()
+        )
     else:
         with LocalBroker(BrokerOptions(kafka_version=settings.local_version)) as broker:
-            report = asyncio.run(run(broker.bootstrap_servers, args.events, latencies, flows))
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"{dt.datetime.now(dt.UTC):%Y-%m-%d-%H%M}.md"
-    path.write_text(report)
-    print(report)
-    print(f"written to {path}")
+            runner = Runner(broker.bootstrap_servers, plan, profile_dir=profile_dir)
+            results = asyncio.run(runner.run())
+    out = RESULTS / "quick" if args.quick else RESULTS  # quick results are not kept in git
+    plot_dir = out / f"{stamp}-plots" if args.quick else DOCS
+    plot_dir.mkdir(parents=True, exist_ok=True)
+    names = plots.draw(results, plot_dir)
+    command = "make bench-quick" if args.quick else "make bench"
+    note = args.note or ("Quick run: one run per figure, small backlogs." if args.quick else "")
+    (out / f"{stamp}.json").write_text(json.dumps(dataclasses.asdict(results), indent=1))
+    prefix = f"{stamp}-plots/" if args.quick else "../../docs/"
+    linked = [prefix + name for name in names]
+    (out / f"{stamp}.md").write_text(
+        report.render(results, note=note, command=command, plots=linked)
+    )
+    text = report.render(results, note=note, command=command, plots=names)
+    if not args.quick:
+        page = DOCS / "benchmarks.md"
+        page.write_text(report.splice(page.read_text() if page.exists() else "", text))
+    print(text)
+    print(f"written: {(out / stamp).relative_to(ROOT)}.md", file=sys.stderr)
 
 
 if __name__ == "__main__":

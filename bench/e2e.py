@@ -1,193 +1,243 @@
-"""End-to-end benchmark: events through the worker to Salesforce (the emulator) and back to Kafka.
+"""End-to-end runs: events through the worker to Salesforce (the emulator) and back to Kafka.
 
-The emulator runs in its own process (so its CPU is not the worker's), the worker in this one,
-the broker in its JVM. Two measurements per setting:
+Each run is fresh: new topics, a new consumer group, the emulator reset. The backlog is on the
+input topic before the worker starts, and the worker runs in its own process (the real
+:class:`~agents.service.Service`, as ``actionflows worker`` starts it), so that:
 
-- throughput: a backlog of events is on the input topic before the worker starts; events per
-  second is the backlog over the time between the first and the last run result;
-- latency: events are fed at a steady rate well below capacity; latency is the run result's
-  timestamp minus the input record's timestamp (both producer timestamps, one clock).
+- **events/s** is the backlog over the time between its first and its last run result (both
+  producer timestamps, written by the worker), startup excluded;
+- **CPU µs per event** is the worker process's CPU time (psutil) over the middle 80% of the
+  backlog, divided by the events completed meanwhile: steady state, no startup, no tail;
+- **peak RSS** is the largest resident set sampled (10 Hz) during the run;
+- **API calls per event** is the emulator's count of API calls over the events;
+- **latency** (optional): after the backlog, events are fed at half the rate just measured, for
+  at least as many events and seconds as the backlog needs; latency is the run result's
+  timestamp minus the input record's (one machine, one clock).
 """
 
 from __future__ import annotations
 
-import asyncio
-import multiprocessing
+import contextlib
+import itertools
+import math
 import statistics
-import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+import warnings
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
-from agents.ops.slices import read_slice
+from agents.engine import EngineSettings
 from agents.service import Service, ServiceConfig
 from agents.settings import WorkerSettings
-from sfemulator import DemoCredentials, Emulator, EmulatorConfig, emulator_connection
-from topics.catalogue import CatalogueSettings
+from bench.children import ChildProcess, EmulatorHandle, child_process
+from bench.kafka import (
+    PARTITIONS,
+    Mark,
+    Progress,
+    create_topics,
+    event,
+    produce,
+    timestamps_by_event,
+    topic_sizes,
+    wait_for_count,
+)
+from sfemulator import emulator_connection
+from topics.catalogue import Catalogue, CatalogueSettings, TopicRole
 
 FLOWS = Path(__file__).with_name("flows")
 
 
+def with_window(config: ServiceConfig, window: int) -> ServiceConfig:
+    """The worker with an in-flight window of ``window`` events.
+
+    The window is ``EngineSettings.max_in_flight`` (the continuous pipeline of issue 12.1,
+    ``ACTIONFLOWS_MAX_IN_FLIGHT``). Before that setting exists, the nearest thing is swept
+    instead: batches of ``window`` events with up to ``window`` tickets running at once.
+    """
+    if "max_in_flight" in {f.name for f in fields(EngineSettings)}:
+        return replace(config, engine=replace(config.engine, max_in_flight=window))
+    engine = replace(config.engine, max_concurrent_tickets=window)
+    return replace(config, engine=engine, batch_max=window)
+
+
+def window_of(config: ServiceConfig) -> int:
+    """The in-flight window a config runs with (see :func:`with_window`)."""
+    window = getattr(config.engine, "max_in_flight", None)
+    if isinstance(window, int):
+        return window
+    return min(config.engine.max_concurrent_tickets, config.batch_max)
+
+
 @dataclass(frozen=True, slots=True)
-class E2EResult:
-    flow: str
-    latency_ms: float
+class Latency:
+    rate: float  # events/s fed
     events: int
-    events_per_s: float
+    seconds: float
     p50_ms: float
     p95_ms: float
     p99_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class FlowRun:
+    flow: str
+    latency_ms: float
+    window: int
+    events: int
+    seconds: float  # first to last run result of the backlog
+    cpu_us_per_event: float
+    peak_rss_mb: float
     api_calls_per_event: float
+    records_per_event: float  # records the worker wrote (outputs, results, ledger) per event
+    latency: Latency | None
+
+    @property
+    def events_per_s(self) -> float:
+        return self.events / self.seconds
 
 
-def _serve_emulator(latency_ms: float, conn: Any) -> None:  # runs in the child process
-    async def main() -> None:
-        config = EmulatorConfig(
-            seed=11, latency_ms=latency_ms, daily_api_limit=10_000_000, concurrency_limit=10_000
+@dataclass(frozen=True, slots=True)
+class FlowSetting:
+    flow: str
+    latency_ms: float
+    events: int
+    window: int | None = None  # None: the worker's default
+    paced: bool = False  # measure latency at half the saturated rate after the backlog
+    min_paced_events: int = 0
+    min_paced_seconds: float = 0.0
+    profile: Path | None = None  # write a cProfile of the worker here
+    producer: Mapping[str, Any] = field(default_factory=dict)  # faust producer settings to change
+
+
+@contextlib.asynccontextmanager
+async def worker(spec: tuple[ServiceConfig, Mapping[str, Any]]) -> AsyncIterator[Service]:
+    """The worker (in its child process), its faust producer settings changed as asked."""
+    config, producer = spec
+    service = Service(config)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # faust warns that a setting changes after creation
+        for name, value in producer.items():
+            setattr(service.app.conf, name, value)
+    async with service:
+        yield service
+
+
+def _config(
+    bootstrap: str, emulator: EmulatorHandle, setting: FlowSetting, prefix: str
+) -> ServiceConfig:
+    config = ServiceConfig(
+        worker=WorkerSettings(
+            bootstrap_servers=bootstrap,
+            app_id=prefix,
+            flows_dir=FLOWS / setting.flow,
+            topic_partitions=PARTITIONS,
+        ),
+        connection=emulator_connection(emulator.url, emulator.credentials, emulator.api_version),
+        topics=CatalogueSettings(
+            prefix=prefix, partitions=PARTITIONS, retry_delays_ms=(1000, 5000)
+        ),
+    )
+    return with_window(config, setting.window) if setting.window else config
+
+
+async def run_flow(bootstrap: str, emulator: EmulatorHandle, setting: FlowSetting) -> FlowRun:
+    """One run of ``setting``: the backlog, then (if asked) the paced feed."""
+    await emulator.reset()
+    tag = uuid.uuid4().hex[:8]
+    config = _config(bootstrap, emulator, setting, f"bench-{tag}")
+    catalogue = Catalogue.build(config.topics)
+    tickets = catalogue.inputs[0].name
+    results = catalogue.one(TopicRole.RUN_RESULTS).name
+    written = [
+        results,
+        catalogue.one(TopicRole.STEP_OUTPUTS).name,
+        catalogue.one(TopicRole.LEDGER).name,
+    ]
+    await create_topics(bootstrap, [tickets])
+    await produce(bootstrap, tickets, [event(i, tag) for i in range(setting.events)])
+    calls_before = await emulator.api_calls()
+    total = setting.events
+    paced_rate = 0.0
+    timeout_s = max(300.0, setting.events / 20)
+    async with (
+        child_process(worker, (config, setting.producer), profile=setting.profile) as process,
+        Progress(bootstrap, [results]) as progress,
+    ):
+        marks = await wait_for_count(progress, setting.events, timeout_s=timeout_s)
+        cpu_us = _cpu_us_per_event(process, marks, setting.events)
+        if setting.paced:
+            paced_rate = _rate(marks) / 2
+            paced = max(setting.min_paced_events, math.ceil(paced_rate * setting.min_paced_seconds))
+            feed = [event(total + i, tag) for i in range(paced)]
+            await produce(bootstrap, tickets, feed, rate=paced_rate)
+            total += paced
+            await wait_for_count(progress, total, timeout_s=timeout_s + paced / paced_rate)
+        api_calls = await emulator.api_calls() - calls_before
+        peak_rss = process.peak_rss_bytes
+    done = await timestamps_by_event(bootstrap, results)
+    sent = await timestamps_by_event(bootstrap, tickets)
+    backlog = sorted(done[f"bench-{tag}-{i}"] for i in range(setting.events))
+    latency = None
+    if setting.paced:
+        paced_ids = [f"bench-{tag}-{i}" for i in range(setting.events, total)]
+        delays = [float(done[i] - sent[i]) for i in paced_ids]
+        span = (max(sent[i] for i in paced_ids) - min(sent[i] for i in paced_ids)) / 1000
+        latency = Latency(
+            rate=paced_rate,
+            events=len(delays),
+            seconds=span,
+            p50_ms=_percentile(delays, 50),
+            p95_ms=_percentile(delays, 95),
+            p99_ms=_percentile(delays, 99),
         )
-        async with Emulator(config) as emu:
-            conn.send((emu.url, emu.credentials, emu.api_version))
-            await asyncio.get_running_loop().run_in_executor(None, conn.recv)
-
-    asyncio.run(main())
-
-
-class EmulatorProcess:
-    def __init__(self, latency_ms: float) -> None:
-        context = multiprocessing.get_context("spawn")
-        self._conn, child = context.Pipe()
-        self._process = context.Process(target=_serve_emulator, args=(latency_ms, child))
-
-    def __enter__(self) -> tuple[str, DemoCredentials, str]:
-        self._process.start()
-        return self._conn.recv()  # type: ignore[no-any-return]
-
-    def __exit__(self, *exc: object) -> None:
-        self._conn.send("stop")
-        self._process.join(timeout=10)
-        if self._process.is_alive():
-            self._process.kill()
-
-
-def _event(i: int, flow: str) -> bytes:
-    ticket = f"B{i % 1000}"
-    return orjson.dumps(
-        {
-            "id": f"bench-{flow}-{i}",
-            "type": "ticket.created",
-            "ticket": {"id": ticket, "subject": "Benchmark"},
-            "requester": {"name": f"Bench Person{i}", "email": f"bench{i}@example.com"},
-        }
+    return FlowRun(
+        flow=setting.flow,
+        latency_ms=setting.latency_ms,
+        window=window_of(config),
+        events=setting.events,
+        seconds=max((backlog[-1] - backlog[0]) / 1000, 1e-3),
+        cpu_us_per_event=cpu_us,
+        peak_rss_mb=peak_rss / 2**20,
+        api_calls_per_event=api_calls / total,
+        records_per_event=await topic_sizes(bootstrap, written) / total,
+        latency=latency,
     )
 
 
-async def _produce(bootstrap: str, topic: str, values: list[bytes], rate: float | None) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
-    await producer.start()
-    try:
-        started = time.perf_counter()
-        for i, value in enumerate(values):
-            if rate is not None:
-                delay = started + i / rate - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)  # pacing the feed
-            key = orjson.loads(value)["ticket"]["id"].encode()
-            await producer.send(topic, value, key=key)
-        await producer.flush()
-    finally:
-        await producer.stop()
+def _rate(marks: list[Mark]) -> float:
+    """Events per second between the first progress seen and the last mark."""
+    first = next(m for m in marks if m.count > 0)
+    last = marks[-1]
+    return (last.count - first.count) / max(last.at - first.at, 1e-3)
 
 
-async def _collect(bootstrap: str, topic: str, count: int, timeout_s: float) -> list[Any]:
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    records: list[Any] = []
-    deadline = time.monotonic() + timeout_s
-    try:
-        while len(records) < count and time.monotonic() < deadline:
-            batch = await consumer.getmany(timeout_ms=500)
-            for items in batch.values():
-                records.extend(items)
-    finally:
-        await consumer.stop()
-    if len(records) < count:
-        raise RuntimeError(f"only {len(records)}/{count} run results on {topic} in {timeout_s}s")
-    return records
+def _cpu_us_per_event(worker: ChildProcess, marks: list[Mark], events: int) -> float:
+    """The worker's CPU per event over the middle 80% of the backlog (steady state)."""
+    low, high = _time_at(marks, events * 0.1), _time_at(marks, events * 0.9)
+    done = _count_at(marks, high) - _count_at(marks, low)
+    if high <= low or done <= 0:
+        return math.nan
+    return (worker.cpu_at(high) - worker.cpu_at(low)) / done * 1e6
 
 
-async def _input_timestamps(bootstrap: str, topic: str) -> dict[str, int]:
-    records = await read_slice(bootstrap, topic)
-    return {orjson.loads(r.value)["id"]: r.timestamp for r in records}
+def _time_at(marks: list[Mark], count: float) -> float:
+    """When ``count`` records were reached, interpolated between marks."""
+    for before, after in itertools.pairwise(marks):
+        if before.count <= count <= after.count and after.count > before.count:
+            share = (count - before.count) / (after.count - before.count)
+            return before.at + share * (after.at - before.at)
+    return marks[-1].at
 
 
-def _percentile(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+def _count_at(marks: list[Mark], at: float) -> float:
+    for before, after in itertools.pairwise(marks):
+        if before.at <= at <= after.at:
+            share = (at - before.at) / max(after.at - before.at, 1e-9)
+            return before.count + share * (after.count - before.count)
+    return float(marks[-1].count)
 
 
-async def measure(
-    bootstrap: str,
-    *,
-    flow: str,
-    latency_ms: float,
-    events: int,
-    paced_rate: float,
-    paced_events: int,
-    configure: Callable[[ServiceConfig], ServiceConfig] = lambda c: c,
-) -> E2EResult:
-    """Backlog throughput, then paced latency, for one flow at one emulator latency."""
-    with EmulatorProcess(latency_ms) as (url, credentials, api_version):
-        suffix = uuid.uuid4().hex[:8]
-        prefix = f"bench-{suffix}"
-        topics = CatalogueSettings(prefix=prefix, partitions=6, retry_delays_ms=(1000, 5000))
-        config = configure(
-            ServiceConfig(
-                worker=WorkerSettings(
-                    bootstrap_servers=bootstrap,
-                    app_id=f"bench-{suffix}",
-                    flows_dir=FLOWS / flow,
-                    topic_partitions=6,
-                ),
-                connection=emulator_connection(url, credentials, api_version),
-                topics=topics,
-            )
-        )
-        tickets, results = f"{prefix}.tickets", f"{prefix}.run-results"
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-        await admin.start()
-        await admin.create_topics([NewTopic(tickets, 6, 1)])
-        await admin.close()
-        await _produce(bootstrap, tickets, [_event(i, flow) for i in range(events)], None)
-
-        async with Service(config) as service:
-            backlog = await _collect(bootstrap, results, events, timeout_s=600)
-            stamps = sorted(r.timestamp for r in backlog)
-            seconds = max((stamps[-1] - stamps[0]) / 1000, 1e-3)
-            paced = [_event(events + i, flow) for i in range(paced_events)]
-            await _produce(bootstrap, tickets, paced, paced_rate)
-            everything = await _collect(bootstrap, results, events + paced_events, 600)
-            api_calls = service.client.api_calls
-        sent = await _input_timestamps(bootstrap, tickets)
-        paced_ids = {orjson.loads(v)["id"] for v in paced}
-        latencies = [
-            float(r.timestamp - sent[result["event_id"]])
-            for r in everything
-            if (result := orjson.loads(r.value))["event_id"] in paced_ids
-        ]
-    return E2EResult(
-        flow=flow,
-        latency_ms=latency_ms,
-        events=events,
-        events_per_s=events / seconds,
-        p50_ms=_percentile(latencies, 50),
-        p95_ms=_percentile(latencies, 95),
-        p99_ms=_percentile(latencies, 99),
-        api_calls_per_event=api_calls / (events + paced_events),
-    )
+def _percentile(values: list[float], q: int) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]

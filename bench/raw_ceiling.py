@@ -1,18 +1,19 @@
 """The raw ceiling: a plain aiokafka consume-and-produce loop on the same broker.
 
 Whatever the engine reaches is compared with this: the speed of moving records from one topic to
-another with no decoding, no flows and no Salesforce, using the same producer settings (acks=all).
+another with no decoding, no flows and no Salesforce, at acks=all, one record out per record in.
+It runs in the harness's own process, with nothing else running.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from bench.kafka import create_topics
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,10 +29,7 @@ class CeilingResult:
 async def measure(bootstrap: str, records: int = 50_000, payload_bytes: int = 600) -> CeilingResult:
     suffix = uuid.uuid4().hex[:8]
     source, sink = f"bench-raw-in-{suffix}", f"bench-raw-out-{suffix}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    await admin.create_topics([NewTopic(t, 1, 1) for t in (source, sink)])
-    await admin.close()
+    await create_topics(bootstrap, [source, sink], partitions=1)
 
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
     await producer.start()
@@ -49,10 +47,12 @@ async def measure(bootstrap: str, records: int = 50_000, payload_bytes: int = 60
     )
     await consumer.start()
     moved = 0
-    started = time.perf_counter()
+    started: float | None = None  # from the first record: joining the group is not moving
     try:
         while moved < records:
             batch = await consumer.getmany(timeout_ms=1000, max_records=5000)
+            if batch and started is None:
+                started = time.perf_counter()
             for partition_records in batch.values():
                 for record in partition_records:
                     await producer.send(sink, record.value, key=record.key)
@@ -60,14 +60,7 @@ async def measure(bootstrap: str, records: int = 50_000, payload_bytes: int = 60
             await producer.flush()
             await consumer.commit()
     finally:
-        seconds = time.perf_counter() - started
+        seconds = time.perf_counter() - (started or time.perf_counter())
         await consumer.stop()
         await producer.stop()
     return CeilingResult(records=moved, seconds=seconds)
-
-
-if __name__ == "__main__":
-    import sys
-
-    result = asyncio.run(measure(sys.argv[1]))
-    print(f"raw aiokafka consume+produce: {result.per_second:,.0f} records/s")

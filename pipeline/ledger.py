@@ -19,6 +19,7 @@ worker, in any flow, finds or creates the same record.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 from collections.abc import Mapping
@@ -37,6 +38,7 @@ def _digest(*parts: str | int) -> str:
     return base64.b32encode(raw).decode("ascii").rstrip("=").lower()
 
 
+@functools.lru_cache(maxsize=4096)  # the runner asks twice per step: to act, then to report
 def idempotency_key(event_id: str, flow_name: str, step_id: str) -> str:
     """``af1-`` + base32 of a 128-bit blake2b of the triple: 30 characters, stable forever.
 

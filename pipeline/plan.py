@@ -8,7 +8,7 @@ this event, read from this logical topic, start?".
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any, Literal
@@ -61,12 +61,15 @@ class Trigger:
     event_types: tuple[str, ...]  # empty: every type; shell-style patterns such as "ticket.*"
     when: Condition | None
 
-    def matches(self, event: Event, topic: str | None, context: Mapping[str, Any]) -> bool:
+    def matches(
+        self, event: Event, topic: str | None, context: Callable[[], Mapping[str, Any]]
+    ) -> bool:
+        """Whether the event starts the flow; ``context`` is called only if ``when`` needs it."""
         if self.topics and topic is not None and topic not in self.topics:
             return False
         if self.event_types and not any(fnmatchcase(event.type, p) for p in self.event_types):
             return False
-        return self.when is None or self.when.evaluate(context)
+        return self.when is None or self.when.evaluate(context())
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +103,13 @@ class FlowSet:
     def match(self, event: Event, topic: str | None = None) -> tuple[Plan, ...]:
         """The enabled plans this event starts. ``topic`` is the logical input name
         ("tickets", "interactions"); ``None`` skips the topic filter (e.g. a replay)."""
-        context = {"event": event.as_context()}
+        built: list[Mapping[str, Any]] = []
+
+        def context() -> Mapping[str, Any]:  # made once, and only for a trigger with `when`
+            if not built:
+                built.append({"event": event.as_context()})
+            return built[0]
+
         return tuple(
             plan
             for plan in self.plans

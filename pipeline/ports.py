@@ -85,6 +85,23 @@ class RecordWrite:
 
 
 @dataclass(frozen=True, slots=True)
+class FindQuery:
+    """One find: the ``fields`` of the ``sobject`` records whose ``where`` fields all equal
+    their values (text compares case-insensitively, as SOQL's ``=`` does), oldest first
+    (``CreatedDate``, then ``Id``), at most ``limit`` of them.
+
+    Names come from the catalogue's tables, never from a flow or an event; values are quoted
+    by the gateway. Structured rather than SOQL text, so a gateway can answer many concurrent
+    finds with one query without parsing any.
+    """
+
+    sobject: str
+    fields: tuple[str, ...]
+    where: tuple[tuple[str, str], ...]
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
 class RecordOutcome:
     """Per-record result of a batched write: an id, or the error that failed only this record."""
 
@@ -135,6 +152,12 @@ class SalesforceGateway(Protocol):
 
     async def query(self, soql: str) -> list[dict[str, Any]]:
         """Run SOQL and return every record, following ``nextRecordsUrl``."""
+        ...
+
+    async def find(self, query: FindQuery) -> list[dict[str, Any]]:
+        """The records ``query`` selects, in its order, without ``attributes``. A gateway may
+        answer concurrent finds with one query; each caller still gets exactly the records its
+        own query would have returned."""
         ...
 
     async def convert_lead(self, conversion: LeadConversion) -> ConversionResult: ...

@@ -1,4 +1,4 @@
-"""Auto-batching: single-record writes from many concurrent flow runs, sent as sObject Collections.
+"""Auto-batching: single-record writes and finds from many concurrent flow runs, sent together.
 
 :class:`BatchingGateway` is a :class:`pipeline.ports.SalesforceGateway` in front of a
 :class:`~salesforce.client.SalesforceClient`. Each flow run calls ``create``, ``update`` or
@@ -6,8 +6,8 @@
 sObject, external-id field) — sends the bucket's records as one Collections call
 (``create_many`` / ``update_many`` / ``upsert_many``, ``allOrNone=false``, ≤200 records), and
 hands each record's outcome back to its own caller, by position (Collections results come in
-request order). Everything else (get, query, delete, convert_lead, describe …) goes straight to
-the client.
+request order). Finds on one field are coalesced the same way (below). Everything else (get,
+query, delete, convert_lead, describe …) goes straight to the client.
 
 **The flush rule** (group commit, as databases batch log writes). A bucket sends everything it
 holds, in calls of up to ``max_batch`` records, when:
@@ -20,6 +20,27 @@ holds, in calls of up to ``max_batch`` records, when:
    flight is slow).
 
 So latency is added only under load, and at most ``max_linger_s``.
+
+**Finds.** Concurrent finds of one shape — same sObject, one ``=`` condition on the same
+field, same columns and limit — go out as one query, ``WHERE field IN (…) ORDER BY
+CreatedDate ASC, Id ASC LIMIT n*k`` (k values, n the per-find limit), each value once however
+many callers sought it in whatever case. The rows come back in the one order every single find
+uses, so the rows of one value are that value's oldest matches; each caller gets its value's
+first n, exactly its own query's answer. Exactness rests on three rules:
+
+- a value with fewer than n rows in a result cut short by the LIMIT may have more matches
+  beyond it: its callers get a single find instead;
+- rows are matched to values as SOQL's ``=`` matches text, case-insensitively. Only values
+  whose case-insensitive equality has one meaning are coalesced — printable ASCII, no surrounding
+  whitespace, at most 4,000 characters (SOQL's limit per WHERE string, so that error stays the
+  caller's own); others, like finds on several fields, go out alone. A row that matches no
+  value, or that is not ASCII when several values are sought, sends every value of the query
+  to a single find rather than guess;
+- a query stays within 100,000 characters (SOQL's statement limit) and one 2,000-row page;
+  the client moves a query too long for a URL into a Composite body.
+
+A failed query fails each of its callers with their own copy of the error, as a single find
+would have failed.
 
 **Conflicts.** Salesforce rejects the same record id twice in one update call and the same
 external id twice in one upsert call. A record whose key (the 15-character id; the case-folded
@@ -42,11 +63,13 @@ import asyncio
 import copy
 from collections import Counter, deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from pipeline.catalogue.soql import quote, select_in_query
 from pipeline.ports import (
     ConversionResult,
+    FindQuery,
     LeadConversion,
     RecordOutcome,
     RecordWrite,
@@ -56,7 +79,10 @@ from pipeline.ports import (
 from salesforce.client import COLLECTION_SIZE, checked_id, checked_name
 from salesforce.errors import SalesforceError
 
-OPERATIONS = ("create", "update", "upsert")
+OPERATIONS = ("create", "update", "upsert", "find")
+SOQL_MAX_CHARS = 100_000  # "Maximum length of SOQL statements: by default, 100,000 characters"
+SOQL_MAX_STRING = 4_000  # "4,000 characters for each string within a WHERE clause"
+QUERY_PAGE = 2_000  # rows in one query response page (the default batch size)
 
 
 class CollectionsClient(SalesforceGateway, Protocol):
@@ -82,12 +108,14 @@ class CollectionsClient(SalesforceGateway, Protocol):
 
 @dataclass(frozen=True, slots=True)
 class BatchStats:
-    """Counters per operation (``create``, ``update``, ``upsert``) since the gateway was made."""
+    """Counters per operation (``create``, ``update``, ``upsert``, ``find``) since the gateway
+    was made."""
 
-    requests: Mapping[str, int]  # single-record calls received
-    calls: Mapping[str, int]  # Collections calls made (the client may resend row-locked records)
-    records: Mapping[str, int]  # records sent in those calls (cancelled callers are not sent)
-    passthrough: int  # port calls sent unbatched: get, query, delete, convert_lead
+    requests: Mapping[str, int]  # single-record calls (and coalescable finds) received
+    calls: Mapping[str, int]  # Collections calls and find queries made (a coalesced query's
+    # single-find fallbacks count; the client may resend row-locked records)
+    records: Mapping[str, int]  # records (distinct values, for finds) sent in those calls
+    passthrough: int  # port calls sent alone: get, query, delete, convert_lead, other finds
 
     @property
     def calls_per_request(self) -> float:
@@ -97,9 +125,11 @@ class BatchStats:
 
 @dataclass(slots=True, eq=False)
 class _Entry:
-    record: RecordWrite  # an upsert's fields carry its external id, as upsert_many takes them
-    key: str | None  # the record it writes, for conflicts; None for creates
-    future: asyncio.Future[RecordOutcome]
+    # A write's RecordWrite (an upsert's fields carry its external id, as upsert_many takes
+    # them), or the value a find seeks.
+    item: Any
+    key: str | None  # the record a write writes, for conflicts; None for creates and finds
+    future: asyncio.Future[Any]  # a RecordOutcome for writes, the rows for finds
 
 
 @dataclass(slots=True, eq=False)
@@ -107,6 +137,7 @@ class _Bucket:
     operation: str
     sobject: str
     external_id_field: str | None
+    shape: FindQuery | None = None  # a find bucket's query, its where value aside
     pending: deque[_Entry] = field(default_factory=deque)
     in_flight: int = 0
     busy: set[str] = field(default_factory=set)  # keys in calls not yet returned
@@ -115,7 +146,8 @@ class _Bucket:
 
 
 class BatchingGateway:
-    """Coalesces concurrent single-record writes into sObject Collections calls.
+    """Coalesces concurrent single-record writes into sObject Collections calls, and
+    concurrent finds on one field into one query.
 
     ``max_linger_s`` bounds how long a record waits while its bucket has a call in flight;
     ``max_batch`` (1 to 200) is the most records per call. Attributes the gateway does not define
@@ -132,7 +164,7 @@ class BatchingGateway:
         self._client = client
         self._max_linger_s = max_linger_s
         self._max_batch = max_batch
-        self._buckets: dict[tuple[str, str, str | None], _Bucket] = {}
+        self._buckets: dict[tuple[Any, ...], _Bucket] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._requests: Counter[str] = Counter()
         self._calls: Counter[str] = Counter()
@@ -198,15 +230,31 @@ class BatchingGateway:
         outcome = await self._enqueue(bucket, RecordWrite(sobject, body), external_id.casefold())
         return UpsertResult(id=_record_id(outcome), created=outcome.created)
 
+    async def find(self, query: FindQuery) -> list[dict[str, Any]]:
+        """The rows ``query`` selects; coalesced with concurrent finds of its shape when that
+        can be exact (see the module docstring), else sent alone."""
+        if not _coalescable(query):
+            self._passthrough += 1
+            return await self._client.find(query)
+        [(field_name, value)] = query.where
+        shape = replace(query, where=((field_name, ""),))
+        rows: list[dict[str, Any]] = await self._enqueue(("find", shape), value, None, shape)
+        return rows
+
     async def _enqueue(
-        self, key: tuple[str, str, str | None], record: RecordWrite, conflict: str | None
-    ) -> RecordOutcome:
+        self,
+        key: tuple[Any, ...],
+        item: Any,
+        conflict: str | None,
+        shape: FindQuery | None = None,
+    ) -> Any:
         if self._closed:
             raise RuntimeError("BatchingGateway is closed")
         bucket = self._buckets.get(key)
         if bucket is None:
-            bucket = self._buckets[key] = _Bucket(*key)
-        entry = _Entry(record, conflict, asyncio.get_running_loop().create_future())
+            bucket = _Bucket("find", shape.sobject, None, shape) if shape else _Bucket(*key)
+            self._buckets[key] = bucket
+        entry = _Entry(item, conflict, asyncio.get_running_loop().create_future())
         self._requests[bucket.operation] += 1
         bucket.pending.append(entry)
         if bucket.in_flight == 0 or len(bucket.pending) >= self._max_batch:
@@ -228,7 +276,9 @@ class BatchingGateway:
             bucket.in_flight += 1
             bucket.busy.update(e.key for e in batch if e.key is not None)
             self._calls[bucket.operation] += 1
-            self._records[bucket.operation] += len(batch)
+            self._records[bucket.operation] += (
+                len(batch) if bucket.shape is None else len({_fold(e.item) for e in batch})
+            )
             task = asyncio.get_running_loop().create_task(self._run(bucket, batch))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -236,6 +286,8 @@ class BatchingGateway:
 
     def _take(self, bucket: _Bucket) -> list[_Entry]:
         """The next call: waiting records in order, skipping cancelled ones and conflicts."""
+        if bucket.shape is not None:
+            return self._take_finds(bucket, bucket.shape)
         batch: list[_Entry] = []
         keys: set[str] = set()
         held: list[_Entry] = []
@@ -252,20 +304,34 @@ class BatchingGateway:
         bucket.pending.extendleft(reversed(held))
         return batch
 
+    def _take_finds(self, bucket: _Bucket, shape: FindQuery) -> list[_Entry]:
+        """The next query: waiting finds in order, as many distinct values as fit its limits."""
+        batch: list[_Entry] = []
+        values: set[str] = set()
+        most = min(self._max_batch, QUERY_PAGE // shape.limit)
+        # The LIMIT is written at its widest, so the statement never outgrows the count.
+        length = len(_in_query(replace(shape, limit=QUERY_PAGE), ["x"])) - len("'x'")
+        while bucket.pending:
+            entry = bucket.pending[0]
+            if entry.future.done():
+                bucket.pending.popleft()
+                continue
+            value = _fold(entry.item)
+            if value not in values:
+                cost = len(quote(entry.item)) + len(", ")
+                if len(values) == most or length + cost > SOQL_MAX_CHARS:
+                    break
+                values.add(value)
+                length += cost
+            batch.append(bucket.pending.popleft())
+        return batch
+
     async def _run(self, bucket: _Bucket, batch: list[_Entry]) -> None:
         try:
-            outcomes = await self._send(bucket, [e.record for e in batch])
-            if len(outcomes) != len(batch):
-                raise SalesforceError(
-                    f"sObject Collections gave {len(outcomes)} results for {len(batch)} records"
-                )
-            for entry, outcome in zip(batch, outcomes, strict=True):
-                if entry.future.done():  # the caller was cancelled after the call was sent
-                    continue
-                if outcome.error is not None:
-                    entry.future.set_exception(_own_copy(outcome.error))
-                else:
-                    entry.future.set_result(outcome)
+            if bucket.shape is not None:
+                await self._find_many(bucket.shape, batch)
+            else:
+                await self._write_many(bucket, batch)
         except asyncio.CancelledError:
             for entry in batch:
                 entry.future.cancel()
@@ -279,6 +345,58 @@ class BatchingGateway:
             bucket.busy.difference_update(e.key for e in batch if e.key is not None)
         if bucket.pending:
             self._flush(bucket)
+
+    async def _write_many(self, bucket: _Bucket, batch: list[_Entry]) -> None:
+        outcomes = await self._send(bucket, [e.item for e in batch])
+        if len(outcomes) != len(batch):
+            raise SalesforceError(
+                f"sObject Collections gave {len(outcomes)} results for {len(batch)} records"
+            )
+        for entry, outcome in zip(batch, outcomes, strict=True):
+            if entry.future.done():  # the caller was cancelled after the call was sent
+                continue
+            if outcome.error is not None:
+                entry.future.set_exception(_own_copy(outcome.error))
+            else:
+                entry.future.set_result(outcome)
+
+    async def _find_many(self, shape: FindQuery, batch: list[_Entry]) -> None:
+        """One query for the batch's values, rows handed to each value's callers; the values it
+        cannot answer exactly take a single find each."""
+        groups: dict[str, list[_Entry]] = {}
+        for entry in batch:
+            groups.setdefault(_fold(entry.item), []).append(entry)
+        values = [entries[0].item for entries in groups.values()]
+        field_name = shape.where[0][0]
+        limit = shape.limit * len(values)
+        if len(values) == 1:  # nothing to coalesce: the single find, as it would have gone
+            rows = await self._client.find(replace(shape, where=((field_name, values[0]),)))
+            _answer(groups[_fold(values[0])], rows)
+            return
+        rows = await self._client.query(_in_query(shape, values))
+        found = _by_value(rows, field_name, groups)
+        cut_short = len(rows) >= limit
+        alone: list[str] = []
+        for value, entries in groups.items():
+            mine = found.get(value) if found is not None else None
+            if mine is not None and _complete(mine, cut_short, shape.limit):
+                _answer(entries, [_project(r, shape) for r in mine[: shape.limit]])
+            else:
+                alone.append(entries[0].item)
+        if alone:
+            self._calls["find"] += len(alone)
+            await asyncio.gather(*(self._find_alone(shape, v, groups[_fold(v)]) for v in alone))
+
+    async def _find_alone(self, shape: FindQuery, value: str, entries: list[_Entry]) -> None:
+        field_name = shape.where[0][0]
+        try:
+            rows = await self._client.find(replace(shape, where=((field_name, value),)))
+        except Exception as exc:  # this value's own failure: its callers raise it
+            for entry in entries:
+                if not entry.future.done():
+                    entry.future.set_exception(_own_copy(exc))
+            return
+        _answer(entries, rows)
 
     async def _send(self, bucket: _Bucket, records: list[RecordWrite]) -> list[RecordOutcome]:
         if bucket.operation == "create":
@@ -306,6 +424,75 @@ class BatchingGateway:
     async def convert_lead(self, conversion: LeadConversion) -> ConversionResult:
         self._passthrough += 1
         return await self._client.convert_lead(conversion)
+
+
+def _coalescable(query: FindQuery) -> bool:
+    """A find whose rows can be told apart by value exactly (see the module docstring)."""
+    if len(query.where) != 1 or not 1 <= query.limit <= QUERY_PAGE // 2:
+        return False
+    [(_, value)] = query.where
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= SOQL_MAX_STRING
+        and value.isascii()
+        and value.isprintable()
+        and value == value.strip()
+    )
+
+
+def _fold(value: str) -> str:
+    """A value as SOQL's ``=`` compares text: without case (ASCII only, see _coalescable)."""
+    return value.lower()
+
+
+def _complete(rows: list[dict[str, Any]], cut_short: bool, limit: int) -> bool:
+    """Whether a value's rows in the coalesced result are all its own query would return: the
+    result was not cut short by the LIMIT, or the value already has its ``limit`` oldest."""
+    return not cut_short or len(rows) >= limit
+
+
+def _in_query(shape: FindQuery, values: Sequence[str]) -> str:
+    """The coalesced query: the shape's columns (and the filter field, to match rows back)."""
+    field_name = shape.where[0][0]
+    columns = shape.fields if field_name in shape.fields else (*shape.fields, field_name)
+    limit = shape.limit * len(values)
+    return select_in_query(shape.sobject, columns, field_name, values, limit)
+
+
+def _by_value(
+    rows: list[dict[str, Any]], field_name: str, groups: Mapping[str, object]
+) -> dict[str, list[dict[str, Any]]] | None:
+    """Rows per sought value (lower-cased), in query order; None when a row cannot be placed
+    with certainty (matches no value, or is not ASCII while several values are sought)."""
+    found: dict[str, list[dict[str, Any]]] = {value: [] for value in groups}
+    for row in rows:
+        stored = row.get(field_name)
+        if not isinstance(stored, str):
+            return None
+        if stored.isascii():
+            value = _fold(stored)
+        elif len(found) == 1:
+            [value] = found
+        else:
+            return None
+        if value not in found:
+            return None
+        found[value].append(row)
+    return found
+
+
+def _project(row: dict[str, Any], shape: FindQuery) -> dict[str, Any]:
+    """The row as the caller's own query selects it: the filter field only if asked for."""
+    field_name = shape.where[0][0]
+    if field_name in shape.fields:
+        return row
+    return {k: v for k, v in row.items() if k != field_name}
+
+
+def _answer(entries: list[_Entry], rows: list[dict[str, Any]]) -> None:
+    for entry in entries:
+        if not entry.future.done():  # the caller was cancelled after the query was sent
+            entry.future.set_result([dict(row) for row in rows])  # each caller its own rows
 
 
 def _record_id(outcome: RecordOutcome) -> str:

@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 from pipeline.ports import (
     AppendWrite,
     ConversionResult,
+    FindQuery,
     FlowGateway,
     GatewayError,
     LeadConversion,
@@ -165,6 +166,9 @@ class BudgetedGateway:
 
     async def query(self, soql: str) -> list[dict[str, Any]]:
         return await self._call("query", soql)  # type: ignore[no-any-return]
+
+    async def find(self, query: FindQuery) -> list[dict[str, Any]]:
+        return await self._call("find", query)  # type: ignore[no-any-return]
 
     async def convert_lead(self, conversion: LeadConversion) -> ConversionResult:
         return await self._call("convert_lead", conversion)  # type: ignore[no-any-return]

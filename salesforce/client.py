@@ -37,8 +37,10 @@ from urllib.parse import quote
 
 import orjson
 
+from pipeline.catalogue.soql import find_query
 from pipeline.ports import (
     ConversionResult,
+    FindQuery,
     LeadConversion,
     RecordOutcome,
     RecordWrite,
@@ -288,6 +290,11 @@ class SalesforceClient:
     async def query(self, soql: str, *, include_deleted: bool = False) -> list[dict[str, Any]]:
         """Every record of a SOQL query, following ``nextRecordsUrl``, without ``attributes``."""
         return [record async for record in self.iter_query(soql, include_deleted=include_deleted)]
+
+    async def find(self, query: FindQuery) -> list[dict[str, Any]]:
+        """One find as its own SOQL query (:class:`~salesforce.batching.BatchingGateway`
+        coalesces concurrent finds into one)."""
+        return await self.query(find_query(query))
 
     async def iter_query(
         self, soql: str, *, include_deleted: bool = False

@@ -39,6 +39,7 @@ from pipeline.catalogue.soql import quote
 from pipeline.ports import (
     AppendWrite,
     ConversionResult,
+    FindQuery,
     GatewayError,
     LeadConversion,
     SalesforceGateway,
@@ -137,6 +138,9 @@ class ConsistentGateway:
 
     async def query(self, soql: str) -> list[dict[str, Any]]:
         return await self.inner.query(soql)
+
+    async def find(self, query: FindQuery) -> list[dict[str, Any]]:
+        return await self.inner.find(query)
 
     async def convert_lead(self, conversion: LeadConversion) -> ConversionResult:
         return await self.inner.convert_lead(conversion)

@@ -91,20 +91,23 @@ def _execute(query: Query, store: Store, version: str, *, include_deleted: bool)
 def _indexed_pool(
     store: Store, spec: ObjectSpec, where: Any, *, include_deleted: bool
 ) -> list[Record] | None:
-    """Candidate rows from an index when the filter pins an indexed field with ``=``; the
-    full predicate still runs on them, so this only narrows the scan."""
+    """Candidate rows from an index when the filter pins an indexed field with ``=`` or ``IN``;
+    the full predicate still runs on them, so this only narrows the scan."""
     terms = where.terms if isinstance(where, Logical) and where.op == "AND" else (where,)
     for term in terms:
         if (
             isinstance(term, Compare)
-            and term.op == "="
+            and term.op in ("=", "IN")
             and "." not in term.path.text
-            and term.values[0].kind == "string"
+            and all(value.kind == "string" for value in term.values)
         ):
             field = spec.field(term.path.text)
             if field is not None and field.type not in {"id", "reference"}:
-                found = store.candidates(
-                    spec.name, field.name, term.values[0].value, include_deleted=include_deleted
+                found = store.candidates_any(
+                    spec.name,
+                    field.name,
+                    [value.value for value in term.values],
+                    include_deleted=include_deleted,
                 )
                 if found is not None:
                     return found

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from . import ids, rules
@@ -71,14 +71,19 @@ class Store:
     ) -> list[Record] | None:
         """Records whose ``field`` equals ``value`` ignoring case, in creation order; None when
         the field is not indexed (the caller scans instead)."""
+        return self.candidates_any(sobject, field, (value,), include_deleted=include_deleted)
+
+    def candidates_any(
+        self, sobject: str, field: str, values: Iterable[Any], *, include_deleted: bool = False
+    ) -> list[Record] | None:
+        """Records whose ``field`` equals one of ``values`` ignoring case (``IN``), in creation
+        order; None when the field is not indexed."""
         name = self.spec(sobject).name
         if not self.index.covers(name, field):
             return None
         table = self.tables[name]
-        found = [
-            table[i]
-            for i in sorted(self.index.ids(name, field, value), key=self._order.__getitem__)
-        ]
+        ids: set[str] = set().union(*(self.index.ids(name, field, v) for v in values))
+        found = [table[i] for i in sorted(ids, key=self._order.__getitem__)]
         return [r for r in found if include_deleted or not r.get("IsDeleted")]
 
     def lookup(self, record_id: str) -> Record | None:

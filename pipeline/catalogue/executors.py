@@ -20,9 +20,8 @@ from pipeline.actions import ActionInput, ActionResult, ActionSpec
 from pipeline.catalogue import options as opts
 from pipeline.catalogue.errors import AmbiguousMatch, InvalidInput, MissingInput, NoMatch
 from pipeline.catalogue.objects import MODELS, ObjectModel
-from pipeline.catalogue.soql import select_query
 from pipeline.catalogue.specs import CONVERT, CREATE, DELETE, FIND, UPDATE, get_action
-from pipeline.ports import AppendWrite, FlowGateway, LeadConversion
+from pipeline.ports import AppendWrite, FindQuery, FlowGateway, LeadConversion
 from pipeline.templating import to_text
 
 # Find compares long text area fields after the query; it reads at most this many candidates.
@@ -266,9 +265,9 @@ async def _find(step: _Step, gateway: FlowGateway) -> ActionResult:
     in_query, after = _criteria(step)
     columns = [c.field for c in model.find_columns]
     columns += [field for _, field, _ in after if field not in columns]
-    where = [(field, value) for _, field, value in in_query]
-    soql = select_query(model.sobject, columns, where, SCAN_LIMIT + 1 if after else 2)
-    records = await gateway.query(soql)
+    where = tuple((field, value) for _, field, value in in_query)
+    limit = SCAN_LIMIT + 1 if after else 2
+    records = await gateway.find(FindQuery(model.sobject, tuple(columns), where, limit))
     if after:
         records = _refine(step, records, after, many)
     criteria = in_query + after

@@ -1,4 +1,4 @@
-"""SOQL text the client sends: injection-safe literals and the one query shape find uses.
+"""SOQL text the client sends: injection-safe literals and the query shapes find uses.
 
 SOQL string literals are single-quoted; inside them Salesforce recognises ``\\'``, ``\\"``,
 ``\\\\``, ``\\n``, ``\\r``, ``\\t``, ``\\f``, ``\\uXXXX`` and, in LIKE patterns only, ``\\%`` and
@@ -16,6 +16,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
+
+from pipeline.ports import FindQuery
 
 _NAMED_ESCAPES: dict[str, str] = {
     "\\": "\\\\",
@@ -98,8 +100,26 @@ def select_query(
     Oldest first, with ``Id`` breaking ties between records created in the same second, so
     "the first match" names the same record on every run and replay.
     """
+    condition = " AND ".join(f"{field} = {quote(v)}" for field, v in where)
+    return _select(sobject, fields, condition, limit)
+
+
+def select_in_query(
+    sobject: str, fields: Sequence[str], field: str, values: Iterable[str], limit: int
+) -> str:
+    """``SELECT … FROM sobject WHERE field IN ('…', …) ORDER BY CreatedDate ASC, Id ASC LIMIT n``:
+    the finds of several values as one query, in the same order as each one alone."""
+    return _select(sobject, fields, f"{field} IN {quote_list(values)}", limit)
+
+
+def find_query(query: FindQuery) -> str:
+    """The SOQL of one :class:`~pipeline.ports.FindQuery`."""
+    return select_query(query.sobject, query.fields, query.where, query.limit)
+
+
+def _select(sobject: str, fields: Sequence[str], condition: str, limit: int) -> str:
     # Names come from the catalogue's tables; every value goes through quote.
     query = f"SELECT {', '.join(fields)} FROM {sobject}"  # noqa: S608
-    if where:
-        query += " WHERE " + " AND ".join(f"{field} = {quote(v)}" for field, v in where)
+    if condition:
+        query += f" WHERE {condition}"
     return query + f" ORDER BY CreatedDate ASC, Id ASC LIMIT {limit}"

@@ -89,6 +89,19 @@ def test_where_operators_and_ordering(store: Store) -> None:
     ]
 
 
+def test_in_on_an_indexed_field_answers_as_a_scan_would(store: Store) -> None:
+    """Email IN (…) is served from the index: case ignored, creation order kept, deleted rows
+    only with queryAll, the rest of the filter still applied."""
+    [ada] = [r for r in store.rows("Lead") if r.get("Email") == "ada@acme.test"]
+    assert store.candidates_any("Lead", "Email", ["ADA@acme.test", "x@y.z"]) == [ada]
+    base = "SELECT LastName FROM Lead WHERE Email IN ('GRACE_H@navy.test', 'ada@ACME.test')"
+    assert names(store, base) == ["Lovelace", "Hopper"]
+    assert names(store, f"{base} AND NumberOfEmployees > 20") == ["Hopper"]
+    store.delete("Lead", ada["Id"])
+    assert names(store, base) == ["Hopper"]
+    assert names(store, base, deleted=True) == ["Lovelace", "Hopper"]
+
+
 def test_like_is_case_insensitive_and_honours_escaped_wildcards(store: Store) -> None:
     """LIKE uses % and _ wildcards, ignores case, and \\_ matches a literal underscore."""
     base = "SELECT LastName FROM Lead WHERE Email LIKE"

@@ -15,7 +15,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.ports import ConversionResult, GatewayError, LeadConversion, UpsertResult
+from pipeline.catalogue.soql import find_query
+from pipeline.ports import (
+    ConversionResult,
+    FindQuery,
+    GatewayError,
+    LeadConversion,
+    UpsertResult,
+)
 from salesforce.client import VersionedRecord, salesforce_datetime
 from salesforce.consistency import ConsistentGateway
 from salesforce.errors import PreconditionFailedError
@@ -298,6 +305,10 @@ class FakeSalesforce:
             }
             for r in matching[: parsed.limit]
         ]
+
+    async def find(self, query: FindQuery) -> list[dict[str, Any]]:
+        """Through the SOQL a real client sends, so tests read the query it would be."""
+        return await self.query(find_query(query))
 
     async def convert_lead(self, conversion: LeadConversion) -> ConversionResult:
         self._enter("convert_lead", conversion)

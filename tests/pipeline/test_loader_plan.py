@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.errors import FlowLoadError
+from pipeline.events import Event
 from pipeline.loader import load_flows, validate_directory
 from pipeline.retry import RetryPolicy
 from tests.pipeline.flow_fakes import CATALOGUE, make_event
@@ -144,6 +145,26 @@ def test_routing_honours_topics_types_conditions_and_enabled(tmp_path: Path) -> 
     assert names(None, ticket={}) == ["all", "tickets"]  # no topic: no topic filter
     assert flows.get("disabled") is not None
     assert flows.get("nope") is None
+
+
+def test_routing_builds_the_event_context_only_for_a_trigger_condition(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Matching by topic and type needs no template context; one `when` needs it once."""
+    built: list[str] = []
+    as_context = Event.as_context
+    monkeypatch.setattr(Event, "as_context", lambda e: built.append(e.id) or as_context(e))
+    write(tmp_path, "all.yaml", good("all"))
+    write(tmp_path, "glob.yaml", good("glob", 'trigger: {event_types: ["ticket.*"]}'))
+    plain = load_flows(tmp_path, catalogue=CATALOGUE)
+    assert len(plain.match(make_event(), "tickets")) == 2
+    assert built == []
+    for name in ("vip", "vip2"):
+        condition = 'trigger: {when: {contains: ["{{ event.ticket.tags }}", vip]}}'
+        write(tmp_path, f"{name}.yaml", good(name, condition))
+    conditional = load_flows(tmp_path, catalogue=CATALOGUE)
+    assert len(conditional.match(make_event(), "tickets")) == 4
+    assert built == ["evt-1"]
 
 
 def test_the_digest_changes_with_the_content_not_the_formatting(tmp_path: Path) -> None:

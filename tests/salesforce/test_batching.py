@@ -389,7 +389,7 @@ async def test_bad_names_and_ids_fail_their_caller_before_any_call() -> None:
     with pytest.raises(InvalidFieldError):
         await gateway.upsert("Lead", "Key__c/../x", "k", lead("x"))
     assert fake.calls == []
-    assert gateway.stats().requests == {"create": 0, "update": 0, "upsert": 0}
+    assert gateway.stats().requests == {"create": 0, "update": 0, "upsert": 0, "find": 0}
 
 
 async def test_an_empty_external_id_goes_to_the_single_upsert() -> None:
@@ -478,7 +478,7 @@ async def test_stats_count_requests_calls_and_records_per_operation() -> None:
     await asyncio.gather(*(gateway.create("Lead", lead(f"L{i}")) for i in range(250)))
     await gateway.update("Lead", "00Q000000000001", {"Phone": "1"})
     stats = gateway.stats()
-    assert stats.requests == {"create": 250, "update": 1, "upsert": 0}
-    assert stats.calls == {"create": 2, "update": 1, "upsert": 0}
-    assert stats.records == {"create": 250, "update": 1, "upsert": 0}
+    assert stats.requests == {"create": 250, "update": 1, "upsert": 0, "find": 0}
+    assert stats.calls == {"create": 2, "update": 1, "upsert": 0, "find": 0}
+    assert stats.records == {"create": 250, "update": 1, "upsert": 0, "find": 0}
     assert stats.calls_per_request == pytest.approx(3 / 251)

@@ -1,0 +1,233 @@
+"""Runs a :class:`~bench.plan.Plan` on one broker and collects every run's figures.
+
+Order: the raw ceiling; then, for each emulator latency (one emulator process each), the flows'
+main figures, the window sweep, the latency sweep, the naive baseline and the peak-memory runs;
+then the fair ceiling of each flow, which needs the records per event the flow's runs measured.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import statistics
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agents.app import create_app
+from agents.settings import WorkerSettings
+from bench import codecs, fair_ceiling, naive, raw_ceiling
+from bench.children import EmulatorHandle, emulator_process
+from bench.codecs import CodecResult
+from bench.e2e import FlowRun, FlowSetting, run_flow
+from bench.fair_ceiling import FairRun
+from bench.naive import NaiveRun
+from bench.plan import Plan
+from bench.raw_ceiling import CeilingResult
+
+MAX_EVENTS = 400_000  # a backlog is never grown past this, whatever the rate
+
+
+@dataclass(slots=True)
+class Figure:
+    """One measured setting: its runs, and the median of any figure over them."""
+
+    kind: str  # "main" (with latency at half load), "window", "latency", "rss", "producer"
+    flow: str
+    latency_ms: float
+    window: int | None  # as configured; None: the worker's default
+    runs: list[FlowRun] = field(default_factory=list)
+    variant: str = ""  # "producer" figures: which producer settings
+
+    def median(self, figure: Callable[[FlowRun], float | None]) -> float:
+        values = [v for run in self.runs if (v := figure(run)) is not None]
+        return statistics.median(values) if values else math.nan
+
+
+@dataclass(slots=True)
+class Results:
+    plan: Plan
+    started: str
+    seconds: float = 0.0
+    raw: list[CeilingResult] = field(default_factory=list)
+    figures: list[Figure] = field(default_factory=list)
+    naive: list[NaiveRun] = field(default_factory=list)
+    fair: dict[str, list[FairRun]] = field(default_factory=dict)
+    ingest: str | None = None  # bench/ingest.py's figure as Markdown, if that module exists
+    codecs: list[CodecResult] = field(default_factory=list)
+    producer: str = ""  # the worker's own producer settings (agents/app.py), described
+
+    def figure(
+        self, kind: str, flow: str, latency_ms: float, window: int | None = None
+    ) -> Figure | None:
+        for figure in self.figures:
+            if (figure.kind, figure.flow, figure.latency_ms, figure.window) == (
+                kind,
+                flow,
+                latency_ms,
+                window,
+            ):
+                return figure
+        return None
+
+
+def log(message: str) -> None:
+    print(f"[{dt.datetime.now():%H:%M:%S}] {message}", flush=True)
+
+
+class Runner:
+    def __init__(self, bootstrap: str, plan: Plan, *, profile_dir: Path | None = None) -> None:
+        self.bootstrap = bootstrap
+        self.plan = plan
+        self.profile_dir = profile_dir
+        self.results = Results(
+            plan,
+            started=f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC",
+            producer=_worker_producer(),
+        )
+        self._sizes: dict[tuple[str, float, int | None, bool], int] = {}
+
+    async def run(self) -> Results:
+        started = time.monotonic()
+        plan = self.plan
+        self.results.codecs = codecs.measure()
+        for _ in range(plan.runs):
+            ceiling = await raw_ceiling.measure(self.bootstrap, records=plan.raw_records)
+            log(f"raw ceiling: {ceiling.per_second:,.0f} records/s")
+            self.results.raw.append(ceiling)
+        for latency in plan.all_latencies():
+            with emulator_process(latency) as emulator:
+                await self._at_latency(emulator, latency)
+        for flow in plan.flows:
+            await self._fair(flow)
+        await self._ingest()
+        self.results.seconds = time.monotonic() - started
+        return self.results
+
+    async def _at_latency(self, emulator: EmulatorHandle, latency: float) -> None:
+        plan = self.plan
+        for flow in plan.flows:
+            if latency in plan.latencies:
+                await self._figure(emulator, "main", flow, latency, None, paced=True)
+            elif latency in plan.latency_sweep:
+                await self._figure(emulator, "latency", flow, latency, None)
+            if latency == plan.window_latency:
+                default = self.results.figure("main", flow, latency) or self.results.figure(
+                    "latency", flow, latency
+                )
+                measured = default.runs[0].window if default else None
+                for window in (w for w in plan.windows if w != measured):
+                    await self._figure(emulator, "window", flow, latency, window)
+            if latency in plan.latencies:
+                for _ in range(plan.runs):
+                    run = await naive.measure(
+                        self.bootstrap,
+                        emulator,
+                        flow=flow,
+                        latency_ms=latency,
+                        events=max(plan.min_events, 20_000),
+                        seconds=plan.naive_seconds,
+                    )
+                    log(f"naive {flow} {latency:g} ms: {run.events_per_s:,.0f} events/s")
+                    self.results.naive.append(run)
+            if latency == 0 and flow == plan.flows[0]:
+                for name, settings in plan.producer_variants.items():
+                    await self._figure(
+                        emulator, "producer", flow, latency, None, producer=(name, settings)
+                    )
+            if latency == 0 and plan.rss_events:
+                setting = FlowSetting(flow, latency, plan.rss_events)
+                run = await run_flow(self.bootstrap, emulator, setting)
+                log(f"peak RSS {flow} at {run.events:,} events: {run.peak_rss_mb:,.0f} MB")
+                self.results.figures.append(Figure("rss", flow, latency, None, [run]))
+
+    async def _figure(
+        self,
+        emulator: EmulatorHandle,
+        kind: str,
+        flow: str,
+        latency: float,
+        window: int | None,
+        *,
+        paced: bool = False,
+        producer: tuple[str, Mapping[str, Any]] = ("", {}),
+    ) -> None:
+        plan = self.plan
+        variant, settings = producer
+        figure = Figure(kind, flow, latency, window, variant=variant)
+        key = (flow, latency, window, paced)
+        events = self._sizes.get(key, plan.min_events)
+        profile = None
+        if self.profile_dir and kind == "main" and latency == 0:
+            profile = self.profile_dir / f"profile-{flow}.pstats"
+        while len(figure.runs) < plan.runs:
+            setting = FlowSetting(
+                flow,
+                latency,
+                events,
+                window=window,
+                paced=paced,
+                min_paced_events=plan.min_events,
+                min_paced_seconds=plan.min_seconds,
+                profile=profile,
+                producer=settings,
+            )
+            run = await run_flow(self.bootstrap, emulator, setting)
+            log(_describe(f"{kind} {variant}".strip(), run))
+            if run.seconds < plan.min_seconds and events < MAX_EVENTS:
+                events = min(MAX_EVENTS, math.ceil(run.events_per_s * plan.min_seconds * 1.3))
+                self._sizes[key] = events
+                log(f"  {run.seconds:.1f} s is too short: {events:,} events from now on")
+                continue
+            figure.runs.append(run)
+        self.results.figures.append(figure)
+
+    async def _fair(self, flow: str) -> None:
+        plan = self.plan
+        main = self.results.figure("main", flow, min(plan.latencies))
+        per_event = main.median(lambda r: r.records_per_event) if main else 3.0
+        copies = fair_ceiling.copies_for(per_event)
+        events = plan.min_events
+        runs: list[FairRun] = []
+        while len(runs) < plan.runs:
+            run = await fair_ceiling.measure(self.bootstrap, events=events, copies=copies)
+            log(f"fair ceiling {flow} ({copies} records/event): {run.events_per_s:,.0f} events/s")
+            if run.seconds < plan.min_seconds and events < MAX_EVENTS:
+                events = min(MAX_EVENTS, math.ceil(run.events_per_s * plan.min_seconds * 1.3))
+                log(f"  {run.seconds:.1f} s is too short: {events:,} events from now on")
+                continue
+            runs.append(run)
+        self.results.fair[flow] = runs
+
+    async def _ingest(self) -> None:
+        """The webhook ingest's figure, when bench/ingest.py (the ingest work) is present: its
+        ``measure(bootstrap)`` coroutine runs here and what it returns goes in the report."""
+        try:
+            from bench import ingest  # type: ignore[attr-defined]
+        except ImportError:
+            return
+        self.results.ingest = await ingest.measure(self.bootstrap)
+        log(f"ingest: {self.results.ingest}")
+
+
+def _worker_producer() -> str:
+    """The worker's producer settings, as agents/app.py makes them."""
+    conf = create_app(WorkerSettings(bootstrap_servers="localhost:9092")).conf
+    return (
+        f"{conf.producer_compression_type or 'no compression'}, "
+        f"{conf.producer_linger * 1000:g} ms linger, {conf.producer_max_batch_size // 1024} KB batches"
+    )
+
+
+def _describe(kind: str, run: FlowRun) -> str:
+    text = (
+        f"{kind} {run.flow} {run.latency_ms:g} ms W={run.window}: {run.events:,} events, "
+        f"{run.events_per_s:,.0f} events/s, {run.cpu_us_per_event:,.0f} µs CPU/event, "
+        f"{run.api_calls_per_event:.3f} calls/event, {run.peak_rss_mb:,.0f} MB"
+    )
+    if run.latency:
+        lat = run.latency
+        text += f"; at {lat.rate:,.0f}/s p50 {lat.p50_ms:.0f} p99 {lat.p99_ms:.0f} ms"
+    return text

@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
+from agents.console.auth import PREFIX
 from agents.console.render import Templates
 from agents.history.indexer import History
 from agents.history.store import LetterQuery, QueryError
@@ -111,8 +112,8 @@ class LetterPages:
             return self._refused(request, found, 503, f"the redrive failed: {describe(error)}")
         if report.refused:
             return self._refused(request, found, 409, report.refused[0][1])
-        where = request.app.router["console-letter"].url_for(position=found.position)
-        return web.Response(status=303, headers={"Location": str(where)})
+        where = f"{PREFIX}/dead-letters/{found.position}"  # url_for would escape the colon
+        return web.Response(status=303, headers={"Location": where})
 
     def _refused(
         self, request: web.Request, letter: DeadLetter, status: int, why: str

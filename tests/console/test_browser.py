@@ -186,6 +186,32 @@ async def no_script_in(page: Page) -> None:
     assert found == [0, 0, True], f"script elements, img elements, untouched: {found}"
 
 
+ACCESSIBILITY = """() => ({
+    landmarks: ['header', 'nav', 'main', 'footer'].filter(t => !document.querySelector(t)),
+    unlabelled: [...document.querySelectorAll('input:not([type=hidden]), select')]
+        .filter(e => e.labels.length === 0).map(e => e.name),
+    headless: [...document.querySelectorAll('table')]
+        .filter(t => !t.querySelector('thead th[scope=col]') || !t.caption).length,
+    h1: document.querySelectorAll('h1').length,
+    skip: document.querySelector('a.skip')?.getAttribute('href'),
+    lang: document.documentElement.lang,
+})"""
+
+
+async def test_every_page_has_landmarks_labels_and_table_headers(stack: Stack, shots: Path) -> None:
+    """What a screen reader and a keyboard need: landmarks, one h1, a skip link to main, a label
+    on every field, a caption and column headers on every table, the page's language."""
+    async with signed_in(stack, shots) as page:
+        for path in ("/console/connection", "/console/flows", "/console/runs",
+                     "/console/dead-letters", "/console/live"):  # fmt: skip
+            await page.goto(path)
+            found = await page.evaluate(ACCESSIBILITY)
+            assert found == {
+                "landmarks": [], "unlabelled": [], "headless": 0, "h1": 1, "skip": "#main",
+                "lang": "en",
+            }, path  # fmt: skip
+
+
 async def test_the_markup_check_sees_markup(stack: Stack) -> None:
     """The negative control of the escaping checks: a page where an event's text did become
     markup fails :func:`no_script_in`."""

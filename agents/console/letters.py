@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from agents.console.auth import PREFIX
+from agents.console.pages import search_fields
 from agents.console.render import Templates
 from agents.history.indexer import History
 from agents.history.store import LetterQuery, QueryError
@@ -51,19 +52,14 @@ class LetterPages:
         self.topics = topics
 
     async def listing(self, request: web.Request) -> web.Response:
-        q = request.query
-        filters = {
-            name: q[name].strip()
-            for name in ("ticket", "event", "flow", "reason")
-            if q.get(name, "").strip()
-        }
+        filters = search_fields(request.query, ("ticket", "event", "flow", "reason"))
         query = LetterQuery(
             ticket=filters.get("ticket"),
             event=filters.get("event"),
             flow=filters.get("flow"),
             reason=filters.get("reason"),
             limit=PAGE_SIZE,
-            cursor=q.get("cursor"),
+            cursor=request.query.get("cursor"),
         )
         try:
             page = await self.history.call(self.history.store.dead_letters, query)
@@ -81,22 +77,18 @@ class LetterPages:
         )  # fmt: skip
 
     async def letter(self, request: web.Request) -> web.Response:
-        found = await self._letter(request)
-        if isinstance(found, web.Response):
-            return found
-        markers, markers_error = await self._markers()
-        return self.templates.page(
-            request, "letter.html", **self._shown(found), marker=markers.get(found.position),
-            markers_error=markers_error,
-        )  # fmt: skip
+        return await self._letter_page(request, "letter.html")
 
     async def confirm(self, request: web.Request) -> web.Response:
+        return await self._letter_page(request, "redrive.html")
+
+    async def _letter_page(self, request: web.Request, template: str) -> web.Response:
         found = await self._letter(request)
         if isinstance(found, web.Response):
             return found
         markers, markers_error = await self._markers()
         return self.templates.page(
-            request, "redrive.html", **self._shown(found), marker=markers.get(found.position),
+            request, template, **self._shown(found), marker=markers.get(found.position),
             markers_error=markers_error, refusal=None,
         )  # fmt: skip
 

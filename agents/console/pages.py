@@ -107,7 +107,7 @@ class Pages:
         return self.templates.page(request, "flows.html", folder=str(self.flows_dir), files=files)
 
     async def runs(self, request: web.Request) -> web.Response:
-        filters = _filters(request.query, ("ticket", "event", "flow", "status"))
+        filters = search_fields(request.query, ("ticket", "event", "flow", "status"))
         status = filters.get("status")
         error = None
         page = None
@@ -173,6 +173,6 @@ class Pages:
         )
 
 
-def _filters(query: Mapping[str, str], names: tuple[str, ...]) -> dict[str, str]:
+def search_fields(query: Mapping[str, str], names: tuple[str, ...]) -> dict[str, str]:
     """The non-empty search fields of a query string (an empty field means "any")."""
     return {name: query[name].strip() for name in names if query.get(name, "").strip()}

@@ -234,8 +234,8 @@ async def _serve(
         if settings.http.token is None:
             log.warning("no ACTIONFLOWS_API_TOKEN: every route but /healthz answers 401")
         print(
-            f"console at {service.url}/console/, run history API at {service.url}/api/, "
-            f"store {settings.database}; Ctrl-C stops it",
+            f"console at {service.url}/console/; run history at {service.url} (API under "
+            f"/api/), store {settings.database}; Ctrl-C stops it",
             flush=True,
         )
         await stop.wait()

@@ -1,7 +1,7 @@
 """The service's HTTP side: an aiohttp application with a bearer token and an audit log.
 
 :func:`application` builds the app every HTTP server of the service starts from (the worker's
-metrics and health endpoints, the run-history API, and later the console): two middlewares,
+metrics and health endpoints, the run-history API and its console): two middlewares,
 
 - **auth**: every path but ``/healthz`` needs ``Authorization: Bearer <ACTIONFLOWS_API_TOKEN>``
   (compared in constant time). Without a configured token those paths answer 401 and say so:

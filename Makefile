@@ -6,7 +6,7 @@ KAFKA_VERSION ?= 4.4.0
 KAFKA3_VERSION ?= 3.9.1
 export ACTIONFLOWS_KAFKA_VERSION ?= $(KAFKA_VERSION)
 
-.PHONY: install lock jars run test test-kafka3 lint format bench chaos clean
+.PHONY: install lock jars chromium run test test-kafka3 lint format bench chaos clean
 
 install: $(VENV)/.installed
 
@@ -31,10 +31,25 @@ lock: install
 jars: install
 	$(PY) -m localkafka $(ACTIONFLOWS_KAFKA_VERSION)
 
+# The console's browser tests (tests/console) drive Debian's Chromium, never a browser of their
+# own. Installed here when missing and apt-get can (as root: these machines and CI); where it
+# cannot be had, those tests skip and say why.
+CHROMIUM := /usr/bin/chromium
+chromium:
+	@if [ -x $(CHROMIUM) ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's chromium for the console's browser tests"; \
+		{ apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+			--no-install-recommends chromium fonts-dejavu-core >/dev/null; } \
+		|| echo "chromium could not be installed: the console's browser tests will skip"; \
+	else \
+		echo "no $(CHROMIUM) and no apt-get as root: the console's browser tests will skip"; \
+	fi
+
 run: jars
 	$(PY) -m agents.cli run
 
-test: jars
+test: jars chromium
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The same suite on the Kafka 3.9 line.

@@ -259,9 +259,9 @@ async def _unless_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) 
     return True
 
 
-def _delegate(module: str) -> Callable[[Sequence[str]], int]:
+def _delegate(module: str, function: str = "main") -> Callable[[Sequence[str]], int]:
     def command(argv: Sequence[str]) -> int:
-        return int(importlib.import_module(module).main(list(argv)))
+        return int(getattr(importlib.import_module(module), function)(list(argv)))
 
     return command
 
@@ -293,8 +293,12 @@ COMMANDS: dict[str, tuple[str, Callable[[Sequence[str]], int]]] = {
     ),
     "dlq": ("list, show and redrive dead letters", _delegate("agents.ops.dlq")),
     "api": (
-        "index the output topics into the run history and serve its API",
+        "index the output topics into the run history; serve its API and the console",
         _delegate("agents.history.service"),
+    ),
+    "console": (
+        "the web console: the same process as api, its URL printed first",
+        _delegate("agents.history.service", "console_main"),
     ),
     "runs": (
         "show runs from the run history: runs --ticket 35436",

@@ -7,7 +7,8 @@ the webhook ingest (with the Zendesk API emulator for requester enrichment), the
 events — and prints every step output, run result, retry and dead letter as it arrives. The
 malformed samples are refused by the ingest (400) and then produced straight to Kafka, as a
 producer that bypasses the ingest would, to show the worker dead-lettering them. ``demo`` exits with a summary once every sample event has reached a final outcome;
-``run`` (``follow=True``) keeps the worker running until Ctrl-C.
+``run`` (``follow=True``) keeps the worker running until Ctrl-C, with the web console (the run
+history and its pages, :func:`web_console`) beside it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import secrets
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -31,13 +33,22 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from agents.console import ConsoleConfig
+from agents.history.service import HistoryService
 from agents.ingest.enrich import enriched, wants_organization, wants_requester
 from agents.ingest.server import IngestServer
 from agents.ingest.settings import EnrichmentSettings, IngestSettings
 from agents.ingest.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from agents.ops.output import printable
 from agents.service import Service, ServiceConfig
-from agents.settings import KafkaSettings, WorkerSettings
+from agents.settings import (
+    ConsoleSettings,
+    HistorySettings,
+    HttpSettings,
+    KafkaSettings,
+    ObserveSettings,
+    WorkerSettings,
+)
 from localkafka import BrokerOptions, LocalBroker
 from pipeline.events import Event
 from pipeline.loader import load_flows
@@ -192,6 +203,54 @@ async def salesforce(
         )
 
 
+@contextlib.asynccontextmanager
+async def web_console(
+    console: Console,
+    *,
+    bootstrap: str,
+    catalogue: Catalogue,
+    connection: ConnectionSettings,
+    flows_dir: Path,
+    worker_url: str,
+    token: SecretStr,
+) -> AsyncIterator[HistoryService]:
+    """The run history and the console over the demo's topics, on ``ACTIONFLOWS_API_PORT``
+    (6067) or, when that port is taken, a free one; its URL printed."""
+    configured = HistorySettings.from_env().http
+    config = ConsoleConfig(
+        ConsoleSettings(flows_dir=flows_dir, worker_urls=(worker_url,)), connection
+    )
+    with tempfile.TemporaryDirectory(prefix="actionflows-demo-history-") as folder:
+        for port in (configured.port, 0):
+            settings = HistorySettings(
+                Path(folder) / "history.sqlite3",
+                HttpSettings(host=configured.host, port=port, token=token),
+                "",
+            )
+            service = HistoryService(
+                settings, bootstrap_servers=bootstrap, catalogue=catalogue, console=config
+            )
+            try:
+                await service.start()
+            except OSError as error:
+                await service.stop()
+                if port == 0:
+                    raise
+                console.print(f"[yellow]{escape(str(error))}[/]: the console takes a free port")
+                continue
+            break
+        try:
+            console.print(
+                f"[bold]Console[/] at {service.url}/console/ (log in with the API token"
+                + ("" if configured.token else f" {token.get_secret_value()}")
+                + ")",
+                soft_wrap=True,  # the URL and the token stay whole, to copy
+            )
+            yield service
+        finally:
+            await service.stop()
+
+
 async def demo(
     *,
     console: Console,
@@ -215,6 +274,8 @@ async def demo(
             organizations=[{"id": int(org.id), "name": org.name} for org in ZENDESK_ORGANIZATIONS],
         ) as zendesk,
     ):
+        # The console's token guards the worker's metrics too, which the console reads.
+        api_token = HistorySettings.from_env().http.token or SecretStr(secrets.token_urlsafe(16))
         config = ServiceConfig(
             worker=WorkerSettings(
                 bootstrap_servers=bootstrap,
@@ -224,6 +285,7 @@ async def demo(
             ),
             connection=conn,
             topics=topics,
+            observe=ObserveSettings(http=HttpSettings(port=0, token=api_token) if follow else None),
         )
         token, secret = secrets.token_urlsafe(16), secrets.token_urlsafe(24)
         ingest_settings = IngestSettings(
@@ -234,8 +296,24 @@ async def demo(
             enrichment=EnrichmentSettings(zendesk=zendesk.settings()),
             topics=topics,
         )
-        async with Service(config) as service, IngestServer(ingest_settings) as ingest:
+        async with (
+            Service(config) as service,
+            IngestServer(ingest_settings) as ingest,
+            contextlib.AsyncExitStack() as web,
+        ):
             console.print(f"[bold]Worker[/] running {len(service.flows)} flows from {flows_dir}")
+            if follow and service.observability.server is not None:
+                await web.enter_async_context(
+                    web_console(
+                        console,
+                        bootstrap=bootstrap,
+                        catalogue=catalogue,
+                        connection=conn,
+                        flows_dir=flows_dir,
+                        worker_url=service.observability.server.url,
+                        token=api_token,
+                    )
+                )
             console.print(
                 f"[bold]Ingest[/] at {ingest.url}: POST /webhooks/zendesk (signed), "
                 f"POST /events (Authorization: Bearer {token}); requester lookups in the "

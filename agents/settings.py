@@ -38,6 +38,9 @@ Observability and the run-history API (docs/operations.md):
 ``ACTIONFLOWS_API_TOKEN``     the bearer token for every endpoint but /healthz (or ``_FILE``)
 ``ACTIONFLOWS_AUDIT_LOG``     a file that gets one JSON line per write request (also logged)
 ``ACTIONFLOWS_HISTORY_DB``    the history's SQLite file (default ~/.cache/actionflows/…)
+``ACTIONFLOWS_CONSOLE_WORKERS``  the workers whose ``/metrics`` the console's live page reads,
+                              base URLs separated by commas, ``none`` for none (default: the
+                              local worker's endpoint, from ``ACTIONFLOWS_HTTP_HOST``/``_PORT``)
 ``OTEL_TRACES_EXPORTER``      ``otlp`` exports traces; the exporter reads ``OTEL_EXPORTER_OTLP_*``.
                               Unset or ``none``: no export (spans still feed trace headers)
 ``OTEL_SDK_DISABLED``         ``true``: no export either
@@ -227,6 +230,39 @@ class HistorySettings:
             http=http,
             api_url=(env.get("ACTIONFLOWS_API_URL") or f"http://{host}:{http.port}").rstrip("/"),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleSettings:
+    """The web console (``actionflows console``), served beside the run-history API."""
+
+    flows_dir: Path = Path("flows")
+    worker_urls: tuple[str, ...] = ()  # workers whose /metrics the live page reads
+    scrape_every_s: float = 5.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ConsoleSettings:
+        """Raises ValueError naming the variable when a value is not understood."""
+        env = os.environ if environ is None else environ
+        listed = env.get("ACTIONFLOWS_CONSOLE_WORKERS")
+        urls: tuple[str, ...]
+        if listed is None:
+            port = env.get("ACTIONFLOWS_HTTP_PORT") or "6066"
+            host = env.get("ACTIONFLOWS_HTTP_HOST") or "127.0.0.1"
+            if host in ("0.0.0.0", "::"):  # noqa: S104 - a client can't dial 0.0.0.0
+                host = "127.0.0.1"
+            host = f"[{host}]" if ":" in host else host
+            urls = () if port.lower() == "off" else (f"http://{host}:{port}",)
+        elif listed.strip().lower() in ("", "none"):
+            urls = ()
+        else:
+            urls = tuple(url.strip().rstrip("/") for url in listed.split(",") if url.strip())
+            for url in urls:
+                if not url.startswith(("http://", "https://")):
+                    raise ValueError(
+                        f"ACTIONFLOWS_CONSOLE_WORKERS: {url!r} is not an http:// or https:// URL"
+                    )
+        return cls(flows_dir=Path(env.get("ACTIONFLOWS_FLOWS_DIR") or "flows"), worker_urls=urls)
 
 
 def _http(env: Mapping[str, str], prefix: str, port: str) -> HttpSettings:

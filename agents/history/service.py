@@ -1,8 +1,10 @@
-"""``actionflows api``: the run-history indexer and its JSON API, in one process.
+"""``actionflows api`` (or ``actionflows console``): the run-history indexer, its JSON API and
+the web console, in one process.
 
 :class:`HistoryService` is the wiring (a store, its thread, the indexer, the app with health,
-metrics and the API routes) that the command, the tests and a console all start the same way.
-Run one per deployment: any number of workers share it, since it reads the topics, not them.
+metrics, the API routes and, when given its config, the console) that the commands, the demo
+and the tests all start the same way. Run one per deployment: any number of workers share it,
+since it reads the topics, not them.
 """
 
 from __future__ import annotations
@@ -21,13 +23,21 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from agents.console import ConsoleConfig, mount
 from agents.history.api import create_app
 from agents.history.indexer import History, Indexer
 from agents.history.store import Store
 from agents.observe import logs
 from agents.observe.health import BrokerProbe, Check, Health, Heartbeat
 from agents.observe.http import Server
-from agents.settings import HistorySettings, KafkaSettings, ObserveSettings, topics_from_env
+from agents.settings import (
+    ConsoleSettings,
+    HistorySettings,
+    KafkaSettings,
+    ObserveSettings,
+    topics_from_env,
+)
+from salesforce.settings import ConnectionSettings, SettingsError, load_settings
 from topics.catalogue import Catalogue
 
 log = logging.getLogger(__name__)
@@ -44,6 +54,7 @@ class HistoryService:
         catalogue: Catalogue,
         store: Store | None = None,
         expire_every_s: float = 60.0,
+        console: ConsoleConfig | None = None,
     ) -> None:
         self.settings = settings
         self.history = History(store or Store(settings.database))
@@ -61,6 +72,16 @@ class HistoryService:
         self.app: web.Application = create_app(
             settings.http, self.history, self.indexer, health=self.health, registry=self.registry
         )
+        if console is not None:
+            mount(
+                self.app,
+                console,
+                history=self.history,
+                indexer=self.indexer,
+                bootstrap_servers=bootstrap_servers,
+                catalogue=catalogue,
+                token=settings.http.token,
+            )
         self.server = Server(self.app, settings.http.host, settings.http.port)
 
     @property
@@ -120,11 +141,11 @@ class _IndexerMetrics(Collector):
         return [indexed, unreadable, rebuilds, up]
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(prog: str = "actionflows api") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="actionflows api",
+        prog=prog,
         description="Index the run-results, step-outputs and dead-letters topics into the run "
-        "history and serve its JSON API (docs/operations.md).",
+        "history and serve its JSON API and the web console (docs/operations.md).",
     )
     p.add_argument(
         "--database", type=Path, help="the SQLite file (default: $ACTIONFLOWS_HISTORY_DB)"
@@ -135,19 +156,33 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--rebuild", action="store_true", help="empty the history and index the topics again"
     )
+    p.add_argument(
+        "--flows", type=Path, help="the console's flow folder (default: $ACTIONFLOWS_FLOWS_DIR)"
+    )
+    p.add_argument("--connection", help="the Salesforce connection the console's indicator checks")
     return p
 
 
-def main(argv: list[str]) -> int:
-    p = parser()
+def console_main(argv: list[str]) -> int:
+    """``actionflows console``: the same process, under the name people look for."""
+    return main(argv, prog="actionflows console")
+
+
+def main(argv: list[str], prog: str = "actionflows api") -> int:
+    p = parser(prog)
     args = p.parse_args(argv)
     try:
         observe = ObserveSettings.from_env()
         settings = HistorySettings.from_env()
         catalogue = Catalogue.build(topics_from_env())
+        console = ConsoleConfig(ConsoleSettings.from_env(), *_connection(args.connection))
     except ValueError as error:
-        print(f"actionflows api: {error}", file=sys.stderr)
+        print(f"{prog}: {error}", file=sys.stderr)
         return 2
+    if args.flows is not None:
+        console = dataclasses.replace(
+            console, settings=dataclasses.replace(console.settings, flows_dir=args.flows)
+        )
     logs.configure(observe.log_format, observe.log_level)
     bootstrap = KafkaSettings.from_env().bootstrap_servers
     if not bootstrap:
@@ -159,31 +194,48 @@ def main(argv: list[str]) -> int:
     if args.database is not None:
         settings = dataclasses.replace(settings, database=args.database)
     try:
-        asyncio.run(_serve(settings, bootstrap, catalogue, rebuild=args.rebuild))
+        asyncio.run(_serve(settings, bootstrap, catalogue, console, rebuild=args.rebuild))
     except (RuntimeError, OSError) as error:
-        print(f"actionflows api: {error}", file=sys.stderr)
+        print(f"{prog}: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         pass
     return 0
 
 
+def _connection(name: str | None) -> tuple[ConnectionSettings | None, str]:
+    """The connection the indicator checks, or None and why: a console starts without one."""
+    try:
+        configured = load_settings()
+        if not configured.connections and name is None:
+            return None, "no Salesforce connection is configured (see docs/salesforce.md)"
+        return configured.get(name), ""
+    except SettingsError as error:
+        return None, f"the Salesforce settings are unusable: {error}"
+
+
 async def _serve(
-    settings: HistorySettings, bootstrap: str, catalogue: Catalogue, *, rebuild: bool
+    settings: HistorySettings,
+    bootstrap: str,
+    catalogue: Catalogue,
+    console: ConsoleConfig,
+    *,
+    rebuild: bool,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with HistoryService(
-        settings, bootstrap_servers=bootstrap, catalogue=catalogue
+        settings, bootstrap_servers=bootstrap, catalogue=catalogue, console=console
     ) as service:
         if rebuild:
             service.indexer.rebuild()
         if settings.http.token is None:
             log.warning("no ACTIONFLOWS_API_TOKEN: every route but /healthz answers 401")
         print(
-            f"run history at {service.url}, store {settings.database}; Ctrl-C stops it",
+            f"console at {service.url}/console/; run history at {service.url} (API under "
+            f"/api/), store {settings.database}; Ctrl-C stops it",
             flush=True,
         )
         await stop.wait()

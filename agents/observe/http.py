@@ -1,14 +1,17 @@
 """The service's HTTP side: an aiohttp application with a bearer token and an audit log.
 
 :func:`application` builds the app every HTTP server of the service starts from (the worker's
-metrics and health endpoints, the run-history API, and later the console): two middlewares,
+metrics and health endpoints, the run-history API and its console): two middlewares,
 
 - **auth**: every path but ``/healthz`` needs ``Authorization: Bearer <ACTIONFLOWS_API_TOKEN>``
   (compared in constant time). Without a configured token those paths answer 401 and say so:
-  nothing is open by accident.
+  nothing is open by accident. The one exception is a :class:`BrowserGuard` set on the app
+  (the web console's): requests to its paths that carry no ``Authorization`` header are
+  its to decide (a session cookie that proves the token was given once, and a CSRF token).
 - **audit**: every write (any method but GET, HEAD and OPTIONS), allowed or refused, is one JSON
   line on the ``actionflows.audit`` logger and, when ``ACTIONFLOWS_AUDIT_LOG`` names a file, in
-  that file: when, who (a fingerprint of the token, never the token), method, path, status.
+  that file: when, who (a fingerprint of the token, never the token; or what the guard put in
+  ``request[PRINCIPAL]``), method, path, status.
 
 :func:`health_routes` adds ``/healthz``, ``/readyz`` and ``/metrics``. :class:`Server` runs an
 app on a host and port (127.0.0.1 unless configured otherwise) and reports the bound port.
@@ -23,7 +26,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from aiohttp import web
@@ -39,6 +42,19 @@ READS = frozenset({"GET", "HEAD", "OPTIONS"})
 audit_log = logging.getLogger("actionflows.audit")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class BrowserGuard(Protocol):
+    """Authenticates browser requests to the paths it :meth:`covers` (the console's) instead
+    of a bearer header; it sets ``request[PRINCIPAL]`` for the audit log on those it lets through."""
+
+    def covers(self, path: str) -> bool: ...
+
+    async def __call__(self, request: web.Request, handler: Handler) -> web.StreamResponse: ...
+
+
+BROWSER_GUARD = web.AppKey[BrowserGuard]("browser_guard")
+PRINCIPAL = web.RequestKey("actionflows.principal", str)  # set by a guard: who, for the audit
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:
@@ -67,7 +83,8 @@ class Audit:
                 file.write(line + "\n")
 
 
-def _principal(header: str | None) -> str:
+def principal(header: str | None) -> str:
+    """Who sent ``header`` (an ``Authorization`` value), for the audit log: a fingerprint."""
     if not header:
         return "anonymous"
     digest = hashlib.sha256(header.encode()).hexdigest()[:12]
@@ -95,7 +112,8 @@ def application(settings: HttpSettings) -> web.Application:
         finally:
             audit.write({
                 "at": datetime.now(UTC).isoformat(timespec="milliseconds"),
-                "principal": _principal(request.headers.get("Authorization")),
+                "principal": request.get(PRINCIPAL)
+                or principal(request.headers.get("Authorization")),
                 "remote": request.remote,
                 "method": request.method,
                 "path": request.path,
@@ -108,6 +126,13 @@ def application(settings: HttpSettings) -> web.Application:
     async def authorised(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path in OPEN_PATHS:
             return await handler(request)
+        guard = request.app.get(BROWSER_GUARD)
+        if (
+            guard is not None
+            and guard.covers(request.path)
+            and "Authorization" not in request.headers
+        ):
+            return await guard(request, handler)
         refusal = _refusal(token, request.headers.get("Authorization"))
         if refusal is not None:
             response = error_response(401, "unauthorized", refusal)

@@ -238,7 +238,8 @@ def _cut(text: str, limit: int = MAX_RAW_CHARS) -> str:
     return text if len(text) <= limit else text[:limit] + f"… ({len(text) - limit} more characters)"
 
 
-def _header_text(value: bytes) -> str:
+def header_text(value: bytes) -> str:
+    """A header's value as text, scrubbed of credentials and cut (bytes that are not UTF-8 as hex)."""
     try:
         text = value.decode("utf-8")
     except UnicodeDecodeError:
@@ -246,7 +247,8 @@ def _header_text(value: bytes) -> str:
     return _cut(Redactor().text(text))
 
 
-def _payload(value: bytes, *, raw: bool) -> str:
+def payload_text(value: bytes, *, raw: bool) -> str:
+    """A letter's payload as indented JSON, personal data and secrets masked unless ``raw``."""
     try:
         doc = orjson.loads(value)
     except orjson.JSONDecodeError as error:
@@ -276,12 +278,12 @@ def print_letter(letter: DeadLetter, markers: Mapping[str, Any], topic: str, *, 
     emit("context:")
     for name, value in letter.headers:
         if name.startswith(h.ERRORS):
-            emit(f"  {name.removeprefix(h.ERRORS):<24} {_header_text(value)}")
+            emit(f"  {name.removeprefix(h.ERRORS):<24} {header_text(value)}")
     others = [(n, v) for n, v in letter.headers if not n.startswith(h.ERRORS)]
     if others:
         emit("other headers:")
         for name, value in others:
-            emit(f"  {name:<32} {_header_text(value)}")
+            emit(f"  {name:<32} {header_text(value)}")
     marker = markers.get(letter.position)
     if marker:
         emit(
@@ -294,7 +296,7 @@ def print_letter(letter: DeadLetter, markers: Mapping[str, Any], topic: str, *, 
     emit(
         f"payload, {len(letter.value)} bytes" + ("" if raw else " (--raw shows it unmasked)") + ":"
     )
-    emit(_payload(letter.value, raw=raw))
+    emit(payload_text(letter.value, raw=raw))
 
 
 def print_redrive(report: RedriveReport) -> None:

@@ -21,13 +21,23 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from agents.config_check import add_check_config, report_config
 from agents.history.api import create_app
 from agents.history.indexer import History, Indexer
 from agents.history.store import Store
+from agents.kafka_client import client_options
 from agents.observe import logs
 from agents.observe.health import BrokerProbe, Check, Health, Heartbeat
 from agents.observe.http import Server
-from agents.settings import HistorySettings, KafkaSettings, ObserveSettings, topics_from_env
+from agents.settings import (
+    PLAINTEXT,
+    EnvironmentReads,
+    HistorySettings,
+    KafkaSecurity,
+    KafkaSettings,
+    ObserveSettings,
+    topics_from_env,
+)
 from topics.catalogue import Catalogue
 
 log = logging.getLogger(__name__)
@@ -44,14 +54,19 @@ class HistoryService:
         catalogue: Catalogue,
         store: Store | None = None,
         expire_every_s: float = 60.0,
+        security: KafkaSecurity = PLAINTEXT,
     ) -> None:
         self.settings = settings
         self.history = History(store or Store(settings.database))
         self.indexer = Indexer(
-            self.history, bootstrap_servers, catalogue, expire_every_s=expire_every_s
+            self.history,
+            bootstrap_servers,
+            catalogue,
+            expire_every_s=expire_every_s,
+            security=security,
         )
         self.heartbeat = Heartbeat()
-        self.broker = BrokerProbe(bootstrap_servers)
+        self.broker = BrokerProbe(bootstrap_servers, security=security)
         self.registry = CollectorRegistry()
         self.registry.register(_IndexerMetrics(self.indexer))
         self.health = Health(
@@ -140,16 +155,19 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     p = parser()
+    add_check_config(p)
     args = p.parse_args(argv)
+    env = EnvironmentReads()
     try:
-        observe = ObserveSettings.from_env()
-        settings = HistorySettings.from_env()
-        catalogue = Catalogue.build(topics_from_env())
-    except ValueError as error:
+        observe = ObserveSettings.from_env(env)
+        settings = HistorySettings.from_env(env)
+        catalogue = Catalogue.build(topics_from_env(env))
+        kafka = KafkaSettings.from_env(env)
+        client_options(kafka.security)  # the TLS files parse
+    except (ValueError, OSError) as error:
         print(f"actionflows api: {error}", file=sys.stderr)
         return 2
-    logs.configure(observe.log_format, observe.log_level)
-    bootstrap = KafkaSettings.from_env().bootstrap_servers
+    bootstrap = kafka.bootstrap_servers
     if not bootstrap:
         p.error("set KAFKA_BOOTSTRAP_SERVERS")
     if args.port is not None:
@@ -158,8 +176,11 @@ def main(argv: list[str]) -> int:
         )
     if args.database is not None:
         settings = dataclasses.replace(settings, database=args.database)
+    if args.check_config:
+        return report_config("api", _plan(settings, kafka, catalogue), env)
+    logs.configure(observe.log_format, observe.log_level)
     try:
-        asyncio.run(_serve(settings, bootstrap, catalogue, rebuild=args.rebuild))
+        asyncio.run(_serve(settings, kafka, catalogue, rebuild=args.rebuild))
     except (RuntimeError, OSError) as error:
         print(f"actionflows api: {error}", file=sys.stderr)
         return 1
@@ -168,15 +189,30 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+def _plan(settings: HistorySettings, kafka: KafkaSettings, catalogue: Catalogue) -> list[str]:
+    """What ``--check-config`` prints (whether a token is set, never the token)."""
+    http = settings.http
+    return [
+        f"listen: http://{http.host}:{http.port} (the API, /healthz, /readyz, /metrics)",
+        f"token: {'set' if http.token is not None else 'none: every route but /healthz answers 401'}",
+        f"kafka: {kafka.bootstrap_servers} ({kafka.security.describe()})",
+        f"topics: prefix {catalogue.prefix}",
+        f"store: {settings.database}",
+    ]
+
+
 async def _serve(
-    settings: HistorySettings, bootstrap: str, catalogue: Catalogue, *, rebuild: bool
+    settings: HistorySettings, kafka: KafkaSettings, catalogue: Catalogue, *, rebuild: bool
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with HistoryService(
-        settings, bootstrap_servers=bootstrap, catalogue=catalogue
+        settings,
+        bootstrap_servers=str(kafka.bootstrap_servers),
+        catalogue=catalogue,
+        security=kafka.security,
     ) as service:
         if rebuild:
             service.indexer.rebuild()

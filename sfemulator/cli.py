@@ -28,6 +28,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (127.0.0.1)")
     parser.add_argument("--port", type=int, default=8443, help="port; 0 picks a free one (8443)")
     parser.add_argument(
+        "--public-url",
+        help="the URL clients reach the emulator at, given out as the instance URL "
+        "(default: from --host and --port)",
+    )
+    parser.add_argument(
         "--tls",
         action="store_true",
         help="serve https with a self-signed certificate, written beside the key",
@@ -127,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         config = EmulatorConfig(
             host=args.host,
             port=args.port,
+            public_url=args.public_url,
             tls=args.tls,
             seed=args.seed,
             latency_ms=args.latency_ms,
@@ -145,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             "actionflows emulator: the configuration is valid; it would run with\n"
             f"  listen: {'https' if args.tls else 'http'}://{args.host}:{args.port}\n"
+            f"  instance URL: {args.public_url or 'from the listening address'}\n"
             f"  client_id: {creds.client_id}\n"
             f"  username: {creds.username}\n"
             f"  JWT signing key: {key} ({reuse})"

@@ -89,7 +89,7 @@ def test_the_project_topics_get_three_replicas_and_two_in_sync() -> None:
     """Every service that talks to Kafka creates topics with replication 3, min ISR 2; the
     brokers' own topics and defaults agree."""
     for name, service in SERVICES.items():
-        env = service["environment"] if "environment" in service else {}
+        env = service.get("environment", {})
         if "KAFKA_BOOTSTRAP_SERVERS" in env:
             assert (
                 env["ACTIONFLOWS_REPLICATION_FACTOR"],
@@ -119,7 +119,8 @@ def test_every_service_has_a_readiness_healthcheck() -> None:
     for name, service in SERVICES.items():
         url = service["healthcheck"]["test"][-1]
         expected = "/services/data" if name == "emulator" else "/readyz"
-        assert url.startswith("http://127.0.0.1:") and url.endswith(expected), (name, url)
+        assert url.startswith("http://127.0.0.1:"), (name, url)
+        assert url.endswith(expected), (name, url)
 
 
 def test_the_workers_log_in_as_the_emulator_s_app() -> None:

@@ -28,11 +28,22 @@ from agents.settings import KafkaSecurity
 
 def ssl_context(security: KafkaSecurity) -> ssl.SSLContext:
     """A client TLS context: the configured CAs (or the system's), the client certificate if
-    any. Reads the files now: a bad PEM fails here, before any connection."""
-    context = ssl.create_default_context(cafile=str(security.ca_file) if security.ca_file else None)
+    any. Reads the files now: one that is not PEM fails here (ValueError naming the variable),
+    before any connection."""
+    cafile = str(security.ca_file) if security.ca_file else None
+    try:
+        context = ssl.create_default_context(cafile=cafile)
+    except ssl.SSLError as error:
+        raise ValueError(f"KAFKA_SSL_CAFILE {cafile}: no PEM certificates ({error})") from None
     context.check_hostname = security.check_hostname
     if security.cert_file is not None and security.key_file is not None:
-        context.load_cert_chain(str(security.cert_file), str(security.key_file))
+        try:
+            context.load_cert_chain(str(security.cert_file), str(security.key_file))
+        except ssl.SSLError as error:
+            raise ValueError(
+                f"KAFKA_SSL_CERTFILE {security.cert_file} and KAFKA_SSL_KEYFILE "
+                f"{security.key_file}: not a certificate and its unencrypted key ({error})"
+            ) from None
     return context
 
 

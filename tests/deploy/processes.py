@@ -13,6 +13,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
+import aiohttp
+import orjson
+
+from tests.kafkatools import wait_for
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -100,3 +105,45 @@ async def wait_healthy(
                 f"{last.decode(errors='replace')[-600:]}\n{processes.log(name)}"
             )
         await asyncio.sleep(0.5)  # the polling interval of a bounded wait
+
+
+async def an_event_succeeds(
+    processes: Processes,
+    *,
+    ingest: str,
+    ingest_token: str,
+    history: str,
+    api_token: str,
+    event_type: str,
+    name: str,
+    timeout_s: float = 240.0,
+) -> str:
+    """Post an event from an unknown requester to the ingest (``POST /events``) and wait until
+    the run history shows its create-lead run succeeded; the event's id."""
+    event_id = f"evt-{name}"
+    event = {
+        "id": event_id, "type": event_type, "source": "deploy-test",
+        "ticket": {"id": f"T-{name}"},
+        "requester": {"name": "Ada Lovelace", "email": f"ada-{name}@example.com"},
+    }  # fmt: skip
+    async with aiohttp.ClientSession() as http:
+        async with http.post(
+            f"{ingest}/events",
+            data=orjson.dumps(event),
+            headers={"Authorization": f"Bearer {ingest_token}"},
+        ) as answer:
+            assert answer.status == 200, await answer.text()
+
+        async def succeeded() -> list[dict[str, object]]:
+            processes.check_alive()
+            async with http.get(
+                f"{history}/api/runs",
+                params={"event": event_id, "flow": "create-lead-for-unknown-requester"},
+                headers={"Authorization": f"Bearer {api_token}"},
+            ) as answer:
+                assert answer.status == 200, await answer.text()
+                items: list[dict[str, object]] = (await answer.json())["items"]
+            return [run for run in items if run["status"] == "succeeded"]
+
+        await wait_for(succeeded, timeout_s=timeout_s, what=f"the run of {event_id} in the history")
+    return event_id

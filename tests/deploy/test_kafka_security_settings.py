@@ -115,7 +115,7 @@ def test_a_ca_file_that_is_not_pem_fails_before_any_connection(tmp_path: Path) -
     security = KafkaSecurity.from_env(
         {"KAFKA_SECURITY_PROTOCOL": "SSL", "KAFKA_SSL_CAFILE": str(bad)}
     )
-    with pytest.raises(ssl.SSLError):
+    with pytest.raises(ValueError, match=f"KAFKA_SSL_CAFILE {bad}: no PEM certificates"):
         client_options(security)
 
 

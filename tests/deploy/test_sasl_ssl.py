@@ -8,15 +8,20 @@ import subprocess
 import sys
 from pathlib import Path
 
-import aiohttp
 import orjson
 import pytest
 
 from localkafka.broker import free_port
 from tests.deploy.compose import healthcheck, load
 from tests.deploy.conftest import SecureKafka
-from tests.deploy.processes import ROOT, Processes, actionflows, base_environment, wait_healthy
-from tests.kafkatools import wait_for
+from tests.deploy.processes import (
+    ROOT,
+    Processes,
+    actionflows,
+    an_event_succeeds,
+    base_environment,
+    wait_healthy,
+)
 
 TOKEN = "api-token-for-the-test"
 INGEST_TOKEN = "ingest-token-for-the-test"
@@ -91,32 +96,15 @@ async def test_every_component_works_over_sasl_ssl(
         api = f"http://127.0.0.1:{ports['api']}"
         await wait_healthy(processes, "api", probe(f"{api}/readyz"), api_env)
 
-        event_id = f"sasl-{unique}"
-        event = {
-            "id": event_id, "type": "interaction.call", "source": "test",
-            "ticket": {"id": f"T-{unique}"},
-            "requester": {"name": "Ada Lovelace", "email": f"ada-{unique}@example.com"},
-        }  # fmt: skip
-        async with aiohttp.ClientSession() as http:
-            async with http.post(
-                f"http://127.0.0.1:{ports['ingest']}/events",
-                data=orjson.dumps(event),
-                headers={"Authorization": f"Bearer {INGEST_TOKEN}"},
-            ) as answer:
-                assert answer.status == 200, await answer.text()
-
-            async def succeeded() -> list[dict[str, object]]:
-                processes.check_alive()
-                async with http.get(
-                    f"{api}/api/runs",
-                    params={"event": event_id, "flow": "create-lead-for-unknown-requester"},
-                    headers={"Authorization": f"Bearer {TOKEN}"},
-                ) as answer:
-                    assert answer.status == 200, await answer.text()
-                    items: list[dict[str, object]] = (await answer.json())["items"]
-                return [run for run in items if run["status"] == "succeeded"]
-
-            await wait_for(succeeded, timeout_s=180, what="the run in the history")
+        await an_event_succeeds(
+            processes,
+            ingest=f"http://127.0.0.1:{ports['ingest']}",
+            ingest_token=INGEST_TOKEN,
+            history=api,
+            api_token=TOKEN,
+            event_type="interaction.call",
+            name=f"sasl-{unique}",
+        )
 
         tools = base_environment({**scram})
         listed = run(["actionflows", "dlq", "list", "--json"], tools)

@@ -8,14 +8,12 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-import aiohttp
-import orjson
 import pytest
 
 from localkafka import LocalBroker
 from localkafka.broker import free_port
 from tests.deploy.compose import Moves, adapt, app_services, load, secret_files, start_order
-from tests.deploy.processes import Processes, wait_healthy
+from tests.deploy.processes import Processes, an_event_succeeds, wait_healthy
 from tests.kafkatools import group_members, partitions_of, topic_config, wait_for
 
 
@@ -54,34 +52,15 @@ async def test_the_compose_topology_runs_an_event_through(
             return await group_members(kafka_cluster.bootstrap_servers, group) == 2
 
         await wait_for(both_workers, timeout_s=120, what="both workers in one consumer group")
-        ingest = f"http://127.0.0.1:{moves.ports['ingest']}"
-        console = f"http://127.0.0.1:{moves.ports['console']}"
-        event_id = f"topology-{unique}"
-        event = {
-            "id": event_id, "type": "interaction.email", "source": "test",
-            "ticket": {"id": f"T-{unique}"},
-            "requester": {"name": "Grace Hopper", "email": f"grace-{unique}@example.com"},
-        }  # fmt: skip
-        async with aiohttp.ClientSession() as http:
-            async with http.post(
-                f"{ingest}/events",
-                data=orjson.dumps(event),
-                headers={"Authorization": f"Bearer {values['ingest_tokens']}"},
-            ) as answer:
-                assert answer.status == 200, await answer.text()
-
-            async def succeeded() -> list[dict[str, object]]:
-                processes.check_alive()
-                async with http.get(
-                    f"{console}/api/runs",
-                    params={"event": event_id, "flow": "create-lead-for-unknown-requester"},
-                    headers={"Authorization": f"Bearer {values['api_token']}"},
-                ) as answer:
-                    assert answer.status == 200, await answer.text()
-                    items: list[dict[str, object]] = (await answer.json())["items"]
-                return [run for run in items if run["status"] == "succeeded"]
-
-            await wait_for(succeeded, timeout_s=240, what="the run in the console's history")
+        await an_event_succeeds(
+            processes,
+            ingest=f"http://127.0.0.1:{moves.ports['ingest']}",
+            ingest_token=values["ingest_tokens"],
+            history=f"http://127.0.0.1:{moves.ports['console']}",
+            api_token=values["api_token"],
+            event_type="interaction.email",
+            name=f"topology-{unique}",
+        )
 
         # The project's topics as the file asks: three replicas, two in sync for a write.
         prefix = adapt(document, "ingest", moves).env["ACTIONFLOWS_TOPIC_PREFIX"]

@@ -348,12 +348,16 @@ async def _connection(args: argparse.Namespace) -> Any:
 
 @contextlib.asynccontextmanager
 async def worker_ledger(
-    kafka: KafkaSettings, catalogue: Catalogue, args: argparse.Namespace
+    bootstrap: str,
+    catalogue: Catalogue,
+    args: argparse.Namespace,
+    *,
+    security: KafkaSecurity = PLAINTEXT,
 ) -> AsyncIterator[Ledger]:
     """The worker's ledger, read from its topic (the dry run never writes to it); an empty one
     where the worker never ran and the topic does not exist."""
     topic = catalogue.one(TopicRole.LEDGER).name
-    ledger = KafkaLedger(str(kafka.bootstrap_servers), topic, security=kafka.security)
+    ledger = KafkaLedger(bootstrap, topic, security=security)
     try:
         await ledger.start()
     except RuntimeError:  # start() says the topic does not exist: nothing was ever recorded
@@ -380,7 +384,9 @@ async def _dry_run(
     async with (
         _connection(args) as settings,
         SalesforceClient(settings) as client,
-        worker_ledger(kafka, catalogue, args) as ledger,
+        worker_ledger(
+            str(kafka.bootstrap_servers), catalogue, args, security=kafka.security
+        ) as ledger,
     ):
         await client.connect()  # a refused login is one clear error, not a failure per event
         output.say(

@@ -288,19 +288,24 @@ def _selection(
     return letters, spec
 
 
+async def _selected(
+    kafka: KafkaSettings, topics: RedriveTopics, args: Any, letters: LetterFilter, spec: SliceSpec
+) -> list[DeadLetter]:
+    """The letters the filters select, at most ``--limit``."""
+    bootstrap, security = str(kafka.bootstrap_servers), kafka.security
+    return await scan(
+        bootstrap, topics.dead_letters, spec=spec, letters=letters, limit=args.limit,
+        security=security,
+    )  # fmt: skip
+
+
 async def _list(
     kafka: KafkaSettings, topics: RedriveTopics, args: Any, letters: LetterFilter, spec: SliceSpec
 ) -> int:
-    bootstrap, security = str(kafka.bootstrap_servers), kafka.security
-    found = await scan(
-        bootstrap,
-        topics.dead_letters,
-        spec=spec,
-        letters=letters,
-        limit=args.limit,
-        security=security,
+    found = await _selected(kafka, topics, args, letters, spec)
+    markers = await read_markers(
+        str(kafka.bootstrap_servers), topics.markers, security=kafka.security
     )
-    markers = await read_markers(bootstrap, topics.markers, security=security)
     output.print_letters(found, markers, topics.dead_letters, as_json=args.json)
     return 0
 
@@ -332,14 +337,7 @@ async def _redrive(
         for position in missing:
             print(f"no dead letter at {position}: skipped", file=sys.stderr)
     else:
-        chosen = await scan(
-            bootstrap,
-            topics.dead_letters,
-            spec=spec,
-            letters=letters,
-            limit=args.limit,
-            security=security,
-        )
+        chosen = await _selected(kafka, topics, args, letters, spec)
     report = await redrive(
         bootstrap, topics, chosen, dry_run=args.dry_run, force=args.force, security=security
     )

@@ -6,7 +6,7 @@ KAFKA_VERSION ?= 4.4.0
 KAFKA3_VERSION ?= 3.9.1
 export ACTIONFLOWS_KAFKA_VERSION ?= $(KAFKA_VERSION)
 
-.PHONY: install lock jars chromium run test test-kafka3 lint format bench chaos clean
+.PHONY: install lock jars chromium run test test-kafka3 lint format bench chaos secrets clean
 
 install: $(VENV)/.installed
 
@@ -21,10 +21,14 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PY) -m pip install -q --no-deps -e .
 	@touch $@
 
-# Resolve pyproject.toml's ranges again into requirements.lock (for every platform, Python 3.11+).
+# Resolve pyproject.toml's ranges again into requirements.lock (for every platform, Python 3.11+),
+# and its runtime part, the same versions without the dev tools, into requirements-runtime.lock
+# (what the Dockerfile installs).
 lock: install
 	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
 		--quiet -o requirements.lock
+	$(VENV)/bin/uv pip compile pyproject.toml --universal --python-version 3.11 \
+		--constraint requirements.lock --quiet -o requirements-runtime.lock
 	@rm -f $(VENV)/.installed
 
 # The broker's jars, resolved by Maven once per Kafka version and cached (~/.cache/actionflows).
@@ -79,6 +83,15 @@ bench-quick: jars
 # Not part of `make test`. CHAOS_ARGS, e.g. "--events 3000 --worker-kills 8 --seed 1".
 chaos: jars
 	$(PY) -m bench.chaos $(CHAOS_ARGS)
+
+# The secret files docker-compose.yml mounts, each made once with a random value (docs/deploy.md).
+# The folder is 0700; the files are 0644 so the containers' user can read them as mounted.
+SECRETS := secrets/api-token secrets/ingest-tokens secrets/zendesk-signing-secrets
+secrets: $(SECRETS)
+$(SECRETS):
+	@install -d -m 0700 secrets
+	@$(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(32))' > $@ && chmod 0644 $@
+	@echo "wrote $@"
 
 clean:
 	rm -rf $(VENV) build *.egg-info localkafka/target

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import faust
 
+from agents.kafka_client import faust_options
 from agents.settings import WorkerSettings
 
 
@@ -45,5 +46,6 @@ def create_app(settings: WorkerSettings) -> faust.App:
         # need not wait for unacknowledged events: they are simply delivered again. (Waiting
         # would hang on a record abandoned during shutdown, which is never acknowledged.)
         stream_wait_empty=False,
+        **faust_options(settings.security),  # TLS and SASL (KAFKA_SECURITY_PROTOCOL …)
         **settings.extra,
     )

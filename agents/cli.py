@@ -9,16 +9,26 @@ import importlib
 import signal
 import sys
 import threading
-from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from aiokafka.errors import KafkaError
 from rich.console import Console
 
+from agents.config_check import add_check_config, report_config
+from agents.engine import EngineSettings
+from agents.kafka_client import client_options, explain_unreachable
 from agents.observe import logs
-from agents.service import Service, ServiceConfig
+from agents.service import (
+    DEFAULT_EXTERNAL_ID_FIELD,
+    OBJECTS_WITH_KEYS,
+    Service,
+    ServiceConfig,
+)
 from agents.settings import (
+    EnvironmentReads,
     KafkaSettings,
     ObserveSettings,
     WorkerSettings,
@@ -29,9 +39,11 @@ from agents.settings import (
 )
 from localkafka import BrokerError, BrokerOptions, LocalBroker
 from pipeline.errors import FlowLoadError
-from pipeline.loader import flow_files, validate_directory
+from pipeline.loader import flow_files, load_flows, validate_directory
+from salesforce.budget import BudgetPolicy
 from salesforce.errors import SalesforceError
 from salesforce.settings import ConnectionSettings, SettingsError, load_settings
+from topics.catalogue import CatalogueSettings
 
 # The project folder: its flows/ and samples/ are the defaults of run, demo and worker.
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,9 +100,11 @@ def _kafka(argv: Sequence[str]) -> int:
     return 0
 
 
-def _connection(name: str | None) -> ConnectionSettings | None:
+def _connection(
+    name: str | None, env: Mapping[str, str] | None = None
+) -> ConnectionSettings | None:
     """The named (or default) configured Salesforce connection; None when none is configured."""
-    settings = load_settings()
+    settings = load_settings(env)
     if not settings.connections and name is None:
         return None
     return settings.get(name)
@@ -160,6 +174,54 @@ def _demo_command(follow: bool) -> Callable[[Sequence[str]], int]:
     return command
 
 
+@dataclass(frozen=True, slots=True)
+class _WorkerStart:
+    """Everything the worker command reads before it starts: arguments, settings, secrets."""
+
+    worker: WorkerSettings
+    connection: ConnectionSettings | None  # None: --emulator, made once running
+    topics: CatalogueSettings
+    engine: EngineSettings
+    budget: BudgetPolicy
+    observe: ObserveSettings
+    external_id_fields: dict[str, str] | None
+
+
+def _worker_start(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, env: Mapping[str, str]
+) -> _WorkerStart:
+    """Read every setting the worker needs (secret files included), or stop at the first bad
+    one with a sentence naming it. ``--check-config`` and a real start go through here."""
+    try:
+        observe = ObserveSettings.from_env(env)
+        kafka = KafkaSettings.from_env(env)
+    except ValueError as error:
+        parser.error(str(error))
+    if not kafka.bootstrap_servers:
+        parser.error("set KAFKA_BOOTSTRAP_SERVERS (or use `actionflows run` for a local broker)")
+    connection = None if args.emulator else _connection(args.connection, env)
+    if connection is None and not args.emulator:
+        parser.error(
+            "no Salesforce connection is configured (see docs/salesforce.md); "
+            "pass --emulator to use the local emulator"
+        )
+    topics = topics_from_env(env)
+    worker = replace(
+        WorkerSettings.from_env(kafka.bootstrap_servers, env, security=kafka.security),
+        flows_dir=args.flows,
+        topic_partitions=topics.partitions,
+    )
+    return _WorkerStart(
+        worker=worker,
+        connection=connection,
+        topics=topics,
+        engine=engine_from_env(env),
+        budget=budget_from_env(env),
+        observe=observe,
+        external_id_fields=external_id_fields_from_env(env),
+    )
+
+
 def _worker(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="actionflows worker",
@@ -170,49 +232,78 @@ def _worker(argv: Sequence[str]) -> int:
     parser.add_argument(
         "--emulator", action="store_true", help="start an in-process Salesforce emulator and use it"
     )
+    add_check_config(parser)
     args = parser.parse_args(argv)
+    env = EnvironmentReads()
+    start: _WorkerStart | None = None
     try:
-        observe = ObserveSettings.from_env()
-    except ValueError as error:
-        parser.error(str(error))
-    logs.configure(observe.log_format, observe.log_level)
-    kafka = KafkaSettings.from_env()
-    if not kafka.bootstrap_servers:
-        parser.error("set KAFKA_BOOTSTRAP_SERVERS (or use `actionflows run` for a local broker)")
-    try:
-        connection = None if args.emulator else _connection(args.connection)
-        if connection is None and not args.emulator:
-            parser.error(
-                "no Salesforce connection is configured (see docs/salesforce.md); "
-                "pass --emulator to use the local emulator"
-            )
-        asyncio.run(_serve(kafka.bootstrap_servers, args.flows, connection, observe))
+        start = _worker_start(parser, args, env)
+        if args.check_config:
+            keys = start.external_id_fields
+            if keys is None:
+                keys = dict.fromkeys(OBJECTS_WITH_KEYS, DEFAULT_EXTERNAL_ID_FIELD)
+            flows = load_flows(args.flows, external_id_fields=keys)  # as the worker loads them
+            client_options(start.worker.security)  # the TLS files parse
+            return report_config("worker", _worker_plan(start, len(flows)), env)
+        logs.configure(start.observe.log_format, start.observe.log_level)
+        asyncio.run(_serve(start))
     except (FlowLoadError, SettingsError, ValueError, OSError) as error:  # OSError: a port taken
         print(f"actionflows worker: {error}", file=sys.stderr)
         return 1
     except SalesforceError as error:  # one that retrying cannot fix (TLS, configuration)
         print(f"actionflows worker: cannot log in to Salesforce: {error}", file=sys.stderr)
         return 1
+    except KafkaError as error:  # no broker answered: aiokafka's error says only that
+        assert start is not None
+        worker = start.worker
+        why = asyncio.run(explain_unreachable(worker.bootstrap_servers, worker.security))
+        print(
+            f"actionflows worker: cannot connect to Kafka at {worker.bootstrap_servers} "
+            f"({worker.security.describe()}): {why or error}",
+            file=sys.stderr,
+        )
+        return 1
     except KeyboardInterrupt:
         pass
     return 0
 
 
-async def _serve(
-    bootstrap: str,
-    flows: Path,
-    connection: ConnectionSettings | None,
-    observe: ObserveSettings,
-) -> None:
-    topics = topics_from_env()
-    worker = replace(
-        WorkerSettings.from_env(bootstrap), flows_dir=flows, topic_partitions=topics.partitions
+def _worker_plan(start: _WorkerStart, flows: int) -> list[str]:
+    """What ``--check-config`` prints: what the worker would do, never a secret."""
+    worker, topics, engine = start.worker, start.topics, start.engine
+    if topics.replication_factor:
+        replication = f"{topics.replication_factor} (min.insync.replicas {topics.min_insync_replicas or 'default'})"
+    else:
+        replication = "by the cluster's size (3 and min.insync.replicas 2 on three brokers)"
+    connection = start.connection
+    salesforce = (
+        "an in-process emulator (--emulator)"
+        if connection is None
+        else f"connection {connection.name!r} at {connection.login_url}, API {connection.api_version}, "
+        f"{connection.auth.value} as {connection.username or connection.client_id[:12] + '…'}"
     )
+    http = start.observe.http
+    return [
+        f"kafka: {worker.bootstrap_servers} ({worker.security.describe()})",
+        f"consumer group: {worker.app_id}, state in {worker.state_dir}",
+        f"topics: prefix {topics.prefix}, {topics.partitions} partitions, replication {replication}",
+        f"flows: {flows} from {worker.flows_dir}",
+        f"salesforce: {salesforce}",
+        f"in flight: at most {engine.max_in_flight} records",
+        "health and metrics: "
+        + (f"http://{http.host}:{http.port} (/healthz, /readyz, /metrics)" if http else "off"),
+        f"logs: {start.observe.log_format}, {start.observe.log_level}",
+    ]
+
+
+async def _serve(start: _WorkerStart) -> None:
+    worker = start.worker
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with contextlib.AsyncExitStack() as stack:
+        connection = start.connection
         if connection is None:
             from sfemulator import Emulator, EmulatorConfig, emulator_connection  # --emulator only
 
@@ -223,13 +314,13 @@ async def _serve(
         config = ServiceConfig(
             worker=worker,
             connection=connection,
-            topics=topics,
-            engine=engine_from_env(),
-            budget=budget_from_env(),
-            observe=observe,
+            topics=start.topics,
+            engine=start.engine,
+            budget=start.budget,
+            observe=start.observe,
         )
-        if (keys := external_id_fields_from_env()) is not None:
-            config = replace(config, external_id_fields=keys)
+        if start.external_id_fields is not None:
+            config = replace(config, external_id_fields=start.external_id_fields)
         service = Service(config)
         if not await _unless_stopped(service.login(), stop):
             return  # stopped while Salesforce refused the login

@@ -32,6 +32,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from agents.delivery import backoff, produce_all, refused
+from agents.kafka_client import client_options
+from agents.settings import PLAINTEXT, KafkaSecurity
 from pipeline.ledger import StepRecord
 
 log = logging.getLogger(__name__)
@@ -78,19 +80,29 @@ class _Put:
 class KafkaLedger:
     """The :class:`~pipeline.ledger.Ledger` port over a compacted topic."""
 
-    def __init__(self, bootstrap_servers: str, topic: str, *, sync_timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topic: str,
+        *,
+        sync_timeout_s: float = 30.0,
+        security: KafkaSecurity = PLAINTEXT,
+    ) -> None:
         self.topic = topic
         self.sync_timeout_s = sync_timeout_s
         self._records: dict[str, StepRecord] = {}
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap_servers, acks="all", enable_idempotence=True, linger_ms=1
-        )
+            bootstrap_servers=bootstrap_servers, **client_options(security),
+            acks="all", enable_idempotence=True, linger_ms=1,
+        )  # fmt: skip
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap_servers, group_id=None, enable_auto_commit=False,
-            auto_offset_reset="earliest", fetch_max_wait_ms=100,
+            bootstrap_servers=bootstrap_servers, **client_options(security), group_id=None,
+            enable_auto_commit=False, auto_offset_reset="earliest", fetch_max_wait_ms=100,
         )  # fmt: skip
         # Asks for end offsets only: the tail's long-polling fetch would delay its requests.
-        self._offsets = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None)
+        self._offsets = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap_servers, **client_options(security), group_id=None
+        )
         self._tail: asyncio.Task[None] | None = None
         self._positions: dict[TopicPartition, int] = {}
         # Offsets this instance wrote that the tail has not read back yet: already in memory,

@@ -18,10 +18,11 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from agents.app import create_app
 from agents.engine import Engine, EngineSettings
+from agents.kafka_client import client_options
 from agents.ledger import KafkaLedger
 from agents.observe import Observability
 from agents.publisher import FaustPublisher
-from agents.settings import ObserveSettings, WorkerSettings
+from agents.settings import PLAINTEXT, KafkaSecurity, ObserveSettings, WorkerSettings
 from agents.worker import Worker, ensure_topics, read_limits
 from pipeline.ledger import InMemoryLedger, Ledger
 from pipeline.loader import load_flows
@@ -92,7 +93,10 @@ class Service:
         # Metrics, traces and health (agents/observe): step spans around the executor, the
         # engine's observer, trace headers on its outcomes, the client's calls.
         self.observability = Observability(
-            config.observe, app=self.app, bootstrap_servers=config.worker.bootstrap_servers
+            config.observe,
+            app=self.app,
+            bootstrap_servers=config.worker.bootstrap_servers,
+            security=config.worker.security,
         )
         self.ports = self.observability.wrap_ports(
             Ports(gateway=gateway, ledger=self.ledger, clock=clock or Clock())
@@ -125,7 +129,8 @@ class Service:
         specs = self.catalogue.by_role(TopicRole.LEDGER)
         if not specs:
             return InMemoryLedger()
-        return KafkaLedger(self.config.worker.bootstrap_servers, specs[0].name)
+        worker = self.config.worker
+        return KafkaLedger(worker.bootstrap_servers, specs[0].name, security=worker.security)
 
     async def start(self) -> None:
         """Start everything, the health endpoints first: a port already taken fails before
@@ -141,18 +146,19 @@ class Service:
             raise
 
     async def _start(self) -> None:
-        bootstrap = self.config.worker.bootstrap_servers
+        bootstrap, security = self.config.worker.bootstrap_servers, self.config.worker.security
         # The cluster's size decides the default replication of the topics made here (the
         # names do not depend on it), and of any topic faust should make of its own.
-        self.catalogue = Catalogue.build(self.config.topics, brokers=await broker_count(bootstrap))
+        brokers = await broker_count(bootstrap, security=security)
+        self.catalogue = Catalogue.build(self.config.topics, brokers=brokers)
         self.app.conf.topic_replication_factor = self.catalogue.specs[0].replication_factor
-        created = await ensure_topics(bootstrap, self.catalogue)
+        created = await ensure_topics(bootstrap, self.catalogue, security=security)
         if created:
             log.info("created topics: %s", ", ".join(created))
         # What the broker accepts: outcomes are bounded to it, and the decoder accepts no event
         # its dead letter or retry could not carry whole.
         self.publisher.limits = await read_limits(
-            bootstrap, [spec.name for spec in self.catalogue.all()]
+            bootstrap, [spec.name for spec in self.catalogue.all()], security=security
         )
         self.engine.align_event_limit(
             min(
@@ -229,9 +235,9 @@ class Service:
         await self.stop()
 
 
-async def broker_count(bootstrap_servers: str) -> int:
+async def broker_count(bootstrap_servers: str, *, security: KafkaSecurity = PLAINTEXT) -> int:
     """How many brokers the cluster has, as its metadata says."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, **client_options(security))
     await admin.start()
     try:
         return len((await admin.describe_cluster())["brokers"])

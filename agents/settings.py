@@ -5,6 +5,8 @@ Variables (all optional):
 ``KAFKA_BOOTSTRAP_SERVERS``   use this cluster instead of starting a local broker
 ``ACTIONFLOWS_KAFKA_VERSION`` the Kafka version the local broker runs (default: localkafka's)
 ``ACTIONFLOWS_KAFKA_BROKERS`` nodes of the local cluster the tests start (default: 1)
+``KAFKA_SECURITY_PROTOCOL``, ``KAFKA_SASL_*``, ``KAFKA_SSL_*``  how every Kafka client of the
+                              project connects: TLS and SASL (see :class:`KafkaSecurity`)
 ``ACTIONFLOWS_APP_ID``        the faust app id, which is also the consumer group (default: actionflows)
 ``ACTIONFLOWS_FLOWS_DIR``     the folder of flow files (default: flows)
 ``ACTIONFLOWS_STATE_DIR``     the worker's local state, faust's data folder among it
@@ -49,10 +51,10 @@ Observability and the run-history API (docs/operations.md):
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 from pydantic import SecretStr
 
@@ -72,11 +74,127 @@ def default_state_dir(environ: Mapping[str, str] | None = None) -> Path:
     return Path(base) / "actionflows"
 
 
+# -- Kafka: where the cluster is and how every client connects to it ------------------------
+
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+SECURITY_PROTOCOLS: tuple[SecurityProtocol, ...] = get_args(SecurityProtocol)
+SASL_MECHANISMS: tuple[SaslMechanism, ...] = get_args(SaslMechanism)
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaSecurity:
+    """How the project's Kafka clients encrypt and authenticate: one object for all of them.
+
+    :func:`agents.kafka_client.client_options` turns it into the keyword arguments of every
+    aiokafka client, and :func:`~agents.kafka_client.faust_options` into faust's. Variables::
+
+        KAFKA_SECURITY_PROTOCOL     PLAINTEXT (default), SSL, SASL_PLAINTEXT or SASL_SSL
+        KAFKA_SASL_MECHANISM        PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (required with SASL)
+        KAFKA_SASL_USERNAME         the SASL user
+        KAFKA_SASL_PASSWORD_FILE    a file holding its password (or KAFKA_SASL_PASSWORD)
+        KAFKA_SSL_CAFILE            PEM certificates to trust (default: the system's)
+        KAFKA_SSL_CERTFILE, KAFKA_SSL_KEYFILE  a client certificate and its unencrypted key,
+                                    for brokers that ask for one (mutual TLS)
+        KAFKA_SSL_CHECK_HOSTNAME    true (default) or false: the broker's certificate must
+                                    name the host dialled
+
+    The password is a :class:`~pydantic.SecretStr`: :meth:`describe` and every message leave
+    it out.
+    """
+
+    protocol: SecurityProtocol = "PLAINTEXT"
+    sasl_mechanism: SaslMechanism | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    check_hostname: bool = True
+
+    def __post_init__(self) -> None:
+        if self.protocol not in SECURITY_PROTOCOLS:
+            raise ValueError(
+                f"KAFKA_SECURITY_PROTOCOL is one of {', '.join(SECURITY_PROTOCOLS)}, "
+                f"not {self.protocol!r}"
+            )
+        if self.sasl:
+            if self.sasl_mechanism not in SASL_MECHANISMS:
+                got = f"not {self.sasl_mechanism!r}" if self.sasl_mechanism else "it is not set"
+                raise ValueError(
+                    f"{self.protocol} needs KAFKA_SASL_MECHANISM: one of "
+                    f"{', '.join(SASL_MECHANISMS)}; {got}"
+                )
+            if not self.username or self.password is None:
+                raise ValueError(
+                    f"{self.protocol} needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD_FILE"
+                )
+        elif self.sasl_mechanism or self.username or self.password is not None:
+            raise ValueError(
+                f"KAFKA_SASL_* is set but KAFKA_SECURITY_PROTOCOL is {self.protocol}: "
+                "use SASL_SSL (or SASL_PLAINTEXT) for SASL"
+            )
+        if not self.tls and (self.ca_file or self.cert_file or self.key_file):
+            raise ValueError(
+                f"KAFKA_SSL_* is set but KAFKA_SECURITY_PROTOCOL is {self.protocol}: "
+                "use SSL or SASL_SSL for TLS"
+            )
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("KAFKA_SSL_CERTFILE and KAFKA_SSL_KEYFILE go together")
+
+    @property
+    def tls(self) -> bool:
+        return self.protocol in ("SSL", "SASL_SSL")
+
+    @property
+    def sasl(self) -> bool:
+        return self.protocol in ("SASL_PLAINTEXT", "SASL_SSL")
+
+    def describe(self) -> str:
+        """One line for logs and ``--check-config``: everything but the password."""
+        parts: list[str] = [self.protocol]
+        if self.sasl:
+            parts.append(f"{self.sasl_mechanism} as {self.username}")
+        if self.tls:
+            parts.append(f"trusting {self.ca_file or 'the system CAs'}")
+            if self.cert_file:
+                parts.append(f"client certificate {self.cert_file}")
+            if not self.check_hostname:
+                parts.append("host names not checked")
+        return ", ".join(parts)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> KafkaSecurity:
+        """Raises ValueError naming the variable when a value is missing or not understood."""
+        env = os.environ if environ is None else environ
+        protocol = (env.get("KAFKA_SECURITY_PROTOCOL") or "PLAINTEXT").upper()
+        mechanism = (env.get("KAFKA_SASL_MECHANISM") or "").upper() or None
+        check = env.get("KAFKA_SSL_CHECK_HOSTNAME")
+        try:
+            check_hostname = _switch(check) if check else True
+        except ValueError as error:
+            raise ValueError(f"KAFKA_SSL_CHECK_HOSTNAME: {error}") from None
+        return cls(
+            protocol=protocol,  # type: ignore[arg-type]  # checked in __post_init__
+            sasl_mechanism=mechanism,  # type: ignore[arg-type]
+            username=env.get("KAFKA_SASL_USERNAME") or None,
+            password=_secret(env, "KAFKA_SASL_PASSWORD"),
+            ca_file=_file(env, "KAFKA_SSL_CAFILE"),
+            cert_file=_file(env, "KAFKA_SSL_CERTFILE"),
+            key_file=_file(env, "KAFKA_SSL_KEYFILE"),
+            check_hostname=check_hostname,
+        )
+
+
+PLAINTEXT = KafkaSecurity()
+
+
 @dataclass(frozen=True, slots=True)
 class KafkaSettings:
     bootstrap_servers: str | None = None  # None: start the local broker
     local_version: str = DEFAULT_KAFKA_VERSION
     local_brokers: int = 1
+    security: KafkaSecurity = PLAINTEXT
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> KafkaSettings:
@@ -85,12 +203,14 @@ class KafkaSettings:
             bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS") or None,
             local_version=env.get("ACTIONFLOWS_KAFKA_VERSION") or DEFAULT_KAFKA_VERSION,
             local_brokers=_number(env, "ACTIONFLOWS_KAFKA_BROKERS", int) or 1,
+            security=KafkaSecurity.from_env(env),
         )
 
 
 @dataclass(frozen=True, slots=True)
 class WorkerSettings:
     bootstrap_servers: str
+    security: KafkaSecurity = PLAINTEXT
     app_id: str = "actionflows"
     flows_dir: Path = Path("flows")
     # faust's data folder is <state_dir>/<app_id>: outside the working tree, one per app.
@@ -106,11 +226,16 @@ class WorkerSettings:
 
     @classmethod
     def from_env(
-        cls, bootstrap_servers: str, environ: Mapping[str, str] | None = None
+        cls,
+        bootstrap_servers: str,
+        environ: Mapping[str, str] | None = None,
+        *,
+        security: KafkaSecurity = PLAINTEXT,
     ) -> WorkerSettings:
         env = os.environ if environ is None else environ
         return cls(
             bootstrap_servers=bootstrap_servers,
+            security=security,
             app_id=env.get("ACTIONFLOWS_APP_ID") or "actionflows",
             flows_dir=Path(env.get("ACTIONFLOWS_FLOWS_DIR") or "flows"),
             state_dir=default_state_dir(env),
@@ -281,14 +406,36 @@ def _http(env: Mapping[str, str], prefix: str, port: str) -> HttpSettings:
 
 
 def _token(env: Mapping[str, str]) -> SecretStr | None:
-    if token := env.get("ACTIONFLOWS_API_TOKEN"):
-        return SecretStr(token)
-    if path := env.get("ACTIONFLOWS_API_TOKEN_FILE"):
+    return _secret(env, "ACTIONFLOWS_API_TOKEN")
+
+
+def _secret(env: Mapping[str, str], name: str) -> SecretStr | None:
+    """``name`` or the contents of the file ``name_FILE`` (surrounding whitespace dropped, as
+    secret files usually end in a newline); None when neither is set."""
+    value, path = env.get(name), env.get(f"{name}_FILE")
+    if value and path:
+        raise ValueError(f"set {name} or {name}_FILE, not both")
+    if value:
+        return SecretStr(value)
+    if path:
         try:
             return SecretStr(Path(path).read_text().strip())
         except OSError as error:
-            raise ValueError(f"ACTIONFLOWS_API_TOKEN_FILE: cannot read {path}: {error}") from None
+            raise ValueError(f"{name}_FILE: cannot read {path}: {error.strerror}") from None
     return None
+
+
+def _file(env: Mapping[str, str], name: str) -> Path | None:
+    """A path the variable names, which must be a readable file (checked now, not at connect)."""
+    if not (text := env.get(name)):
+        return None
+    path = Path(text)
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as error:
+        raise ValueError(f"{name}: cannot read {text}: {error.strerror}") from None
+    return path
 
 
 def external_id_fields_from_env(environ: Mapping[str, str] | None = None) -> dict[str, str] | None:
@@ -346,3 +493,31 @@ def _switch(text: str) -> bool:
     if value in {"off", "false", "0", "no"}:
         return False
     raise ValueError(f"expected on or off, not {text!r}")
+
+
+class EnvironmentReads(Mapping[str, str]):
+    """The environment, noting which variables are looked up.
+
+    A command reads its settings through one of these; ``--check-config`` then names the
+    ``ACTIONFLOWS_*`` and ``KAFKA_*`` variables it was given but never read: a misspelling, or
+    one meant for another command, which would otherwise be ignored without a word.
+    """
+
+    PREFIXES = ("ACTIONFLOWS_", "KAFKA_")
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self._env = dict(os.environ if environ is None else environ)
+        self._read: set[str] = set()
+
+    def __getitem__(self, name: str) -> str:
+        self._read.add(name)  # get() and `in` come here too (Mapping's own methods)
+        return self._env[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._env)
+
+    def __len__(self) -> int:
+        return len(self._env)
+
+    def unread(self) -> list[str]:
+        return sorted(n for n in self._env if n.startswith(self.PREFIXES) and n not in self._read)

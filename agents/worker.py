@@ -45,8 +45,10 @@ from faust.streams import Stream
 from faust.types import TP, EventT
 
 from agents.engine import Engine, Prepared
+from agents.kafka_client import client_options
 from agents.outcomes import Inbound
 from agents.scheduler import Scheduler
+from agents.settings import PLAINTEXT, KafkaSecurity
 from topics import headers as h
 from topics.catalogue import Catalogue
 from topics.errors import HeaderError
@@ -213,9 +215,11 @@ def _acknowledge(events: list[RecordEvent]) -> None:
         event.ack()
 
 
-async def ensure_topics(bootstrap_servers: str, catalogue: Catalogue) -> list[str]:
+async def ensure_topics(
+    bootstrap_servers: str, catalogue: Catalogue, *, security: KafkaSecurity = PLAINTEXT
+) -> list[str]:
     """Create the catalogue's missing topics with their documented configs; return those made."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, **client_options(security))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -242,10 +246,12 @@ async def ensure_topics(bootstrap_servers: str, catalogue: Catalogue) -> list[st
         await admin.close()
 
 
-async def read_limits(bootstrap_servers: str, topics: Sequence[str]) -> dict[str, int]:
+async def read_limits(
+    bootstrap_servers: str, topics: Sequence[str], *, security: KafkaSecurity = PLAINTEXT
+) -> dict[str, int]:
     """Each topic's ``max.message.bytes`` (its own setting, or the broker's default) as the
     broker reports it; topics it does not describe are left out."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, **client_options(security))
     await admin.start()
     try:
         responses = await admin.describe_configs(

@@ -74,6 +74,8 @@ class BrokerOptions:
             raise ValueError(f"a cluster needs at least one node, not {self.brokers}")
         if not self.listeners:
             raise ValueError("at least one client listener is needed")
+        if self.listeners[0].protocol != "PLAINTEXT":
+            raise ValueError("the first listener carries the brokers' own traffic: PLAINTEXT")
         if len({lis.name for lis in self.listeners}) != len(self.listeners):
             raise ValueError("listener names must be distinct")
         if not 0 <= self.port <= 65535 - self.brokers * len(self.listeners):
@@ -323,6 +325,7 @@ class LocalBroker:
                 f"--cluster-id={self.layout.cluster_id}",
                 "-c",
                 str(node.directory / "server.properties"),
+                *(arg for lis in self.options.listeners for arg in lis.scram_arguments()),
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

@@ -15,14 +15,19 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-# The listener kinds this module can configure. A SASL_SSL listener (with its JAAS settings and
-# key stores) is the planned next kind; each kind brings its own properties.
-SecurityProtocol = Literal["PLAINTEXT"]
+# The listener kinds this module can configure. PLAINTEXT carries the traffic between brokers;
+# SASL_SSL is for testing clients as real clusters want them: TLS, and a SASL login with PLAIN
+# or SCRAM-SHA-512.
+SecurityProtocol = Literal["PLAINTEXT", "SASL_SSL"]
 CONTROLLER = "CONTROLLER"
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-512")
+# What the storage tool's --add-scram and a JAAS line can carry without quoting.
+_PLAIN_TEXT = re.compile(r"^[A-Za-z0-9._@+-]+$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,17 +35,60 @@ class Listener:
     """A client listener: a name (as in ``listeners=NAME://host:port``) and its security.
 
     Every node gets one loopback port per listener; the first listener also carries the
-    traffic between brokers.
+    traffic between brokers (and the readiness probe), so it is PLAINTEXT.
+
+    A ``SASL_SSL`` listener serves TLS with ``keystore`` (one PEM file: the private key, PKCS#8
+    and unencrypted, then the certificate chain) and accepts the ``users`` (name, password)
+    with PLAIN and with SCRAM-SHA-512; SCRAM credentials are written into the cluster's
+    metadata when the storage is formatted, so a kept data directory keeps its first users.
     """
 
     name: str = "PLAINTEXT"
     protocol: SecurityProtocol = "PLAINTEXT"
+    keystore: Path | None = None
+    users: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier() or self.name.upper() != self.name:
             raise ValueError(f"listener names are upper-case identifiers, not {self.name!r}")
         if self.name == CONTROLLER:
             raise ValueError("CONTROLLER is the controllers' own listener")
+        if self.protocol == "SASL_SSL":
+            if self.keystore is None or not self.users:
+                raise ValueError(f"the SASL_SSL listener {self.name} needs a keystore and users")
+            for user, password in self.users:
+                if not (_PLAIN_TEXT.match(user) and _PLAIN_TEXT.match(password)):
+                    raise ValueError(
+                        f"SASL user names and passwords are letters, digits and ._@+- only "
+                        f"(user {user!r})"
+                    )
+        elif self.keystore is not None or self.users:
+            raise ValueError(
+                f"a keystore and users are for SASL_SSL listeners, not {self.protocol}"
+            )
+
+    def properties(self) -> list[str]:
+        """This listener's own broker settings (none for PLAINTEXT)."""
+        if self.protocol != "SASL_SSL":
+            return []
+        prefix = f"listener.name.{self.name.lower()}"
+        plain_users = " ".join(f'user_{user}="{password}"' for user, password in self.users)
+        return [
+            f"{prefix}.ssl.keystore.type=PEM",
+            f"{prefix}.ssl.keystore.location={self.keystore}",
+            f"{prefix}.sasl.enabled.mechanisms={','.join(SASL_MECHANISMS)}",
+            f"{prefix}.plain.sasl.jaas.config="
+            f"org.apache.kafka.common.security.plain.PlainLoginModule required {plain_users};",
+            f"{prefix}.scram-sha-512.sasl.jaas.config="
+            "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+        ]
+
+    def scram_arguments(self) -> list[str]:
+        """The storage tool's ``--add-scram`` arguments for this listener's users."""
+        return [
+            f"--add-scram=SCRAM-SHA-512=[name={user},password={password}]"
+            for user, password in self.users
+        ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +175,7 @@ def server_properties(
         f"share.coordinator.state.topic.min.isr={min_isr}",
         "group.initial.rebalance.delay.ms=0",
         "auto.create.topics.enable=true",
+        *(line for lis in listeners for line in lis.properties()),
         "",
     ])  # fmt: skip
 

@@ -1,7 +1,9 @@
 """``actionflows emulator``: serve an emulated org until SIGINT/SIGTERM.
 
 Prints the base URL and the demo credentials; the JWT signing key is written to a 0600 file and
-only its path is printed.
+only its path is printed. With ``--key-file`` naming a file that exists, the emulator signs with
+that key instead of a fresh one: the key survives restarts and can sit on a volume that workers
+read (docker-compose.yml). ``--check-config`` prints what would be served and exits.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .config import EmulatorConfig
+from .config import DemoCredentials, EmulatorConfig
+from .credentials import demo_credentials, with_signing_key
 from .emulator import Emulator
 
 
@@ -24,6 +27,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (127.0.0.1)")
     parser.add_argument("--port", type=int, default=8443, help="port; 0 picks a free one (8443)")
+    parser.add_argument(
+        "--public-url",
+        help="the URL clients reach the emulator at, given out as the instance URL "
+        "(default: from --host and --port)",
+    )
     parser.add_argument(
         "--tls",
         action="store_true",
@@ -56,19 +64,41 @@ def _parser() -> argparse.ArgumentParser:
         "--key-file",
         type=Path,
         default=None,
-        help="where to write the JWT signing key (default: a temp file)",
+        help="the JWT signing key: used if the file exists, else created there (0600); "
+        "default: a new key in a temporary folder",
+    )
+    parser.add_argument(
+        "--check-config",
+        action="store_true",
+        help="read the arguments and the key file, print what would be served, and exit",
     )
     return parser
+
+
+def _credentials(seed: int, key_file: Path | None) -> DemoCredentials:
+    """The demo org's credentials for ``seed``, signing with the key in ``key_file`` if that
+    file exists. Raises OSError or ValueError for a key file that cannot be used."""
+    credentials = demo_credentials(seed)
+    if key_file is not None and key_file.exists():
+        credentials = with_signing_key(credentials, key_file.read_text())
+    return credentials
+
+
+def _keep_key(credentials: DemoCredentials, key_file: Path | None) -> Path:
+    """Where the signing key is: ``key_file`` (written unless it exists) or a new temp file."""
+    if key_file is None:
+        key_file = Path(tempfile.mkdtemp(prefix="actionflows-emulator-")) / "jwt-private-key.pem"
+    if not key_file.exists():
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        key_file.touch(0o600)  # private from the first byte
+        key_file.write_text(credentials.private_key_pem)
+    return key_file
 
 
 async def _serve(config: EmulatorConfig, key_file: Path | None) -> None:
     async with Emulator(config) as emu:
         creds = emu.credentials
-        if key_file is None:
-            key_dir = Path(tempfile.mkdtemp(prefix="actionflows-emulator-"))
-            key_file = key_dir / "jwt-private-key.pem"
-        key_file.write_text(creds.private_key_pem)
-        key_file.chmod(0o600)
+        key_file = _keep_key(creds, key_file)
         cert_line = []
         if emu.tls_certificate_pem:
             cert_file = key_file.with_name("tls-certificate.pem")
@@ -98,15 +128,35 @@ async def _serve(config: EmulatorConfig, key_file: Path | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    config = EmulatorConfig(
-        host=args.host,
-        port=args.port,
-        tls=args.tls,
-        seed=args.seed,
-        latency_ms=args.latency_ms,
-        token_lifetime_s=args.token_lifetime,
-        daily_api_limit=args.daily_limit,
-    )
+    try:
+        config = EmulatorConfig(
+            host=args.host,
+            port=args.port,
+            public_url=args.public_url,
+            tls=args.tls,
+            seed=args.seed,
+            latency_ms=args.latency_ms,
+            token_lifetime_s=args.token_lifetime,
+            daily_api_limit=args.daily_limit,
+            credentials=_credentials(args.seed, args.key_file),
+        )
+    except (OSError, ValueError) as err:
+        print(f"cannot start the emulator: {args.key_file}: {err}", file=sys.stderr)
+        return 1
+    if args.check_config:
+        creds = config.credentials
+        assert creds is not None
+        key = args.key_file if args.key_file is not None else "a new temporary file"
+        reuse = "reused" if args.key_file is not None and args.key_file.exists() else "created"
+        print(
+            "actionflows emulator: the configuration is valid; it would run with\n"
+            f"  listen: {'https' if args.tls else 'http'}://{args.host}:{args.port}\n"
+            f"  instance URL: {args.public_url or 'from the listening address'}\n"
+            f"  client_id: {creds.client_id}\n"
+            f"  username: {creds.username}\n"
+            f"  JWT signing key: {key} ({reuse})"
+        )
+        return 0
     try:
         asyncio.run(_serve(config, args.key_file))
     except OSError as err:

@@ -44,6 +44,9 @@ class EmulatorConfig:
 
     host: str = "127.0.0.1"
     port: int = 0
+    # The base URL clients reach the emulator at, which its token responses give as the
+    # instance URL. None: from host and port (a container that binds 0.0.0.0 needs its name).
+    public_url: str | None = None
     tls: bool = False
     seed: int = 0
     api_version: str = LATEST_API_VERSION

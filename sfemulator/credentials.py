@@ -5,6 +5,7 @@ generating one costs tens of milliseconds and tests start many emulators.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import ipaddress
@@ -69,6 +70,19 @@ def demo_credentials(seed: int) -> DemoCredentials:
         certificate_pem=_certificate(key, "actionflows-demo-connected-app"),
         org_id=factory.new("Organization"),
         user_id=factory.new("User"),
+    )
+
+
+def with_signing_key(credentials: DemoCredentials, private_key_pem: str) -> DemoCredentials:
+    """The same org and app, signing JWTs with this key (PKCS#8 PEM): a key kept in a file
+    survives a restart of the emulator, so workers configured with it keep logging in."""
+    key = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ValueError("the JWT signing key must be an RSA key")
+    return dataclasses.replace(
+        credentials,
+        private_key_pem=_key_pem(key),
+        certificate_pem=_certificate(key, "actionflows-demo-connected-app"),
     )
 
 

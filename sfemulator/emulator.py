@@ -56,7 +56,7 @@ class Emulator:
         port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
         scheme = "https" if self.config.tls else "http"
         host = self.config.host if ":" not in self.config.host else f"[{self.config.host}]"
-        self.url = f"{scheme}://{host}:{port}"
+        self.url = (self.config.public_url or f"{scheme}://{host}:{port}").rstrip("/")
         self._org.base_url = self.url
         return self
 

@@ -48,7 +48,7 @@ from agents.console.render import STYLE_SHEET, Templates
 from agents.history.indexer import History, Indexer
 from agents.observe.http import BROWSER_GUARD, PRINCIPAL
 from agents.ops.dlq import RedriveTopics
-from agents.settings import ConsoleSettings
+from agents.settings import PLAINTEXT, ConsoleSettings, KafkaSecurity
 from salesforce.settings import ConnectionSettings
 from topics.catalogue import Catalogue, TopicRole
 
@@ -71,8 +71,10 @@ def mount(
     bootstrap_servers: str,
     catalogue: Catalogue,
     token: SecretStr | None,
+    security: KafkaSecurity = PLAINTEXT,
 ) -> None:
-    """Add the console to ``app`` (before it starts)."""
+    """Add the console to ``app`` (before it starts). ``security``: how its dead-letter reads
+    and redrives reach Kafka (the history service's own settings)."""
     templates = Templates()
     sessions = Sessions(token)
     indicator = Indicator(config.connection, config.connection_problem)
@@ -88,6 +90,7 @@ def mount(
             catalogue.one(TopicRole.REDRIVE_MARKERS).name,
             dead_letters.replication_factor,
         ),
+        security=security,
     )
 
     def refused(request: web.Request, status: int, message: str) -> web.Response:

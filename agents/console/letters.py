@@ -26,6 +26,7 @@ from agents.ops.dlq import RedriveTopics, fetch, read_markers, redrive
 from agents.ops.letters import DeadLetter, NotRedrivable, how, redrive_record
 from agents.ops.output import header_text, payload_text
 from agents.ops.slices import SliceError, parse_position
+from agents.settings import PLAINTEXT, KafkaSecurity
 from topics import headers as h
 from topics.redaction import scrub
 
@@ -44,11 +45,18 @@ class Destination:
 
 class LetterPages:
     def __init__(
-        self, templates: Templates, history: History, bootstrap: str, topics: RedriveTopics
+        self,
+        templates: Templates,
+        history: History,
+        bootstrap: str,
+        topics: RedriveTopics,
+        *,
+        security: KafkaSecurity = PLAINTEXT,
     ) -> None:
         self.templates = templates
         self.history = history
         self.bootstrap = bootstrap
+        self.security = security
         self.topics = topics
 
     async def listing(self, request: web.Request) -> web.Response:
@@ -99,7 +107,9 @@ class LetterPages:
         force = (await request.post()).get("force") == "yes"
         try:
             async with asyncio.timeout(KAFKA_TIMEOUT_S):
-                report = await redrive(self.bootstrap, self.topics, [found], force=force)
+                report = await redrive(
+                    self.bootstrap, self.topics, [found], force=force, security=self.security
+                )
         except EXPECTED_ERRORS as error:
             return self._refused(request, found, 503, f"the redrive failed: {describe(error)}")
         if report.refused:
@@ -120,7 +130,9 @@ class LetterPages:
         try:
             position = parse_position(text)
             async with asyncio.timeout(KAFKA_TIMEOUT_S):
-                found, _ = await fetch(self.bootstrap, self.topics.dead_letters, [position])
+                found, _ = await fetch(
+                    self.bootstrap, self.topics.dead_letters, [position], security=self.security
+                )
         except SliceError as error:
             return self._message(request, 400, "Not a letter position", str(error))
         except EXPECTED_ERRORS as error:
@@ -141,7 +153,10 @@ class LetterPages:
         """The redrive markers by letter position, or why they could not be read."""
         try:
             async with asyncio.timeout(KAFKA_TIMEOUT_S):
-                return await read_markers(self.bootstrap, self.topics.markers), None
+                return (
+                    await read_markers(self.bootstrap, self.topics.markers, security=self.security),
+                    None,
+                )
         except EXPECTED_ERRORS as error:
             return {}, describe(error)
 

@@ -31,7 +31,9 @@ from aiokafka.errors import KafkaError
 
 from agents.history.rows import Row, Source, Unreadable, letter_row, run_row, step_row
 from agents.history.store import Indexed, Store
+from agents.kafka_client import client_options
 from agents.ops.slices import topic_partitions
+from agents.settings import PLAINTEXT, KafkaSecurity
 from topics.catalogue import Catalogue, TopicRole
 
 log = logging.getLogger(__name__)
@@ -72,9 +74,11 @@ class Indexer:
         *,
         expire_every_s: float = 60.0,
         clock: Callable[[], float] = time.time,
+        security: KafkaSecurity = PLAINTEXT,
     ) -> None:
         self.history = history
         self.bootstrap_servers = bootstrap_servers
+        self.security = security
         self.roles = {catalogue.one(role).name: role for role in ROLES}
         self.retention_ms: dict[str, int | None] = {
             catalogue.one(role).name: catalogue.one(role).retention_ms for role in ROLES
@@ -96,9 +100,13 @@ class Indexer:
 
     async def start(self) -> None:
         """Read the retention, assign every partition, seek to the stored positions, index."""
-        self.retention_ms.update(await topic_retention(self.bootstrap_servers, list(self.roles)))
+        bootstrap, security = self.bootstrap_servers, self.security
+        self.retention_ms.update(
+            await topic_retention(bootstrap, list(self.roles), security=security)
+        )
         partitions = {
-            topic: await topic_partitions(self.bootstrap_servers, topic) for topic in self.roles
+            topic: await topic_partitions(bootstrap, topic, security=security)
+            for topic in self.roles
         }
         missing = sorted(topic for topic, found in partitions.items() if found is None)
         if missing:
@@ -106,7 +114,8 @@ class Indexer:
                 f"topics {', '.join(missing)} do not exist (the worker creates them)"
             )
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap_servers,
+            bootstrap_servers=bootstrap,
+            **client_options(security),
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -270,10 +279,12 @@ def indexed(source: Source, role: TopicRole, retention_ms: int | None) -> Indexe
     return Indexed(source.topic, source.partition, source.offset, row, expires)
 
 
-async def topic_retention(bootstrap_servers: str, topics: list[str]) -> dict[str, int | None]:
+async def topic_retention(
+    bootstrap_servers: str, topics: list[str], *, security: KafkaSecurity = PLAINTEXT
+) -> dict[str, int | None]:
     """``retention.ms`` of each topic as the broker has it (None: kept forever); topics the
     broker does not describe are left out."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, **client_options(security))
     found: dict[str, int | None] = {}
     try:
         await admin.start()

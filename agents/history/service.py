@@ -15,7 +15,7 @@ import dataclasses
 import logging
 import signal
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from aiohttp import web
@@ -23,16 +23,21 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from agents.config_check import add_check_config, report_config
 from agents.console import ConsoleConfig, mount
 from agents.history.api import create_app
 from agents.history.indexer import History, Indexer
 from agents.history.store import Store
+from agents.kafka_client import client_options
 from agents.observe import logs
 from agents.observe.health import BrokerProbe, Check, Health, Heartbeat
 from agents.observe.http import Server
 from agents.settings import (
+    PLAINTEXT,
     ConsoleSettings,
+    EnvironmentReads,
     HistorySettings,
+    KafkaSecurity,
     KafkaSettings,
     ObserveSettings,
     topics_from_env,
@@ -55,14 +60,19 @@ class HistoryService:
         store: Store | None = None,
         expire_every_s: float = 60.0,
         console: ConsoleConfig | None = None,
+        security: KafkaSecurity = PLAINTEXT,
     ) -> None:
         self.settings = settings
         self.history = History(store or Store(settings.database))
         self.indexer = Indexer(
-            self.history, bootstrap_servers, catalogue, expire_every_s=expire_every_s
+            self.history,
+            bootstrap_servers,
+            catalogue,
+            expire_every_s=expire_every_s,
+            security=security,
         )
         self.heartbeat = Heartbeat()
-        self.broker = BrokerProbe(bootstrap_servers)
+        self.broker = BrokerProbe(bootstrap_servers, security=security)
         self.registry = CollectorRegistry()
         self.registry.register(_IndexerMetrics(self.indexer))
         self.health = Health(
@@ -81,6 +91,7 @@ class HistoryService:
                 bootstrap_servers=bootstrap_servers,
                 catalogue=catalogue,
                 token=settings.http.token,
+                security=security,
             )
         self.server = Server(self.app, settings.http.host, settings.http.port)
 
@@ -170,21 +181,24 @@ def console_main(argv: list[str]) -> int:
 
 def main(argv: list[str], prog: str = "actionflows api") -> int:
     p = parser(prog)
+    add_check_config(p)
     args = p.parse_args(argv)
+    env = EnvironmentReads()
     try:
-        observe = ObserveSettings.from_env()
-        settings = HistorySettings.from_env()
-        catalogue = Catalogue.build(topics_from_env())
-        console = ConsoleConfig(ConsoleSettings.from_env(), *_connection(args.connection))
-    except ValueError as error:
+        observe = ObserveSettings.from_env(env)
+        settings = HistorySettings.from_env(env)
+        catalogue = Catalogue.build(topics_from_env(env))
+        kafka = KafkaSettings.from_env(env)
+        client_options(kafka.security)  # the TLS files parse
+        console = ConsoleConfig(ConsoleSettings.from_env(env), *_connection(args.connection, env))
+    except (ValueError, OSError) as error:
         print(f"{prog}: {error}", file=sys.stderr)
         return 2
     if args.flows is not None:
         console = dataclasses.replace(
             console, settings=dataclasses.replace(console.settings, flows_dir=args.flows)
         )
-    logs.configure(observe.log_format, observe.log_level)
-    bootstrap = KafkaSettings.from_env().bootstrap_servers
+    bootstrap = kafka.bootstrap_servers
     if not bootstrap:
         p.error("set KAFKA_BOOTSTRAP_SERVERS")
     if args.port is not None:
@@ -193,8 +207,16 @@ def main(argv: list[str], prog: str = "actionflows api") -> int:
         )
     if args.database is not None:
         settings = dataclasses.replace(settings, database=args.database)
+    if args.check_config:
+        plan = _plan(settings, kafka, catalogue)
+        if console.connection is not None:
+            plan.append(f"salesforce: connection {console.connection.name!r}")
+        elif args.connection is not None or console.connection_problem:
+            plan.append(f"salesforce: none ({console.connection_problem})")
+        return report_config(prog.split()[-1], plan, env)
+    logs.configure(observe.log_format, observe.log_level)
     try:
-        asyncio.run(_serve(settings, bootstrap, catalogue, console, rebuild=args.rebuild))
+        asyncio.run(_serve(settings, kafka, catalogue, console, rebuild=args.rebuild))
     except (RuntimeError, OSError) as error:
         print(f"{prog}: {error}", file=sys.stderr)
         return 1
@@ -203,10 +225,10 @@ def main(argv: list[str], prog: str = "actionflows api") -> int:
     return 0
 
 
-def _connection(name: str | None) -> tuple[ConnectionSettings | None, str]:
+def _connection(name: str | None, env: Mapping[str, str]) -> tuple[ConnectionSettings | None, str]:
     """The connection the indicator checks, or None and why: a console starts without one."""
     try:
-        configured = load_settings()
+        configured = load_settings(env)
         if not configured.connections and name is None:
             return None, "no Salesforce connection is configured (see docs/salesforce.md)"
         return configured.get(name), ""
@@ -214,9 +236,22 @@ def _connection(name: str | None) -> tuple[ConnectionSettings | None, str]:
         return None, f"the Salesforce settings are unusable: {error}"
 
 
+def _plan(settings: HistorySettings, kafka: KafkaSettings, catalogue: Catalogue) -> list[str]:
+    """What ``--check-config`` prints (whether a token is set, never the token)."""
+    http = settings.http
+    return [
+        f"listen: http://{http.host}:{http.port} (the console, the API, /healthz, /readyz, "
+        "/metrics)",
+        f"token: {'set' if http.token is not None else 'none: every route but /healthz answers 401'}",
+        f"kafka: {kafka.bootstrap_servers} ({kafka.security.describe()})",
+        f"topics: prefix {catalogue.prefix}",
+        f"store: {settings.database}",
+    ]
+
+
 async def _serve(
     settings: HistorySettings,
-    bootstrap: str,
+    kafka: KafkaSettings,
     catalogue: Catalogue,
     console: ConsoleConfig,
     *,
@@ -227,7 +262,11 @@ async def _serve(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with HistoryService(
-        settings, bootstrap_servers=bootstrap, catalogue=catalogue, console=console
+        settings,
+        bootstrap_servers=str(kafka.bootstrap_servers),
+        catalogue=catalogue,
+        console=console,
+        security=kafka.security,
     ) as service:
         if rebuild:
             service.indexer.rebuild()

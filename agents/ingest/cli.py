@@ -10,9 +10,11 @@ import sys
 from collections.abc import Sequence
 from dataclasses import replace
 
+from agents.config_check import add_check_config, report_config
 from agents.ingest.server import IngestServer
 from agents.ingest.settings import IngestSettings, IngestSettingsError
-from agents.settings import KafkaSettings
+from agents.kafka_client import client_options
+from agents.settings import EnvironmentReads, KafkaSettings
 from zendesk.errors import ConfigurationError
 
 
@@ -26,24 +28,29 @@ def main(argv: Sequence[str]) -> int:
         "--host", help="bind address (default ACTIONFLOWS_INGEST_HOST or 127.0.0.1)"
     )
     parser.add_argument("--port", type=int, help="port (default ACTIONFLOWS_INGEST_PORT or 8088)")
+    add_check_config(parser)
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    bootstrap = KafkaSettings.from_env().bootstrap_servers
-    if not bootstrap:
-        parser.error(
-            "set KAFKA_BOOTSTRAP_SERVERS (`actionflows run` starts a local broker and an ingest)"
-        )
+    env = EnvironmentReads()
     try:
-        settings = IngestSettings.from_env(bootstrap)
-    except (IngestSettingsError, ConfigurationError, ValueError) as error:
+        bootstrap = KafkaSettings.from_env(env).bootstrap_servers
+        if not bootstrap:
+            parser.error(
+                "set KAFKA_BOOTSTRAP_SERVERS (`actionflows run` starts a local broker and an ingest)"
+            )
+        settings = IngestSettings.from_env(bootstrap, env)
+        client_options(settings.security)  # the TLS files parse
+    except (IngestSettingsError, ConfigurationError, ValueError, OSError) as error:
         print(f"actionflows ingest: {error}", file=sys.stderr)
         return 1
     if args.host is not None:
         settings = replace(settings, host=args.host)
     if args.port is not None:
         settings = replace(settings, port=args.port)
+    if args.check_config:
+        return report_config("ingest", _plan(settings), env)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         asyncio.run(_serve(settings))
     except KeyboardInterrupt:
@@ -52,6 +59,22 @@ def main(argv: Sequence[str]) -> int:
         print(f"actionflows ingest: {error}", file=sys.stderr)
         return 1
     return 0
+
+
+def _plan(settings: IngestSettings) -> list[str]:
+    """What ``--check-config`` prints: counts of secrets, never one."""
+    enrichment = settings.enrichment
+    return [
+        f"listen: http://{settings.host}:{settings.port} (POST /webhooks/zendesk, POST /events, "
+        "/healthz, /readyz)",
+        f"kafka: {settings.bootstrap_servers} ({settings.security.describe()})",
+        f"topics: prefix {settings.topics.prefix}, {settings.topics.partitions} partitions",
+        f"zendesk signing secrets: {len(settings.signing_secrets)}, "
+        f"bearer tokens: {len(settings.bearer_tokens)}",
+        "enrichment: "
+        + (f"on, from {enrichment.zendesk.base_url}" if enrichment is not None else "off"),
+        f"largest body: {settings.max_body_bytes} bytes",
+    ]
 
 
 async def _serve(settings: IngestSettings) -> None:

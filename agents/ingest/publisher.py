@@ -32,8 +32,10 @@ from aiokafka.errors import KafkaError
 
 from agents.ingest.errors import BrokerUnavailable
 from agents.ingest.payloads import Record
+from agents.kafka_client import client_options, explain_unreachable
+from agents.settings import PLAINTEXT, KafkaSecurity
 from agents.worker import ensure_topics
-from topics.catalogue import Catalogue
+from topics.catalogue import Catalogue, CatalogueSettings
 
 log = logging.getLogger(__name__)
 logging.getLogger("aiokafka.producer.producer").setLevel(logging.INFO)  # it logs values at DEBUG
@@ -53,14 +55,16 @@ class Publisher:
     def __init__(
         self,
         bootstrap_servers: str,
-        catalogue: Catalogue,
+        topics: CatalogueSettings,
         *,
         timeout_s: float = 5.0,
         reconnect_s: float = 2.0,
+        security: KafkaSecurity = PLAINTEXT,
     ) -> None:
         self.bootstrap_servers = bootstrap_servers
-        self.catalogue = catalogue
-        tickets, interactions = (spec.name for spec in catalogue.inputs)
+        self.security = security
+        self.topic_settings = topics
+        tickets, interactions = (spec.name for spec in Catalogue.build(topics).inputs)
         self.topics = {"tickets": tickets, "interactions": interactions}
         self.timeout_s = timeout_s
         self.reconnect_s = reconnect_s
@@ -134,14 +138,22 @@ class Publisher:
         while True:
             producer = AIOKafkaProducer(
                 bootstrap_servers=self.bootstrap_servers,
+                **client_options(self.security),
                 acks="all",
                 request_timeout_ms=int(self.timeout_s * 1000),
             )
             try:
                 await producer.start()
-                created = await ensure_topics(self.bootstrap_servers, self.catalogue)
+                # Replicated as the worker would make them on a cluster of this size.
+                brokers = max(len(producer.client.cluster.brokers()), 1)
+                catalogue = Catalogue.build(self.topic_settings, brokers=brokers)
+                created = await ensure_topics(
+                    self.bootstrap_servers, catalogue, security=self.security
+                )
             except (KafkaError, OSError, RuntimeError) as error:
                 self.last_error = f"{type(error).__name__}: {error}"
+                if why := await explain_unreachable(self.bootstrap_servers, self.security):
+                    self.last_error = why  # aiokafka says only "Unable to bootstrap"
                 log.warning("Kafka at %s: %s; retrying", self.bootstrap_servers, self.last_error)
                 await producer.stop()
                 await asyncio.sleep(self.reconnect_s)  # the retry interval of a background loop

@@ -44,7 +44,6 @@ from agents.ingest.signature import (
     verify_zendesk,
 )
 from agents.ingest.stats import Stats
-from topics.catalogue import Catalogue
 from topics.errors import InvalidField
 from zendesk.client import ZendeskClient
 
@@ -57,10 +56,12 @@ class IngestServer:
 
     def __init__(self, settings: IngestSettings) -> None:
         self.settings = settings
-        self.catalogue = Catalogue.build(settings.topics)
         self.stats = Stats()
         self.publisher = Publisher(
-            settings.bootstrap_servers, self.catalogue, timeout_s=settings.publish_timeout_s
+            settings.bootstrap_servers,
+            settings.topics,
+            timeout_s=settings.publish_timeout_s,
+            security=settings.security,
         )
         self.enricher = (
             Enricher(ZendeskClient(settings.enrichment.zendesk), settings.enrichment, self.stats)

@@ -15,7 +15,8 @@ Variables (docs/zendesk.md has the whole setup)::
     ACTIONFLOWS_INGEST_ENRICH_TIMEOUT_S     how long a webhook may wait for Zendesk; default 2
     ACTIONFLOWS_INGEST_CACHE_TTL_S          how long a looked-up person is reused; default 300
 
-plus ``KAFKA_BOOTSTRAP_SERVERS``, the topic settings of :func:`agents.settings.topics_from_env`
+plus ``KAFKA_BOOTSTRAP_SERVERS`` and the TLS and SASL settings of
+:class:`agents.settings.KafkaSecurity` (``KAFKA_SECURITY_PROTOCOL`` …), the topic settings of :func:`agents.settings.topics_from_env`
 and the Zendesk connection of :class:`zendesk.settings.ZendeskSettings` (``ACTIONFLOWS_ZENDESK_*``).
 Secrets are :class:`pydantic.SecretStr` and never printed.
 """
@@ -29,7 +30,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from agents.settings import topics_from_env
+from agents.settings import PLAINTEXT, KafkaSecurity, topics_from_env
 from topics.catalogue import CatalogueSettings
 from topics.codecs import DEFAULT_MAX_BYTES
 from zendesk.settings import ZendeskSettings
@@ -56,6 +57,7 @@ class EnrichmentSettings:
 @dataclass(frozen=True, slots=True)
 class IngestSettings:
     bootstrap_servers: str
+    security: KafkaSecurity = PLAINTEXT
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
     max_body_bytes: int = DEFAULT_MAX_BYTES
@@ -101,6 +103,7 @@ class IngestSettings:
             )
         return cls(
             bootstrap_servers=bootstrap_servers,
+            security=KafkaSecurity.from_env(env),
             host=env.get(f"{PREFIX}HOST") or "127.0.0.1",
             port=int(_number(env, "PORT", DEFAULT_PORT)),
             max_body_bytes=int(_number(env, "MAX_BYTES", DEFAULT_MAX_BYTES)),

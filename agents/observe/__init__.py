@@ -42,7 +42,7 @@ from agents.observe.metrics import (
 from agents.observe.tracing import Tracing, provider
 from agents.observer import EngineObserver
 from agents.outcomes import Outcomes
-from agents.settings import ObserveSettings
+from agents.settings import PLAINTEXT, KafkaSecurity, ObserveSettings
 from pipeline.ledger import Ledger, StepRecord
 from pipeline.runner import Ports
 
@@ -127,14 +127,21 @@ class TimedLedger:
 class Observability:
     """Metrics, traces and health of one worker, and the HTTP server that shows them."""
 
-    def __init__(self, settings: ObserveSettings, *, app: Any, bootstrap_servers: str) -> None:
+    def __init__(
+        self,
+        settings: ObserveSettings,
+        *,
+        app: Any,
+        bootstrap_servers: str,
+        security: KafkaSecurity = PLAINTEXT,
+    ) -> None:
         """``app``: the worker's faust app (its consumer's assignment and offsets)."""
         self.settings = settings
         self.metrics = Metrics()
         self.tracing = Tracing(provider(otlp=settings.otlp))
         self.observer = Observers(self.metrics, self.tracing)
         self.heartbeat = Heartbeat()
-        self.broker = BrokerProbe(bootstrap_servers)
+        self.broker = BrokerProbe(bootstrap_servers, security=security)
         self.login = LoginState()
         self._ledger: object = None
         offsets = faust_offsets(app)

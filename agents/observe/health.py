@@ -23,8 +23,10 @@ from typing import Any
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
+from agents.kafka_client import client_options
 from agents.ledger import KafkaLedger, LedgerStatus
 from agents.observe.metrics import ConsumerOffsets
+from agents.settings import PLAINTEXT, KafkaSecurity
 from salesforce.calls import CallInfo
 from topics.redaction import scrub
 
@@ -119,8 +121,11 @@ class Heartbeat:
 class BrokerProbe:
     """Asks the cluster for its metadata, with a deadline."""
 
-    def __init__(self, bootstrap_servers: str, timeout_s: float = 5.0) -> None:
+    def __init__(
+        self, bootstrap_servers: str, timeout_s: float = 5.0, *, security: KafkaSecurity = PLAINTEXT
+    ) -> None:
         self.bootstrap_servers = bootstrap_servers
+        self.security = security
         self.timeout_s = timeout_s
         self._admin: AIOKafkaAdminClient | None = None
 
@@ -130,6 +135,7 @@ class BrokerProbe:
                 if self._admin is None:
                     admin = AIOKafkaAdminClient(
                         bootstrap_servers=self.bootstrap_servers,
+                        **client_options(self.security),
                         request_timeout_ms=int(self.timeout_s * 1000),
                     )
                     await admin.start()

@@ -4,6 +4,7 @@ errors and times are shown. Settings come from :mod:`agents.settings`, as for th
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from datetime import UTC, datetime
 
 from aiokafka.errors import KafkaError
@@ -36,11 +37,17 @@ def add_kafka_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def bootstrap_from(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str:
-    bootstrap = args.bootstrap_servers or KafkaSettings.from_env().bootstrap_servers
+def kafka_from(parser: argparse.ArgumentParser, args: argparse.Namespace) -> KafkaSettings:
+    """Where the cluster is (``--bootstrap-servers`` or the environment) and how to connect
+    to it (TLS and SASL, ``KAFKA_SECURITY_PROTOCOL`` …, as the worker does)."""
+    try:
+        settings = KafkaSettings.from_env()
+    except ValueError as error:
+        parser.error(str(error))
+    bootstrap = args.bootstrap_servers or settings.bootstrap_servers
     if not bootstrap:
         parser.error("set KAFKA_BOOTSTRAP_SERVERS or pass --bootstrap-servers")
-    return str(bootstrap)
+    return dataclasses.replace(settings, bootstrap_servers=bootstrap)
 
 
 def catalogue_from_env(parser: argparse.ArgumentParser) -> Catalogue:

@@ -27,9 +27,9 @@ from agents.ops import output
 from agents.ops.common import (
     EXPECTED_ERRORS,
     add_kafka_arguments,
-    bootstrap_from,
     catalogue_from_env,
     describe,
+    kafka_from,
 )
 from agents.ops.letters import (
     DeadLetter,
@@ -53,6 +53,7 @@ from agents.ops.slices import (
     read_record,
     topic_partitions,
 )
+from agents.settings import PLAINTEXT, KafkaSecurity, KafkaSettings
 from topics.catalogue import TopicRole
 from topics.headers import Stage
 
@@ -76,11 +77,12 @@ async def scan(
     spec: SliceSpec | None = None,
     letters: LetterFilter | None = None,
     limit: int | None = None,
+    security: KafkaSecurity = PLAINTEXT,
 ) -> list[DeadLetter]:
     """The matching letters of a slice (default: all), oldest first, at most ``limit``."""
     wanted = letters or LetterFilter()
     found: list[DeadLetter] = []
-    async with SliceReader(bootstrap, topic, spec or SliceSpec()) as reader:
+    async with SliceReader(bootstrap, topic, spec or SliceSpec(), security=security) as reader:
         async for record in reader.records():
             letter = _letter(record)
             if wanted.matches(letter):
@@ -90,7 +92,11 @@ async def scan(
 
 
 async def fetch(
-    bootstrap: str, topic: str, positions: Iterable[tuple[int, int]]
+    bootstrap: str,
+    topic: str,
+    positions: Iterable[tuple[int, int]],
+    *,
+    security: KafkaSecurity = PLAINTEXT,
 ) -> tuple[list[DeadLetter], list[str]]:
     """The letters at these ``(partition, offset)`` positions, and the positions not found.
 
@@ -99,7 +105,7 @@ async def fetch(
     found: list[DeadLetter] = []
     missing: list[str] = []
     for partition, offset in sorted(set(positions)):
-        record = await read_record(bootstrap, topic, partition, offset)
+        record = await read_record(bootstrap, topic, partition, offset, security=security)
         if record is None:
             missing.append(f"{partition}:{offset}")
         else:
@@ -107,12 +113,14 @@ async def fetch(
     return found, missing
 
 
-async def read_markers(bootstrap: str, topic: str) -> dict[str, dict[str, Any]]:
+async def read_markers(
+    bootstrap: str, topic: str, *, security: KafkaSecurity = PLAINTEXT
+) -> dict[str, dict[str, Any]]:
     """Redrive markers by letter position; empty when no redrive ever ran."""
-    if await topic_partitions(bootstrap, topic) is None:
+    if await topic_partitions(bootstrap, topic, security=security) is None:
         return {}
     markers: dict[str, dict[str, Any]] = {}
-    async with SliceReader(bootstrap, topic) as reader:
+    async with SliceReader(bootstrap, topic, security=security) as reader:
         async for record in reader.records():
             key = (record.key or b"").decode("utf-8", errors="replace")
             marker = parse_marker(record.value)
@@ -148,11 +156,12 @@ async def redrive(
     force: bool = False,
     redrive_id: str | None = None,
     now_ms: int | None = None,
+    security: KafkaSecurity = PLAINTEXT,
 ) -> RedriveReport:
     """Re-inject ``letters`` (skipping those already redriven unless ``force``) and mark them."""
     report = RedriveReport(redrive_id or new_redrive_id(), dry_run)
     now = now_ms if now_ms is not None else int(time.time() * 1000)
-    markers = {} if force else await read_markers(bootstrap, topics.markers)
+    markers = {} if force else await read_markers(bootstrap, topics.markers, security=security)
     for letter in letters:
         if letter.position in markers:
             report.already.append((letter, markers[letter.position]))
@@ -170,8 +179,10 @@ async def redrive(
         report.redriven.append((letter, sent))
     if dry_run or not report.redriven:
         return report
-    await ensure_compacted_topic(bootstrap, topics.markers, topics.replication_factor)
-    async with Sender(bootstrap) as sender:
+    await ensure_compacted_topic(
+        bootstrap, topics.markers, topics.replication_factor, security=security
+    )
+    async with Sender(bootstrap, security=security) as sender:
         await sender.send_all([sent for _, sent in report.redriven])  # acknowledged first
         await sender.send_all(
             [
@@ -277,42 +288,59 @@ def _selection(
     return letters, spec
 
 
+async def _selected(
+    kafka: KafkaSettings, topics: RedriveTopics, args: Any, letters: LetterFilter, spec: SliceSpec
+) -> list[DeadLetter]:
+    """The letters the filters select, at most ``--limit``."""
+    bootstrap, security = str(kafka.bootstrap_servers), kafka.security
+    return await scan(
+        bootstrap, topics.dead_letters, spec=spec, letters=letters, limit=args.limit,
+        security=security,
+    )  # fmt: skip
+
+
 async def _list(
-    bootstrap: str, topics: RedriveTopics, args: Any, letters: LetterFilter, spec: SliceSpec
+    kafka: KafkaSettings, topics: RedriveTopics, args: Any, letters: LetterFilter, spec: SliceSpec
 ) -> int:
-    found = await scan(bootstrap, topics.dead_letters, spec=spec, letters=letters, limit=args.limit)
-    markers = await read_markers(bootstrap, topics.markers)
+    found = await _selected(kafka, topics, args, letters, spec)
+    markers = await read_markers(
+        str(kafka.bootstrap_servers), topics.markers, security=kafka.security
+    )
     output.print_letters(found, markers, topics.dead_letters, as_json=args.json)
     return 0
 
 
-async def _show(bootstrap: str, topics: RedriveTopics, args: Any) -> int:
-    found, missing = await fetch(bootstrap, topics.dead_letters, [args.position])
+async def _show(kafka: KafkaSettings, topics: RedriveTopics, args: Any) -> int:
+    bootstrap, security = str(kafka.bootstrap_servers), kafka.security
+    found, missing = await fetch(bootstrap, topics.dead_letters, [args.position], security=security)
     if missing:
         print(
             f"actionflows dlq: no dead letter at {missing[0]} on {topics.dead_letters}",
             file=sys.stderr,
         )
         return 1
-    markers = await read_markers(bootstrap, topics.markers)
+    markers = await read_markers(bootstrap, topics.markers, security=security)
     output.print_letter(found[0], markers, topics.dead_letters, raw=args.raw)
     return 0
 
 
 async def _redrive(
-    bootstrap: str, topics: RedriveTopics, args: Any, letters: LetterFilter, spec: SliceSpec
+    kafka: KafkaSettings, topics: RedriveTopics, args: Any, letters: LetterFilter, spec: SliceSpec
 ) -> int:
+    bootstrap, security = str(kafka.bootstrap_servers), kafka.security
     chosen: list[DeadLetter]
     if args.positions:
-        chosen, missing = await fetch(bootstrap, topics.dead_letters, args.positions)
+        chosen, missing = await fetch(
+            bootstrap, topics.dead_letters, args.positions, security=security
+        )
         chosen = [letter for letter in chosen if letters.matches(letter)]
         for position in missing:
             print(f"no dead letter at {position}: skipped", file=sys.stderr)
     else:
-        chosen = await scan(
-            bootstrap, topics.dead_letters, spec=spec, letters=letters, limit=args.limit
-        )
-    report = await redrive(bootstrap, topics, chosen, dry_run=args.dry_run, force=args.force)
+        chosen = await _selected(kafka, topics, args, letters, spec)
+    report = await redrive(
+        bootstrap, topics, chosen, dry_run=args.dry_run, force=args.force, security=security
+    )
     output.print_redrive(report)
     return 1 if report.refused else 0
 
@@ -328,11 +356,11 @@ def main(argv: list[str]) -> int:
         dead_letters.replication_factor,
     )
     if args.command == "show":
-        run = _show(bootstrap_from(p, args), topics, args)
+        run = _show(kafka_from(p, args), topics, args)
     else:
         letters, spec = _selection(p, args)
         if args.command == "list":
-            run = _list(bootstrap_from(p, args), topics, args, letters, spec)
+            run = _list(kafka_from(p, args), topics, args, letters, spec)
         else:
             if args.positions and (spec.since_ms or spec.until_ms or args.limit or args.all):
                 p.error(
@@ -342,7 +370,7 @@ def main(argv: list[str]) -> int:
                 p.error(
                     "say which letters to redrive: PARTITION:OFFSET positions, filters, or --all"
                 )
-            run = _redrive(bootstrap_from(p, args), topics, args, letters, spec)
+            run = _redrive(kafka_from(p, args), topics, args, letters, spec)
     try:
         return asyncio.run(run)
     except EXPECTED_ERRORS as error:

@@ -32,9 +32,9 @@ from agents.ops import output
 from agents.ops.common import (
     EXPECTED_ERRORS,
     add_kafka_arguments,
-    bootstrap_from,
     catalogue_from_env,
     describe,
+    kafka_from,
 )
 from agents.ops.dry_run import DryRunner, DryRunTally, EventPlan
 from agents.ops.slices import (
@@ -49,6 +49,7 @@ from agents.ops.slices import (
     parse_time,
 )
 from agents.service import DEFAULT_EXTERNAL_ID_FIELD, OBJECTS_WITH_KEYS
+from agents.settings import PLAINTEXT, KafkaSecurity, KafkaSettings
 from pipeline.events import Event
 from pipeline.ledger import InMemoryLedger, Ledger
 from pipeline.loader import load_flows
@@ -141,13 +142,17 @@ async def _selected(
 
 
 async def replay(
-    bootstrap: str, request: ReplayRequest, *, progress: Progress | None = None
+    bootstrap: str,
+    request: ReplayRequest,
+    *,
+    progress: Progress | None = None,
+    security: KafkaSecurity = PLAINTEXT,
 ) -> ReplayReport:
     """Republish the selected records; return once every one is acknowledged."""
     report = ReplayReport(request.replay_id, request.topic, request.destination, dry_run=False)
     async with (
-        SliceReader(bootstrap, request.topic, request.slice) as reader,
-        Sender(bootstrap) as sender,
+        SliceReader(bootstrap, request.topic, request.slice, security=security) as reader,
+        Sender(bootstrap, security=security) as sender,
     ):
         async for record, _, _ in _selected(
             reader, request, report, decode=False, progress=progress
@@ -165,10 +170,11 @@ async def replay_dry_run(
     *,
     on_event: Callable[[EventPlan], None] | None = None,
     progress: Progress | None = None,
+    security: KafkaSecurity = PLAINTEXT,
 ) -> ReplayReport:
     """Plan every selected event; publish nothing, write nothing. ``on_event`` sees each plan."""
     report = ReplayReport(request.replay_id, request.topic, request.destination, dry_run=True)
-    async with SliceReader(bootstrap, request.topic, request.slice) as reader:
+    async with SliceReader(bootstrap, request.topic, request.slice, security=security) as reader:
         async for record, event, error in _selected(
             reader, request, report, decode=True, progress=progress
         ):
@@ -280,7 +286,9 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def request_from(p: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[ReplayRequest, str]:
+def request_from(
+    p: argparse.ArgumentParser, args: argparse.Namespace
+) -> tuple[ReplayRequest, KafkaSettings]:
     """The request the arguments describe; every inconsistency is an argparse error."""
     if args.progress_every < 1:
         p.error("--progress-every must be at least 1")
@@ -318,7 +326,7 @@ def request_from(p: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[
         slice=spec,
         filter=EventFilter(frozenset(args.ticket), tuple(args.type)),
     )
-    return request, bootstrap_from(p, args)
+    return request, kafka_from(p, args)
 
 
 @contextlib.asynccontextmanager
@@ -340,12 +348,16 @@ async def _connection(args: argparse.Namespace) -> Any:
 
 @contextlib.asynccontextmanager
 async def worker_ledger(
-    bootstrap: str, catalogue: Catalogue, args: argparse.Namespace
+    bootstrap: str,
+    catalogue: Catalogue,
+    args: argparse.Namespace,
+    *,
+    security: KafkaSecurity = PLAINTEXT,
 ) -> AsyncIterator[Ledger]:
     """The worker's ledger, read from its topic (the dry run never writes to it); an empty one
     where the worker never ran and the topic does not exist."""
     topic = catalogue.one(TopicRole.LEDGER).name
-    ledger = KafkaLedger(bootstrap, topic)
+    ledger = KafkaLedger(bootstrap, topic, security=security)
     try:
         await ledger.start()
     except RuntimeError:  # start() says the topic does not exist: nothing was ever recorded
@@ -361,7 +373,7 @@ async def worker_ledger(
 
 async def _dry_run(
     args: argparse.Namespace,
-    bootstrap: str,
+    kafka: KafkaSettings,
     request: ReplayRequest,
     catalogue: Catalogue,
     progress: Progress | None,
@@ -372,7 +384,9 @@ async def _dry_run(
     async with (
         _connection(args) as settings,
         SalesforceClient(settings) as client,
-        worker_ledger(bootstrap, catalogue, args) as ledger,
+        worker_ledger(
+            str(kafka.bootstrap_servers), catalogue, args, security=kafka.security
+        ) as ledger,
     ):
         await client.connect()  # a refused login is one clear error, not a failure per event
         output.say(
@@ -383,20 +397,32 @@ async def _dry_run(
         ports = Ports(gateway=ConsistentGateway(client, client), ledger=ledger)
         runner = DryRunner(flows, catalogue, ports)
         show = (output.json_printer if args.json else output.printer)(raw=args.raw)
-        return await replay_dry_run(bootstrap, request, runner, on_event=show, progress=progress)
+        return await replay_dry_run(
+            str(kafka.bootstrap_servers),
+            request,
+            runner,
+            on_event=show,
+            progress=progress,
+            security=kafka.security,
+        )
 
 
 def main(argv: list[str]) -> int:
     p = parser()
     args = p.parse_args(argv)
-    request, bootstrap = request_from(p, args)
+    request, kafka = request_from(p, args)
     output.say(args, f"replay id: {request.replay_id}")
     try:
         with output.progress(args.progress_every, not args.quiet) as progress:
             if args.dry_run:
-                run = _dry_run(args, bootstrap, request, catalogue_from_env(p), progress)
+                run = _dry_run(args, kafka, request, catalogue_from_env(p), progress)
             else:
-                run = replay(bootstrap, request, progress=progress)
+                run = replay(
+                    str(kafka.bootstrap_servers),
+                    request,
+                    progress=progress,
+                    security=kafka.security,
+                )
             report = asyncio.run(run)
     except EXPECTED_ERRORS as error:
         print(f"actionflows replay: {describe(error)}", file=sys.stderr)

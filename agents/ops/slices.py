@@ -35,6 +35,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from agents.kafka_client import client_options
+from agents.settings import PLAINTEXT, KafkaSecurity
 from pipeline.events import Event
 from topics.catalogue import parse_delay
 
@@ -215,13 +217,15 @@ def _text(raw: bytes | None) -> str | None:
 Record: TypeAlias = ConsumerRecord  # of bytes keys and values
 
 
-async def topic_partitions(bootstrap: str, topic: str) -> list[int] | None:
+async def topic_partitions(
+    bootstrap: str, topic: str, *, security: KafkaSecurity = PLAINTEXT
+) -> list[int] | None:
     """The topic's partition numbers, or None when it does not exist.
 
     Asks for the metadata of every topic: asking for one by name lets a broker with
     ``auto.create.topics.enable`` create it, which a read-only tool must never do.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_options(security))
     await admin.start()
     try:
         described: list[dict[str, Any]] = await admin.describe_topics()
@@ -233,9 +237,11 @@ async def topic_partitions(bootstrap: str, topic: str) -> list[int] | None:
     return None
 
 
-async def ensure_compacted_topic(bootstrap: str, topic: str, replication_factor: int) -> None:
+async def ensure_compacted_topic(
+    bootstrap: str, topic: str, replication_factor: int, *, security: KafkaSecurity = PLAINTEXT
+) -> None:
     """Create a one-partition compacted topic unless it exists."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_options(security))
     await admin.start()
     try:
         new = NewTopic(
@@ -258,6 +264,7 @@ class SliceReader:
     topic: str
     spec: SliceSpec = field(default_factory=SliceSpec)
     idle_timeout_s: float = 30.0  # no progress for this long (broker gone): give up, loudly
+    security: KafkaSecurity = PLAINTEXT
     ranges: dict[int, tuple[int, int]] = field(default_factory=dict, init=False)
     _consumer: AIOKafkaConsumer | None = field(default=None, init=False)
 
@@ -267,12 +274,13 @@ class SliceReader:
         return sum(end - start for start, end in self.ranges.values())
 
     async def __aenter__(self) -> SliceReader:
-        available = await topic_partitions(self.bootstrap, self.topic)
+        available = await topic_partitions(self.bootstrap, self.topic, security=self.security)
         if available is None:
             raise SliceError(f"topic {self.topic!r} does not exist")
         partitions = self.spec.selected(available)
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap,
+            **client_options(self.security),
             group_id=None,
             enable_auto_commit=False,
             isolation_level="read_committed",  # never replay an aborted transaction's records
@@ -339,17 +347,30 @@ class SliceReader:
             self._consumer = None
 
 
-async def read_slice(bootstrap: str, topic: str, spec: SliceSpec | None = None) -> list[Record]:
+async def read_slice(
+    bootstrap: str,
+    topic: str,
+    spec: SliceSpec | None = None,
+    *,
+    security: KafkaSecurity = PLAINTEXT,
+) -> list[Record]:
     """Every record of a slice (by default the whole topic, up to its end as of this call)."""
-    async with SliceReader(bootstrap, topic, spec or SliceSpec()) as reader:
+    async with SliceReader(bootstrap, topic, spec or SliceSpec(), security=security) as reader:
         return [record async for record in reader.records()]
 
 
-async def read_record(bootstrap: str, topic: str, partition: int, offset: int) -> Record | None:
+async def read_record(
+    bootstrap: str,
+    topic: str,
+    partition: int,
+    offset: int,
+    *,
+    security: KafkaSecurity = PLAINTEXT,
+) -> Record | None:
     """The one record at ``partition:offset``, or None when the log does not hold it."""
     here = OffsetBound(per_partition={partition: offset})
     async with SliceReader(
-        bootstrap, topic, SliceSpec(from_offsets=here, to_offsets=here)
+        bootstrap, topic, SliceSpec(from_offsets=here, to_offsets=here), security=security
     ) as reader:
         async for record in reader.records():
             return record if record.offset == offset else None
@@ -370,9 +391,14 @@ class Outgoing:
 class Sender:
     """An idempotent ``acks=all`` producer; :meth:`flush` returns once all is acknowledged."""
 
-    def __init__(self, bootstrap: str, *, window: int = 1000) -> None:
+    def __init__(
+        self, bootstrap: str, *, window: int = 1000, security: KafkaSecurity = PLAINTEXT
+    ) -> None:
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap, acks="all", enable_idempotence=True
+            bootstrap_servers=bootstrap,
+            **client_options(security),
+            acks="all",
+            enable_idempotence=True,
         )
         self._window = window
         self._pending: list[Any] = []

@@ -98,16 +98,15 @@ class Scheduler(Generic[I, T]):
 
     def admit(self, partition: Hashable, offset: int, lane: str, item: I, token: T) -> None:
         """Take one record: it runs after the records already in ``lane``. Offsets of a
-        partition come in increasing order (as Kafka delivers them); an offset taken already
-        is not taken twice. Nothing is taken once :meth:`drain` started."""
+        partition come in increasing order (as Kafka delivers them); an offset at or below one
+        taken already in this assignment is not taken twice. Nothing is taken once
+        :meth:`drain` started."""
         if self.stopping:
             return
         try:
             entry = self._tracker.register(partition, offset, token)
         except ValueError:
-            log.warning(
-                "%r@%d delivered again while still tracked: not taken twice", partition, offset
-            )
+            log.warning("%r@%d delivered again: not taken twice", partition, offset)
             return
         work = _Work(partition, item, entry)
         queue = self._lanes.get(lane)

@@ -46,6 +46,7 @@ from faust.types import TP, EventT
 
 from agents.engine import Engine, Prepared
 from agents.outcomes import Inbound
+from agents.positions import Positions
 from agents.scheduler import Scheduler
 from topics import headers as h
 from topics.catalogue import Catalogue
@@ -92,11 +93,12 @@ class Worker:
         self.engine = engine
         self._take_max = min(TAKE_MAX, max_in_flight)
         self.scheduler: Scheduler[Prepared, RecordEvent] = Scheduler(
-            engine.handle, _acknowledge, max_in_flight=max_in_flight, observer=engine.observer
+            engine.handle, self._acknowledge, max_in_flight=max_in_flight,
+            observer=engine.observer,
+        )  # fmt: skip
+        self.positions = Positions(
+            app, [spec.name for spec in (*catalogue.inputs, *catalogue.retry_tiers)]
         )
-        # Records of this generation or older were revoked: never admit them (they are
-        # delivered again, from the committed offsets, in the next generation).
-        self._fence = -1
         # Set (and replaced) on every revocation and on stop: wakes the retry tiers' waits.
         self._interrupt = asyncio.Event()
         self.waiting = 0  # retry records waiting for their not-before time (not in flight)
@@ -119,6 +121,7 @@ class Worker:
         """Take nothing more; let the records in flight finish for up to ``grace_s``. Returns
         whether they all did; those that did not stay unacknowledged, for redelivery."""
         self._interrupt.set()
+        self.positions.stop()
         return await self.scheduler.drain(grace_s)
 
     async def _consume(self, stream: faust.StreamT[Any]) -> None:
@@ -156,8 +159,8 @@ class Worker:
         for event in events:
             message = event.message
             try:
-                if self._stale(event):
-                    continue  # from before a rebalance: delivered again from the committed offset
+                if not await self.positions.ready(message.generation_id):
+                    continue  # of a revoked generation: delivered again where the next starts
                 prepared = self.engine.prepare(inbound(event))
                 self.scheduler.admit(message.tp, message.offset, prepared.ticket, prepared, event)
             except Exception:  # a defect: hold the partition's commits rather than skip it
@@ -168,13 +171,7 @@ class Worker:
                 self.scheduler.hold([message.tp])
 
     def _stale(self, event: RecordEvent) -> bool:
-        generation = event.message.generation_id
-        return (
-            self.scheduler.stopping
-            or generation is None
-            or generation <= self._fence
-            or generation != self.app.consumer_generation_id
-        )
+        return self.scheduler.stopping or self.positions.stale(event.message.generation_id)
 
     async def _until_due(self, event: RecordEvent) -> bool:
         """Wait until a retry record's not-before time; False if it went stale meanwhile."""
@@ -197,7 +194,7 @@ class Worker:
 
     async def _on_revoked(self, app: object, *args: Any, signal: object, **_: Any) -> None:
         revoked: set[TP] = set(args[0])
-        self._fence = max(self._fence, self.app.consumer_generation_id)
+        self.positions.revoked()
         stopped = self.scheduler.revoke(revoked)
         self._interrupt.set()
         self._interrupt = asyncio.Event()
@@ -205,12 +202,15 @@ class Worker:
             log.info("partitions revoked: %d records in flight stopped", stopped)
 
     async def _on_assigned(self, app: object, *args: Any, signal: object, **_: Any) -> None:
+        self.positions.assigned(args[0])
         self.engine.resync()
 
-
-def _acknowledge(events: list[RecordEvent]) -> None:
-    for event in events:
-        event.ack()
+    def _acknowledge(self, events: list[RecordEvent]) -> None:
+        """Acknowledge finished records to faust, unless a rebalance has begun since they were
+        taken: it revokes their partitions, which are read again from the committed offsets."""
+        for event in events:
+            if self.positions.is_open(event.message.generation_id):
+                event.ack()
 
 
 async def ensure_topics(bootstrap_servers: str, catalogue: Catalogue) -> list[str]:

@@ -78,8 +78,13 @@ class Positions:
         app.sensors.add(_Rebalances(self))
 
     def is_open(self, generation: int | None) -> bool:
-        """Whether records of ``generation`` may be taken and acknowledged now."""
-        return generation is not None and generation == self._open and not self.stopped
+        """Whether records of ``generation`` may be acknowledged now (and taken, unless the
+        worker is stopping: what is in flight then still finishes and is acknowledged)."""
+        return generation is not None and generation == self._open
+
+    def taking(self, generation: int | None) -> bool:
+        """Whether records of ``generation`` may be taken now (:meth:`ready` waits for it)."""
+        return self.is_open(generation) and not self.stopped
 
     def stale(self, generation: int | None) -> bool:
         """Whether records of ``generation`` will never be taken (revoked, or stopping)."""
@@ -93,11 +98,11 @@ class Positions:
     async def ready(self, generation: int | None) -> bool:
         """Wait until records of ``generation`` may be taken: True once it is open, False if
         they never will be."""
-        while not self.is_open(generation):
-            if self.stale(generation):
-                return False
+        while not self.stale(generation):
+            if self.taking(generation):
+                return True
             await self._changed.wait()
-        return True
+        return False
 
     def assigned(self, partitions: Iterable[TP]) -> None:
         """faust assigned ``partitions`` (its flow is stopped): pause and position ours."""

@@ -159,8 +159,10 @@ class Worker:
         for event in events:
             message = event.message
             try:
-                if not await self.positions.ready(message.generation_id):
-                    continue  # of a revoked generation: delivered again where the next starts
+                generation = message.generation_id
+                ready = self.positions.taking(generation) or await self.positions.ready(generation)
+                if not ready:
+                    continue  # of a revoked generation: read again where the next starts
                 prepared = self.engine.prepare(inbound(event))
                 self.scheduler.admit(message.tp, message.offset, prepared.ticket, prepared, event)
             except Exception:  # a defect: hold the partition's commits rather than skip it

@@ -89,7 +89,7 @@ class CommitTracker(Generic[P, T]):
 
     def revoke(self, partitions: Iterable[P]) -> None:
         """Forget ``partitions``: what finishes later for them is never released. Records taken
-        after this start a fresh history (the consumer re-seeks to the committed offset)."""
+        after this start a fresh history (the next assignment reads from the committed offset)."""
         for partition in partitions:
             state = self._partitions.pop(partition, None)
             if state is not None:

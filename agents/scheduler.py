@@ -14,8 +14,8 @@ task per active ticket, none per record.
 
 **Rebalance**: :meth:`~Scheduler.revoke` forgets the revoked partitions' records: queued ones
 are dropped, running ones cancelled at once (the ledger and the upsert keys make a cancelled
-step safe to run again), and nothing of theirs is acknowledged any more; faust redelivers them
-to whichever worker owns the partition next.
+step safe to run again), and nothing of theirs is acknowledged any more; whichever worker owns
+the partition next reads them again from its committed offset.
 
 **Stop**: :meth:`~Scheduler.drain` starts no new record, drops the queued ones, waits for the
 running ones up to a grace period and cancels the rest. What did not finish is never

@@ -15,12 +15,19 @@ faust#606). So the worker never acknowledges out of order: every record taken is
 partition is acknowledged. Whatever faust then commits is covered by finished records, even on
 a partition never committed, after a crash, a cancelled task or a rebalance.
 
-**Rebalances.** When partitions are revoked, their in-flight records are cancelled and nothing
-more is acknowledged for them (faust re-seeks every assigned partition to its committed offset
-after a rebalance and delivers them again); records from before the rebalance still in faust's
-buffers are recognised by their consumer generation and dropped (never a record of the current
-generation: dropping one would leave a gap). When partitions are assigned, the
-engine syncs the ledger before any record runs.
+**Rebalances.** faust's own repositioning after a rebalance is not enough: it drops records it
+fetched during the rebalance and seeks back only partitions with a committed offset (above 0),
+so a partition never committed could be left past records nobody saw (docs/reliability.md). So
+the worker positions every assignment itself (:class:`~agents.positions.Positions`): its
+partitions are paused in the Kafka client as they are assigned, each is moved to its committed
+offset or, without one, to its beginning, and they are resumed once faust has finished the
+rebalance. Records are taken only in that *open* generation: one of an older generation is
+dropped (it is read again where the new generation starts; never a record of the current one,
+which would leave a gap), one of the current generation that arrives early waits for the
+opening. When partitions are revoked, their in-flight records are cancelled, and from the
+moment a rebalance begins nothing is acknowledged (every partition is revoked and read again
+from its committed offset). When partitions are assigned, the engine syncs the ledger before
+any record runs.
 
 **Retry tiers** each have their own agent, which waits until its head record's ``not-before``
 time before admitting it: the wait holds neither fresh input nor any of the in-flight window,

@@ -29,6 +29,7 @@ T = TypeVar("T")
 @dataclass(slots=True, eq=False)
 class _Partition(Generic[T]):
     registered: deque[Entry[T]] = field(default_factory=deque)  # unreleased, in offset order
+    last: int = -1  # the highest offset registered, released or not
     revoked: bool = False
     held: bool = False  # nothing more is released until the partition is revoked
 
@@ -50,17 +51,17 @@ class CommitTracker(Generic[P, T]):
         self._partitions: dict[P, _Partition[T]] = {}
 
     def register(self, partition: P, offset: int, value: T) -> Entry[T]:
-        """Record that ``offset`` was taken. Offsets of a partition must increase: a smaller one
-        (a redelivery without :meth:`revoke` first) raises ValueError."""
+        """Record that ``offset`` was taken. Offsets of a partition must increase: one at or
+        below an offset taken before (a redelivery without :meth:`revoke` first), released or
+        not, raises ValueError."""
         state = self._partitions.get(partition)
         if state is None:
             state = self._partitions[partition] = _Partition()
-        if state.registered and offset <= state.registered[-1].offset:
-            raise ValueError(
-                f"offset {offset} of {partition!r} registered after {state.registered[-1].offset}"
-            )
+        if offset <= state.last:
+            raise ValueError(f"offset {offset} of {partition!r} registered after {state.last}")
         entry = Entry(offset, value, state)
         state.registered.append(entry)
+        state.last = offset
         return entry
 
     def finish(self, entry: Entry[T]) -> list[T]:
@@ -88,7 +89,7 @@ class CommitTracker(Generic[P, T]):
 
     def revoke(self, partitions: Iterable[P]) -> None:
         """Forget ``partitions``: what finishes later for them is never released. Records taken
-        after this start a fresh history (the consumer re-seeks to the committed offset)."""
+        after this start a fresh history (the next assignment reads from the committed offset)."""
         for partition in partitions:
             state = self._partitions.pop(partition, None)
             if state is not None:

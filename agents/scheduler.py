@@ -14,8 +14,8 @@ task per active ticket, none per record.
 
 **Rebalance**: :meth:`~Scheduler.revoke` forgets the revoked partitions' records: queued ones
 are dropped, running ones cancelled at once (the ledger and the upsert keys make a cancelled
-step safe to run again), and nothing of theirs is acknowledged any more; faust redelivers them
-to whichever worker owns the partition next.
+step safe to run again), and nothing of theirs is acknowledged any more; whichever worker owns
+the partition next reads them again from its committed offset.
 
 **Stop**: :meth:`~Scheduler.drain` starts no new record, drops the queued ones, waits for the
 running ones up to a grace period and cancels the rest. What did not finish is never
@@ -98,16 +98,15 @@ class Scheduler(Generic[I, T]):
 
     def admit(self, partition: Hashable, offset: int, lane: str, item: I, token: T) -> None:
         """Take one record: it runs after the records already in ``lane``. Offsets of a
-        partition come in increasing order (as Kafka delivers them); an offset taken already
-        is not taken twice. Nothing is taken once :meth:`drain` started."""
+        partition come in increasing order (as Kafka delivers them); an offset at or below one
+        taken already in this assignment is not taken twice. Nothing is taken once
+        :meth:`drain` started."""
         if self.stopping:
             return
         try:
             entry = self._tracker.register(partition, offset, token)
         except ValueError:
-            log.warning(
-                "%r@%d delivered again while still tracked: not taken twice", partition, offset
-            )
+            log.warning("%r@%d delivered again: not taken twice", partition, offset)
             return
         work = _Work(partition, item, entry)
         queue = self._lanes.get(lane)

@@ -15,12 +15,19 @@ faust#606). So the worker never acknowledges out of order: every record taken is
 partition is acknowledged. Whatever faust then commits is covered by finished records, even on
 a partition never committed, after a crash, a cancelled task or a rebalance.
 
-**Rebalances.** When partitions are revoked, their in-flight records are cancelled and nothing
-more is acknowledged for them (faust re-seeks every assigned partition to its committed offset
-after a rebalance and delivers them again); records from before the rebalance still in faust's
-buffers are recognised by their consumer generation and dropped (never a record of the current
-generation: dropping one would leave a gap). When partitions are assigned, the
-engine syncs the ledger before any record runs.
+**Rebalances.** faust's own repositioning after a rebalance is not enough: it drops records it
+fetched during the rebalance and seeks back only partitions with a committed offset (above 0),
+so a partition never committed could be left past records nobody saw (docs/reliability.md). So
+the worker positions every assignment itself (:class:`~agents.positions.Positions`): its
+partitions are paused in the Kafka client as they are assigned, each is moved to its committed
+offset or, without one, to its beginning, and they are resumed once faust has finished the
+rebalance. Records are taken only in that *open* generation: one of an older generation is
+dropped (it is read again where the new generation starts; never a record of the current one,
+which would leave a gap), one of the current generation that arrives early waits for the
+opening. When partitions are revoked, their in-flight records are cancelled, and from the
+moment a rebalance begins nothing is acknowledged (every partition is revoked and read again
+from its committed offset). When partitions are assigned, the engine syncs the ledger before
+any record runs.
 
 **Retry tiers** each have their own agent, which waits until its head record's ``not-before``
 time before admitting it: the wait holds neither fresh input nor any of the in-flight window,
@@ -47,6 +54,7 @@ from faust.types import TP, EventT
 from agents.engine import Engine, Prepared
 from agents.kafka_client import client_options
 from agents.outcomes import Inbound
+from agents.positions import Positions
 from agents.scheduler import Scheduler
 from agents.settings import PLAINTEXT, KafkaSecurity
 from topics import headers as h
@@ -94,11 +102,12 @@ class Worker:
         self.engine = engine
         self._take_max = min(TAKE_MAX, max_in_flight)
         self.scheduler: Scheduler[Prepared, RecordEvent] = Scheduler(
-            engine.handle, _acknowledge, max_in_flight=max_in_flight, observer=engine.observer
+            engine.handle, self._acknowledge, max_in_flight=max_in_flight,
+            observer=engine.observer,
+        )  # fmt: skip
+        self.positions = Positions(
+            app, [spec.name for spec in (*catalogue.inputs, *catalogue.retry_tiers)]
         )
-        # Records of this generation or older were revoked: never admit them (they are
-        # delivered again, from the committed offsets, in the next generation).
-        self._fence = -1
         # Set (and replaced) on every revocation and on stop: wakes the retry tiers' waits.
         self._interrupt = asyncio.Event()
         self.waiting = 0  # retry records waiting for their not-before time (not in flight)
@@ -121,6 +130,7 @@ class Worker:
         """Take nothing more; let the records in flight finish for up to ``grace_s``. Returns
         whether they all did; those that did not stay unacknowledged, for redelivery."""
         self._interrupt.set()
+        self.positions.stop()
         return await self.scheduler.drain(grace_s)
 
     async def _consume(self, stream: faust.StreamT[Any]) -> None:
@@ -158,8 +168,10 @@ class Worker:
         for event in events:
             message = event.message
             try:
-                if self._stale(event):
-                    continue  # from before a rebalance: delivered again from the committed offset
+                generation = message.generation_id
+                ready = self.positions.taking(generation) or await self.positions.ready(generation)
+                if not ready:
+                    continue  # of a revoked generation: read again where the next starts
                 prepared = self.engine.prepare(inbound(event))
                 self.scheduler.admit(message.tp, message.offset, prepared.ticket, prepared, event)
             except Exception:  # a defect: hold the partition's commits rather than skip it
@@ -170,13 +182,7 @@ class Worker:
                 self.scheduler.hold([message.tp])
 
     def _stale(self, event: RecordEvent) -> bool:
-        generation = event.message.generation_id
-        return (
-            self.scheduler.stopping
-            or generation is None
-            or generation <= self._fence
-            or generation != self.app.consumer_generation_id
-        )
+        return self.scheduler.stopping or self.positions.stale(event.message.generation_id)
 
     async def _until_due(self, event: RecordEvent) -> bool:
         """Wait until a retry record's not-before time; False if it went stale meanwhile."""
@@ -199,7 +205,7 @@ class Worker:
 
     async def _on_revoked(self, app: object, *args: Any, signal: object, **_: Any) -> None:
         revoked: set[TP] = set(args[0])
-        self._fence = max(self._fence, self.app.consumer_generation_id)
+        self.positions.revoked()
         stopped = self.scheduler.revoke(revoked)
         self._interrupt.set()
         self._interrupt = asyncio.Event()
@@ -207,12 +213,15 @@ class Worker:
             log.info("partitions revoked: %d records in flight stopped", stopped)
 
     async def _on_assigned(self, app: object, *args: Any, signal: object, **_: Any) -> None:
+        self.positions.assigned(args[0])
         self.engine.resync()
 
-
-def _acknowledge(events: list[RecordEvent]) -> None:
-    for event in events:
-        event.ack()
+    def _acknowledge(self, events: list[RecordEvent]) -> None:
+        """Acknowledge finished records to faust, unless a rebalance has begun since they were
+        taken: it revokes their partitions, which are read again from the committed offsets."""
+        for event in events:
+            if self.positions.is_open(event.message.generation_id):
+                event.ack()
 
 
 async def ensure_topics(

@@ -68,12 +68,21 @@ def test_a_revoked_partition_releases_nothing_more() -> None:
     assert tracker.finish(again) == [50]
 
 
-def test_an_offset_taken_twice_is_refused() -> None:
-    """Offsets of a partition must increase while it is tracked."""
+def test_an_offset_taken_twice_is_refused_even_after_it_was_released() -> None:
+    """Offsets of a partition must increase while it is tracked: one at or below an offset
+    taken before is a redelivery, whether that offset is still unfinished or long released."""
     tracker: CommitTracker[str, int] = CommitTracker()
     tracker.register("p", 3, 3)
     with pytest.raises(ValueError, match="registered after"):
         tracker.register("p", 3, 3)
+    assert tracker.finish(tracker.register("p", 4, 4)) == []  # 3 is unfinished
+    assert tracker.unreleased("p") == 2
+    tracker.revoke(["p"])
+    assert tracker.finish(tracker.register("p", 3, 3)) == [3]  # a new assignment starts afresh
+    assert tracker.unreleased("p") == 0
+    for offset in (2, 3):
+        with pytest.raises(ValueError, match="registered after 3"):
+            tracker.register("p", offset, offset)
 
 
 def test_a_held_partition_releases_nothing_until_it_is_revoked() -> None:

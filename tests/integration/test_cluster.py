@@ -8,6 +8,7 @@ case numbers Salesforce hands out show the order in which a ticket's events took
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
@@ -237,6 +238,44 @@ async def test_a_killed_worker_hands_its_tickets_over_in_order_without_duplicate
             for worker in workers:
                 await worker.kill()
         await check_exactly_once_in_order(kafka, prefix, emu, expected)
+
+
+async def test_a_worker_told_to_stop_while_no_broker_answers_exits_within_its_bound(
+    kafka_cluster: LocalBroker, unique: str, tmp_path: Path
+) -> None:
+    """Every broker is down and the worker's fetches are failing when it gets SIGTERM: it exits
+    within its bound (a 10 s grace, then at most 10 s for faust's own stop), not after the
+    minute faust waits for a consumer that failed to close."""
+    kafka = kafka_cluster.bootstrap_servers
+    async with Emulator(EmulatorConfig(seed=10, latency_ms=10.0, duplicate_rules=())) as emu:
+        env, flows, tickets = await setup(kafka_cluster, unique, tmp_path, emu, "down")
+        prefix = env["ACTIONFLOWS_TOPIC_PREFIX"]
+        log = tmp_path / "worker.log"
+        worker = WorkerProcess(env, flows, log).start()
+        try:
+            await wait_for(
+                _members(kafka, prefix, 1, [worker]), timeout_s=180, what="the worker's group"
+            )
+            await produce(kafka, tickets, messages(events(per_ticket=1)))
+            await wait_for(_cases_at_least(worker, emu, 1), timeout_s=120, what="a first case")
+            for node in kafka_cluster.nodes:
+                kafka_cluster.kill(node.node_id)
+            await wait_for(
+                lambda: _true("Failed fetch messages" in log.read_text(errors="replace")),
+                timeout_s=60,
+                what="the worker's fetches to fail",
+            )
+            await worker.stop(timeout_s=35)
+        finally:
+            await worker.kill()
+            await asyncio.gather(
+                *(kafka_cluster.restart(n.node_id) for n in kafka_cluster.nodes if not n.running)
+            )
+    assert "faust took" in log.read_text(errors="replace")  # the bound cut faust's stop short
+
+
+async def _true(value: bool) -> bool:
+    return value
 
 
 def _cases_at_least(

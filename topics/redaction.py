@@ -20,6 +20,7 @@ Every walk is iterative, so data of any depth is handled without recursion. :fun
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -64,6 +65,15 @@ _CREDENTIALS = (
     # access_token=..., "client_secret": "...", password: ...
     (re.compile(rf"(?i)(\"?\b{_CREDENTIAL_KEYS}\"?\s*[:=]\s*\"?)[^\"&\s,;}}]+"), r"\1" + MASK),
 )
+# For each credential pattern, lower-case words one of which an ASCII text must hold for it to
+# match: most strings hold none, and a substring test is far cheaper than the pattern. The
+# patterns match case-insensitively, which for ASCII text is exactly what ``lower()`` gives;
+# other text always goes through every pattern.
+_CREDENTIAL_HINTS = (
+    ("authorization",),
+    ("bearer",),
+    ("token", "secret", "password", "api_key", "sessionid", "session_id"),
+)
 # An address: the lookbehind makes a match start only where a run of address characters
 # starts, and every part is bounded, so a megabyte of text is scanned in linear time.
 _EMAIL = re.compile(r"(?<![\w.%+-])[\w.%+-]{1,256}@[\w-]{1,253}(?:\.[\w-]{1,63})+")
@@ -74,9 +84,17 @@ _PHONE = re.compile(r"(?<![\w+])\+[0-9][0-9 ().-]{6,20}[0-9]")
 
 def scrub(text: str) -> str:
     """``text`` with credentials removed; safe to put in a header or a log line."""
-    for pattern, replacement in _CREDENTIALS:
-        text = pattern.sub(replacement, text)
+    lowered = text.lower() if text.isascii() else None
+    for (pattern, replacement), hints in zip(_CREDENTIALS, _CREDENTIAL_HINTS, strict=True):
+        if lowered is None or any(hint in lowered for hint in hints):
+            text = pattern.sub(replacement, text)
     return text
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled_pairs(keys: frozenset[str]) -> re.Pattern[str]:
+    """:func:`_json_pairs`, compiled once per set of keys (a redactor is made per event)."""
+    return _json_pairs(keys)
 
 
 def _json_pairs(keys: Iterable[str]) -> re.Pattern[str]:
@@ -98,11 +116,13 @@ class Redactor:
     keys: frozenset[str] = DEFAULT_REDACT_KEYS
     values: frozenset[str] = frozenset()
     _pairs: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    _known: tuple[str, ...] = field(init=False, repr=False, compare=False)  # longest first
 
     def __post_init__(self) -> None:
         lowered = frozenset(key.lower() for key in self.keys)
         object.__setattr__(self, "keys", lowered)
-        object.__setattr__(self, "_pairs", _json_pairs(lowered))
+        object.__setattr__(self, "_pairs", _compiled_pairs(lowered))
+        object.__setattr__(self, "_known", tuple(sorted(self.values, key=len, reverse=True)))
 
     def learning(self, *sources: object) -> Redactor:
         """This redactor, also masking every string or number found under a masked key."""
@@ -117,12 +137,14 @@ class Redactor:
     def text(self, text: str) -> str:
         """Free text with credentials, masked JSON pairs, emails and known values masked."""
         text = scrub(text)
-        text = self._pairs.sub(rf'\1"{MASK}"', text)
-        for value in sorted(self.values, key=len, reverse=True):
-            text = text.replace(value, MASK)
-        if "email" in self.keys:
+        if '"' in text:  # each pattern below needs its one literal character
+            text = self._pairs.sub(rf'\1"{MASK}"', text)
+        for value in self._known:
+            if value in text:
+                text = text.replace(value, MASK)
+        if "@" in text and "email" in self.keys:
             text = _EMAIL.sub(MASK, text)
-        if "phone" in self.keys:
+        if "+" in text and "phone" in self.keys:
             text = _PHONE.sub(MASK, text)
         return text
 

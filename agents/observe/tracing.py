@@ -34,13 +34,14 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, Sampler, SamplingResult
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode
 from opentelemetry.trace.span import TraceFlags, TraceState
 
@@ -81,14 +82,43 @@ def provider(*, otlp: bool = False, processors: tuple[SpanProcessor, ...] = ()) 
     else:
         resource = detected
     tracer_provider = TracerProvider(resource=resource)
+    # The SDK's sampler (OTEL_TRACES_SAMPLER), in force only once something takes the spans.
+    tracer_provider.sampler = UntilExported(tracer_provider.sampler)
     if otlp:
         # Imported only when asked for: the exporter pulls in protobuf and requests.
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        export(tracer_provider, BatchSpanProcessor(OTLPSpanExporter()))
     for processor in processors:
-        tracer_provider.add_span_processor(processor)
+        export(tracer_provider, processor)
     return tracer_provider
+
+
+def export(tracer_provider: TracerProvider, processor: SpanProcessor) -> None:
+    """Hand the provider's finished spans to ``processor`` too, and start sampling."""
+    tracer_provider.add_span_processor(processor)
+    if isinstance(tracer_provider.sampler, UntilExported):
+        tracer_provider.sampler.exported = True
+
+
+class UntilExported(Sampler):
+    """``sampler`` once spans are exported; until then, a trace the worker starts is not
+    sampled (its spans are not recorded: a recorded span costs about five times as much CPU,
+    for nothing). The span ids are made all the same, so published records still carry a
+    ``traceparent``, and a record whose producer sampled its trace is still sampled."""
+
+    _IDLE = ParentBased(ALWAYS_OFF)
+
+    def __init__(self, sampler: Sampler) -> None:
+        self.sampler = sampler
+        self.exported = False
+
+    def should_sample(self, *args: Any, **kwargs: Any) -> SamplingResult:
+        chosen = self.sampler if self.exported else self._IDLE
+        return chosen.should_sample(*args, **kwargs)
+
+    def get_description(self) -> str:
+        return f"UntilExported{{{self.sampler.get_description()}}}"
 
 
 K = TypeVar("K")

@@ -23,6 +23,7 @@ from pydantic import SecretStr
 
 from agents.cli import main as cli
 from agents.history.service import HistoryService
+from agents.observe.tracing import export
 from agents.service import Service, ServiceConfig
 from agents.settings import HistorySettings, HttpSettings, ObserveSettings
 from sfemulator import Emulator, EmulatorConfig
@@ -51,7 +52,7 @@ def observed_config(kafka: str, unique: str, flows: Path, emu: Emulator) -> Serv
 
 def spans_of(service: Service) -> InMemorySpanExporter:
     exporter = InMemorySpanExporter()
-    service.observability.tracing.provider.add_span_processor(SimpleSpanProcessor(exporter))
+    export(service.observability.tracing.provider, SimpleSpanProcessor(exporter))
     return exporter
 
 

@@ -13,7 +13,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from agents.engine import Engine
 from agents.observe import Observability
 from agents.observe.metrics import Metrics
-from agents.observe.tracing import Tracing
+from agents.observe.tracing import Tracing, export
 from agents.outcomes import Inbound, Outcomes
 from agents.settings import ObserveSettings
 from pipeline.ledger import InMemoryLedger
@@ -61,7 +61,7 @@ def observed_engine(
         ObserveSettings(), app=SimpleNamespace(_consumer=None), bootstrap_servers="127.0.0.1:9"
     )
     spans = InMemorySpanExporter()
-    observability.tracing.provider.add_span_processor(SimpleSpanProcessor(spans))
+    export(observability.tracing.provider, SimpleSpanProcessor(spans))
     gateway = FakeSalesforce()
     publisher = ListPublisher()
     engine = Engine(

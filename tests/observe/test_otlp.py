@@ -84,3 +84,26 @@ def test_without_export_nothing_is_sent(collector: str, monkeypatch: pytest.Monk
     tracer_provider.shutdown()
     assert _Collector.received == []
     assert tracer_provider.resource.attributes["service.name"] == "actionflows"
+
+
+def test_until_spans_are_exported_a_trace_started_here_is_not_recorded() -> None:
+    """Nothing takes the spans: a root span is not recorded (the CPU is saved) but still has
+    ids to propagate; a sampled parent is still honoured. Once exported, roots are recorded."""
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, set_span_in_context
+
+    from agents.observe.tracing import export
+
+    tracer_provider = provider()
+    tracer = tracer_provider.get_tracer("test")
+    root = tracer.start_span("run create-lead")
+    assert not root.is_recording()
+    assert root.get_span_context().is_valid
+    sampled = SpanContext(0x1F, 0x2F, is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED))
+    child = tracer.start_span("run x", context=set_span_in_context(NonRecordingSpan(sampled)))
+    assert child.is_recording()
+    spans = InMemorySpanExporter()
+    export(tracer_provider, SimpleSpanProcessor(spans))
+    tracer.start_span("run create-lead").end()
+    assert [s.name for s in spans.get_finished_spans()] == ["run create-lead"]

@@ -94,6 +94,8 @@ class KafkaLedger:
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap_servers, **client_options(security),
             acks="all", enable_idempotence=True, linger_ms=1,
+            # Concurrent runs' puts share a batch; zstd as the worker's producer (agents/app.py).
+            compression_type="zstd", max_batch_size=262_144,
         )  # fmt: skip
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap_servers, **client_options(security), group_id=None,

@@ -6,9 +6,12 @@ import argparse
 import asyncio
 import contextlib
 import importlib
+import logging
+import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -246,7 +249,10 @@ def _worker(argv: Sequence[str]) -> int:
             client_options(start.worker.security)  # the TLS files parse
             return report_config("worker", _worker_plan(start, len(flows)), env)
         logs.configure(start.observe.log_format, start.observe.log_level)
-        asyncio.run(_serve(start))
+        try:
+            asyncio.run(_serve(start))
+        finally:
+            _leave_lingering_threads()
     except (FlowLoadError, SettingsError, ValueError, OSError) as error:  # OSError: a port taken
         print(f"actionflows worker: {error}", file=sys.stderr)
         return 1
@@ -294,6 +300,33 @@ def _worker_plan(start: _WorkerStart, flows: int) -> list[str]:
         + (f"http://{http.host}:{http.port} (/healthz, /readyz, /metrics)" if http else "off"),
         f"logs: {start.observe.log_format}, {start.observe.log_level}",
     ]
+
+
+# How long the worker waits, once stopped, for threads that outlive the event loop.
+THREADS_GRACE_S = 2.0
+
+
+def _leave_lingering_threads() -> None:
+    """Exit now if threads outlive the worker's stop. faust runs its Kafka consumer in a thread
+    of its own; when no broker answers, that thread can go on retrying after the stop gave up
+    on it, and Python would wait for it before exiting: the worker would ignore SIGTERM."""
+    deadline = time.monotonic() + THREADS_GRACE_S
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join(max(deadline - time.monotonic(), 0.0))
+    lingering = [t.name for t in threading.enumerate()
+                 if t is not threading.main_thread() and not t.daemon and t.is_alive()]  # fmt: skip
+    if not lingering:
+        return
+    logging.getLogger(__name__).warning(
+        "exiting without waiting for %d thread(s) still running: %s",
+        len(lingering), ", ".join(lingering),
+    )  # fmt: skip
+    code = 1 if sys.exc_info()[0] is not None else 0
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 async def _serve(start: _WorkerStart) -> None:

@@ -11,8 +11,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import faust
 from aiokafka.admin import AIOKafkaAdminClient
@@ -45,8 +46,11 @@ log = logging.getLogger(__name__)
 # It must exist on each object in the org (Text(80), External ID, Unique): see docs/salesforce.md.
 DEFAULT_EXTERNAL_ID_FIELD = "Actionflows_Key__c"
 OBJECTS_WITH_KEYS = ("lead", "contact", "account", "opportunity", "case", "campaign")
-# How long a stop waits for faust's own (:meth:`Service._stop_faust`), after the grace period.
+# How long a stop waits for faust's own stop, after the grace period, and then for each client.
+# With a broker unreachable, aiokafka's consumers can fail to close: faust would wait a minute
+# for its consumer thread (mode's ``shutdown_timeout``), and a plain consumer's stop can hang.
 FAUST_STOP_S = 10.0
+CLIENT_STOP_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,28 +225,13 @@ class Service:
         if not await self.worker.stop(grace_s):
             log.warning("stopped with records in flight; they will be delivered again")
         await self.engine.close()
-        await self._stop_faust()
+        await _bounded("faust", self.app.stop(), FAUST_STOP_S)
         if isinstance(self.ledger, KafkaLedger):
-            await self.ledger.stop()
+            await _bounded("the ledger", self.ledger.stop(), CLIENT_STOP_S)
         if self.batching is not None:
-            await self.batching.close()
-        await self.client.close()
-        await self.observability.stop()
-
-    async def _stop_faust(self) -> None:
-        """faust's own stop, bounded: it normally takes well under a second, but when a broker
-        cannot be reached, aiokafka's consumer fails to close in faust's consumer thread and
-        faust waits a minute for that thread (mode's ``shutdown_timeout``) before going on."""
-        started = time.monotonic()
-        try:
-            await asyncio.wait_for(self.app.stop(), FAUST_STOP_S)
-        except TimeoutError:
-            pass  # reported below: mode swallows the cancellation (it then stops the rest of
-            # faust: producer, sensors), so a wait cut short may also end without this error
-        except Exception:
-            log.exception("faust did not stop cleanly")
-        if (took := time.monotonic() - started) >= FAUST_STOP_S:
-            log.warning("faust took %.0fs to stop (is a broker unreachable?); not waiting", took)
+            await _bounded("the Salesforce batching", self.batching.close(), CLIENT_STOP_S)
+        await _bounded("the Salesforce client", self.client.close(), CLIENT_STOP_S)
+        await _bounded("the observability server", self.observability.stop(), CLIENT_STOP_S)
 
     async def __aenter__(self) -> Service:
         await self.start()
@@ -260,3 +249,23 @@ async def broker_count(bootstrap_servers: str, *, security: KafkaSecurity = PLAI
         return len((await admin.describe_cluster())["brokers"])
     finally:
         await admin.close()
+
+
+async def _bounded(what: str, stopping: Coroutine[Any, Any, object], timeout_s: float) -> None:
+    """Run one part of a stop for at most ``timeout_s``, in a task of its own: neither its
+    failure, nor a cancellation raised inside it (aiokafka's and mode's stops can raise one
+    while they cancel their own tasks), nor its hanging stops the rest of the stop."""
+    started = time.monotonic()
+    task = asyncio.ensure_future(stopping)
+    done, _ = await asyncio.wait({task}, timeout=timeout_s)
+    if not done:
+        task.cancel()
+        log.warning(
+            "%s did not stop within %.0fs (is a broker unreachable?); not waiting", what, timeout_s
+        )
+    elif task.cancelled():
+        log.warning("%s's stop ended cancelled (by a task of its own); going on", what)
+    elif (error := task.exception()) is not None:
+        log.error("%s did not stop cleanly", what, exc_info=error)
+    elif (took := time.monotonic() - started) >= timeout_s / 2:
+        log.warning("%s took %.0fs to stop", what, took)

@@ -1,0 +1,41 @@
+"""Each part of a worker's stop is bounded: one that fails, hangs or ends cancelled does not keep
+the rest from stopping (a CI run once saw the ledger's consumer end its stop with a
+CancelledError while no broker answered, which aborted the whole stop)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from agents.service import _bounded
+
+
+async def _cancelled_inside() -> None:
+    task = asyncio.ensure_future(asyncio.Event().wait())
+    task.cancel()
+    await task  # raises CancelledError, as aiokafka's fetcher.close() can
+
+
+async def _hangs() -> None:
+    await asyncio.Event().wait()
+
+
+async def _fails() -> None:
+    raise RuntimeError("cannot close")
+
+
+@pytest.mark.parametrize("stop", [_cancelled_inside, _hangs, _fails])
+async def test_a_part_that_does_not_stop_cleanly_does_not_stop_the_rest(
+    stop: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    after: list[str] = []
+    await _bounded("the part", stop(), 0.05)  # type: ignore[operator]
+    after.append("next part")
+    assert after == ["next part"]
+    assert "the part" in caplog.text
+
+
+async def test_negative_control_awaiting_directly_lets_the_cancellation_through() -> None:
+    with pytest.raises(asyncio.CancelledError):
+        await _cancelled_inside()

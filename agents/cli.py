@@ -249,10 +249,7 @@ def _worker(argv: Sequence[str]) -> int:
             client_options(start.worker.security)  # the TLS files parse
             return report_config("worker", _worker_plan(start, len(flows)), env)
         logs.configure(start.observe.log_format, start.observe.log_level)
-        try:
-            asyncio.run(_serve(start))
-        finally:
-            _leave_lingering_threads()
+        asyncio.run(_serving(start))
     except (FlowLoadError, SettingsError, ValueError, OSError) as error:  # OSError: a port taken
         print(f"actionflows worker: {error}", file=sys.stderr)
         return 1
@@ -302,25 +299,46 @@ def _worker_plan(start: _WorkerStart, flows: int) -> list[str]:
     ]
 
 
-# How long the worker waits, once stopped, for threads that outlive the event loop.
+# How long the worker waits, once stopped, for threads that outlive its stop.
 THREADS_GRACE_S = 2.0
 
 
-def _leave_lingering_threads() -> None:
+async def _serving(start: _WorkerStart) -> None:
+    try:
+        await _serve(start)
+    finally:
+        await _leave_lingering_threads()
+
+
+def _lingering() -> list[threading.Thread]:
+    """Threads that would keep the process alive, but the event loop's own executor's (which
+    ``asyncio.run`` shuts down after this)."""
+    return [
+        t for t in threading.enumerate()
+        if t is not threading.main_thread() and not t.daemon and t.is_alive()
+        and not t.name.startswith("asyncio_")
+    ]  # fmt: skip
+
+
+def _join(threads: list[threading.Thread], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    for thread in threads:
+        thread.join(max(deadline - time.monotonic(), 0.0))
+
+
+async def _leave_lingering_threads() -> None:
     """Exit now if threads outlive the worker's stop. faust runs its Kafka consumer in a thread
     of its own; when no broker answers, that thread can go on retrying after the stop gave up
-    on it, and Python would wait for it before exiting: the worker would ignore SIGTERM."""
-    deadline = time.monotonic() + THREADS_GRACE_S
-    for thread in threading.enumerate():
-        if thread is not threading.main_thread() and not thread.daemon:
-            thread.join(max(deadline - time.monotonic(), 0.0))
-    lingering = [t.name for t in threading.enumerate()
-                 if t is not threading.main_thread() and not t.daemon and t.is_alive()]  # fmt: skip
+    on it, and faust's abandoned stop with it: ``asyncio.run`` would wait for that task, and
+    Python for the thread, and the worker would ignore SIGTERM."""
+    if _lingering():
+        await asyncio.to_thread(_join, _lingering(), THREADS_GRACE_S)  # the loop keeps turning
+    lingering = _lingering()
     if not lingering:
         return
     logging.getLogger(__name__).warning(
         "exiting without waiting for %d thread(s) still running: %s",
-        len(lingering), ", ".join(lingering),
+        len(lingering), ", ".join(t.name for t in lingering),
     )  # fmt: skip
     code = 1 if sys.exc_info()[0] is not None else 0
     logging.shutdown()

@@ -5,6 +5,7 @@ CancelledError while no broker answered, which aborted the whole stop)."""
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 
@@ -39,3 +40,27 @@ async def test_a_part_that_does_not_stop_cleanly_does_not_stop_the_rest(
 async def test_negative_control_awaiting_directly_lets_the_cancellation_through() -> None:
     with pytest.raises(asyncio.CancelledError):
         await _cancelled_inside()
+
+
+async def test_a_thread_that_outlives_the_stop_does_not_keep_the_worker_alive(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """faust's consumer thread, still retrying unreachable brokers after the stop gave up on
+    it: the worker exits anyway (os._exit) instead of Python waiting for the thread."""
+    from agents import cli
+
+    exits: list[int] = []
+    monkeypatch.setattr(cli.os, "_exit", exits.append)
+    monkeypatch.setattr(cli.logging, "shutdown", lambda: None)  # pytest's handlers stay open
+    monkeypatch.setattr(cli, "THREADS_GRACE_S", 0.05)
+    await cli._leave_lingering_threads()
+    assert exits == []  # negative control: no thread lingers, nothing is forced
+    release = threading.Event()
+    thread = threading.Thread(target=release.wait, name="consumer-like")
+    thread.start()
+    try:
+        await cli._leave_lingering_threads()
+    finally:
+        release.set()
+        thread.join()
+    assert exits == [0]

@@ -331,9 +331,9 @@ async def _leave_lingering_threads() -> None:
     of its own; when no broker answers, that thread can go on retrying after the stop gave up
     on it, and faust's abandoned stop with it: ``asyncio.run`` would wait for that task, and
     Python for the thread, and the worker would ignore SIGTERM."""
-    if _lingering():
-        await asyncio.to_thread(_join, _lingering(), THREADS_GRACE_S)  # the loop keeps turning
-    lingering = _lingering()
+    if lingering := _lingering():
+        await asyncio.to_thread(_join, lingering, THREADS_GRACE_S)  # the loop keeps turning
+        lingering = [thread for thread in lingering if thread.is_alive()]
     if not lingering:
         return
     logging.getLogger(__name__).warning(

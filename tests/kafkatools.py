@@ -4,6 +4,7 @@ and read with a deadline."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -114,10 +115,13 @@ async def read(
 
 
 async def wait_for(predicate, *, timeout_s: float = 30.0, what: str = "condition"):  # type: ignore[no-untyped-def]
-    """Poll an async predicate until it returns a truthy value or the deadline passes."""
+    """Poll a predicate (plain or async) until it returns a truthy value or the deadline
+    passes."""
     deadline = time.monotonic() + timeout_s
     while True:
-        value = await predicate()
+        value = predicate()
+        if inspect.isawaitable(value):
+            value = await value
         if value:
             return value
         if time.monotonic() > deadline:

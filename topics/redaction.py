@@ -51,11 +51,12 @@ DEFAULT_REDACT_KEYS = SECRET_KEYS | DEFAULT_PII_KEYS
 #: otherwise mask every digit of every message.
 MIN_KNOWN_VALUE = 5
 
-# Key names whose values are credentials; a pattern, not a credential.
-_CREDENTIAL_KEYS = (
-    r"(?:access_token|refresh_token|id_token|client_secret|password|api_key|token|secret"
-    r"|sessionid|session_id)"
-)
+# Key names whose values are credentials (words, not credentials), and them as a pattern.
+_CREDENTIAL_WORDS = (
+    "access_token", "refresh_token", "id_token", "client_secret", "password", "api_key",
+    "token", "secret", "sessionid", "session_id",
+)  # fmt: skip
+_CREDENTIAL_KEYS = "(?:" + "|".join(_CREDENTIAL_WORDS) + ")"
 _CREDENTIALS = (
     # "Authorization: Bearer abc", "authorization=Basic abc", JSON "Authorization": "…" — the
     # whole value, up to the end of the line or the next separator.
@@ -69,11 +70,7 @@ _CREDENTIALS = (
 # match: most strings hold none, and a substring test is far cheaper than the pattern. The
 # patterns match case-insensitively, which for ASCII text is exactly what ``lower()`` gives;
 # other text always goes through every pattern.
-_CREDENTIAL_HINTS = (
-    ("authorization",),
-    ("bearer",),
-    ("token", "secret", "password", "api_key", "sessionid", "session_id"),
-)
+_CREDENTIAL_HINTS = (("authorization",), ("bearer",), _CREDENTIAL_WORDS)
 # An address: the lookbehind makes a match start only where a run of address characters
 # starts, and every part is bounded, so a megabyte of text is scanned in linear time.
 _EMAIL = re.compile(r"(?<![\w.%+-])[\w.%+-]{1,256}@[\w-]{1,253}(?:\.[\w-]{1,63})+")

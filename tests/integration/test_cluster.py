@@ -261,7 +261,7 @@ async def test_a_worker_told_to_stop_while_no_broker_answers_exits_within_its_bo
             for node in kafka_cluster.nodes:
                 kafka_cluster.kill(node.node_id)
             await wait_for(
-                lambda: _true("Failed fetch messages" in log.read_text(errors="replace")),
+                lambda: "Failed fetch messages" in log.read_text(errors="replace"),
                 timeout_s=60,
                 what="the worker's fetches to fail",
             )
@@ -272,10 +272,6 @@ async def test_a_worker_told_to_stop_while_no_broker_answers_exits_within_its_bo
                 *(kafka_cluster.restart(n.node_id) for n in kafka_cluster.nodes if not n.running)
             )
     assert "did not stop within" in log.read_text(errors="replace")  # a bound cut a stop short
-
-
-async def _true(value: bool) -> bool:
-    return value
 
 
 def _cases_at_least(

@@ -224,11 +224,11 @@ async def test_faust_alone_commits_past_an_unfinished_record(
     try:
         if history:
             await produce(kafka, topic, [(b"k", b"v")] * history)
-            await wait_for(lambda: _true(len(acked) == history), what="the first records")
+            await wait_for(lambda: len(acked) == history, what="the first records")
             await app.consumer.commit()
             assert (await committed(kafka, app.conf.id, topic)).get(0) == history
         await produce(kafka, topic, [(b"k", b"v")] * 5)
-        await wait_for(lambda: _true(len(acked) == history + 4), what="the later records")
+        await wait_for(lambda: len(acked) == history + 4, what="the later records")
         await app.consumer.commit()
         assert (await committed(kafka, app.conf.id, topic)).get(0) == history + 5
     finally:
@@ -253,9 +253,7 @@ async def test_a_rebalance_cancels_the_revoked_work_at_once_and_commits_nothing_
     (held,) = [r for r in await read(kafka, tickets, 9) if r.key == b"A"]
 
     await start(running, cfg, gateway)  # joins the group: a rebalance
-    await wait_for(
-        lambda: _true(gateway.cancelled >= 1), timeout_s=60, what="the held call cancelled"
-    )
+    await wait_for(lambda: gateway.cancelled >= 1, timeout_s=60, what="the held call cancelled")
     for service in running:
         await service.app.consumer.commit()
     assert (await committed(kafka, group, tickets)).get(held.partition, 0) <= held.offset
@@ -282,11 +280,11 @@ async def test_stop_waits_for_every_agents_work_and_not_for_a_retry_tiers_wait(
     )
     await _produce_retry(kafka, f"{prefix}.retry.1h", event(2, "L"), now_ms + 3_600_000, prefix)
     await produce(kafka, f"{prefix}.tickets", [event(0, "A", HELD)])
-    await wait_for(lambda: _true(len(gateway.entered) == 2), timeout_s=60, what="both held calls")
-    await wait_for(lambda: _true(service.worker.waiting == 1), timeout_s=60, what="the 1h wait")
+    await wait_for(lambda: len(gateway.entered) == 2, timeout_s=60, what="both held calls")
+    await wait_for(lambda: service.worker.waiting == 1, timeout_s=60, what="the 1h wait")
 
     stopping = asyncio.create_task(service.stop(grace_s=120))
-    await wait_for(lambda: _true(service.engine.stopping.is_set()), what="the stop to begin")
+    await wait_for(lambda: service.engine.stopping.is_set(), what="the stop to begin")
     gateway.release.set()
     await asyncio.wait_for(stopping, 120)
     running.remove(service)
@@ -321,7 +319,3 @@ async def _has(kafka: str, cfg: ServiceConfig, events: set[str]) -> dict[str, st
 
 async def _committed_at_least(kafka: str, group: str, topic: str, offset: int) -> bool:
     return (await committed(kafka, group, topic)).get(0, 0) >= offset
-
-
-async def _true(value: bool) -> bool:
-    return value

@@ -124,7 +124,7 @@ async def test_a_partition_never_committed_is_read_from_its_beginning_after_a_ha
     await second.stop(grace_s=0)
     running.remove(second)
     gateway.release.set()
-    await wait_for(lambda: _true(bool(crossing.dropped(tp.partition))), timeout_s=60,
+    await wait_for(lambda: (bool(crossing.dropped(tp.partition))), timeout_s=60,
                    what="the crossing fetch to drain the handed-over partition")  # fmt: skip
     assert crossing.dropped(tp.partition)[0] == 0  # the injected fault fired: e0 was dropped
     await wait_for(lambda: _owns(first, tp), timeout_s=60, what="the first worker to own it")
@@ -160,7 +160,3 @@ async def _has(kafka: str, cfg: Any, events: set[str]) -> bool:
 
 async def _committed(kafka: str, group: str, topic: str, partition: int, offset: int) -> bool:
     return (await committed(kafka, group, topic)).get(partition, -1) >= offset
-
-
-async def _true(value: bool) -> bool:
-    return value

@@ -119,7 +119,7 @@ async def test_a_failing_tail_is_restarted_and_reported_and_sync_times_out_meanw
 
     reader._consumer.getmany = broken  # type: ignore[method-assign]
     try:
-        await wait_for(lambda: _true(failures >= 2), what="the injected fault to fire twice")
+        await wait_for(lambda: failures >= 2, what="the injected fault to fire twice")
         assert not reader.status().alive
         assert "injected" in (reader.status().last_error or "")
         await writer.put("run1-x", "find", StepRecord(status="succeeded"))
@@ -127,7 +127,7 @@ async def test_a_failing_tail_is_restarted_and_reported_and_sync_times_out_meanw
             await reader.sync()
         assert not reader.status().synced
         reader._consumer.getmany = getmany  # type: ignore[method-assign]
-        await wait_for(lambda: _true(reader.status().alive), what="the tail to restart")
+        await wait_for(lambda: reader.status().alive, what="the tail to restart")
         await reader.sync()
         assert await reader.get("run1-x", "find") == StepRecord(status="succeeded")
         assert reader.status().synced
@@ -135,7 +135,3 @@ async def test_a_failing_tail_is_restarted_and_reported_and_sync_times_out_meanw
     finally:
         await writer.stop()
         await reader.stop()
-
-
-async def _true(value: bool) -> bool:
-    return value

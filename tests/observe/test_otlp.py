@@ -8,8 +8,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, set_span_in_context
 
-from agents.observe.tracing import provider
+from agents.observe.tracing import export, provider
 from agents.settings import ObserveSettings
 
 
@@ -89,12 +92,6 @@ def test_without_export_nothing_is_sent(collector: str, monkeypatch: pytest.Monk
 def test_until_spans_are_exported_a_trace_started_here_is_not_recorded() -> None:
     """Nothing takes the spans: a root span is not recorded (the CPU is saved) but still has
     ids to propagate; a sampled parent is still honoured. Once exported, roots are recorded."""
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, set_span_in_context
-
-    from agents.observe.tracing import export
-
     tracer_provider = provider()
     tracer = tracer_provider.get_tracer("test")
     root = tracer.start_span("run create-lead")

@@ -20,9 +20,11 @@ from typing import Any
 from aiokafka.errors import KafkaError
 from rich.console import Console
 
+from agents import loops
 from agents.config_check import add_check_config, report_config
 from agents.engine import EngineSettings
 from agents.kafka_client import client_options, explain_unreachable
+from agents.loops import EventLoopName
 from agents.observe import logs
 from agents.service import (
     DEFAULT_EXTERNAL_ID_FIELD,
@@ -37,6 +39,7 @@ from agents.settings import (
     WorkerSettings,
     budget_from_env,
     engine_from_env,
+    event_loop_from_env,
     external_id_fields_from_env,
     topics_from_env,
 )
@@ -188,6 +191,7 @@ class _WorkerStart:
     budget: BudgetPolicy
     observe: ObserveSettings
     external_id_fields: dict[str, str] | None
+    event_loop: EventLoopName
 
 
 def _worker_start(
@@ -198,6 +202,7 @@ def _worker_start(
     try:
         observe = ObserveSettings.from_env(env)
         kafka = KafkaSettings.from_env(env)
+        event_loop = event_loop_from_env(env)
     except ValueError as error:
         parser.error(str(error))
     if not kafka.bootstrap_servers:
@@ -222,6 +227,7 @@ def _worker_start(
         budget=budget_from_env(env),
         observe=observe,
         external_id_fields=external_id_fields_from_env(env),
+        event_loop=event_loop,
     )
 
 
@@ -249,7 +255,7 @@ def _worker(argv: Sequence[str]) -> int:
             client_options(start.worker.security)  # the TLS files parse
             return report_config("worker", _worker_plan(start, len(flows)), env)
         logs.configure(start.observe.log_format, start.observe.log_level)
-        asyncio.run(_serving(start))
+        loops.run(_serving(start), start.event_loop)
     except (FlowLoadError, SettingsError, ValueError, OSError) as error:  # OSError: a port taken
         print(f"actionflows worker: {error}", file=sys.stderr)
         return 1
@@ -292,7 +298,8 @@ def _worker_plan(start: _WorkerStart, flows: int) -> list[str]:
         f"topics: prefix {topics.prefix}, {topics.partitions} partitions, replication {replication}",
         f"flows: {flows} from {worker.flows_dir}",
         f"salesforce: {salesforce}",
-        f"in flight: at most {engine.max_in_flight} records",
+        f"in flight: at most {engine.max_in_flight} records; Salesforce calls gather for "
+        f"{engine.salesforce_gather_s * 1000:g} ms; event loop: {start.event_loop}",
         "health and metrics: "
         + (f"http://{http.host}:{http.port} (/healthz, /readyz, /metrics)" if http else "off"),
         f"logs: {start.observe.log_format}, {start.observe.log_level}",
@@ -312,11 +319,11 @@ async def _serving(start: _WorkerStart) -> None:
 
 def _lingering() -> list[threading.Thread]:
     """Threads that would keep the process alive, but the event loop's own executor's (which
-    ``asyncio.run`` shuts down after this)."""
+    the loop's runner shuts down after this)."""
     return [
         t for t in threading.enumerate()
         if t is not threading.main_thread() and not t.daemon and t.is_alive()
-        and not t.name.startswith("asyncio_")
+        and not t.name.startswith(loops.EXECUTOR_THREADS)
     ]  # fmt: skip
 
 

@@ -91,7 +91,11 @@ class Service:
         self.client = SalesforceClient(config.connection)
         self.governor = BudgetGovernor(config.budget)
         self.client.on_usage(self.governor.observe)
-        self.batching = BatchingGateway(self.client) if config.batching else None
+        self.batching = (
+            BatchingGateway(self.client, gather_s=config.engine.salesforce_gather_s)
+            if config.batching
+            else None
+        )
         self._uses_client = gateway is None
         consistent = ConsistentGateway(self.batching or self.client, self.client)
         gateway = gateway or BudgetedGateway(consistent, self.governor)

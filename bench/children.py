@@ -25,6 +25,8 @@ from typing import Any
 import aiohttp
 import psutil
 
+from agents import loops
+from agents.settings import event_loop_from_env
 from sfemulator import DemoCredentials, Emulator, EmulatorConfig
 
 SPAWN = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited loops or sockets
@@ -92,7 +94,7 @@ def _serve_child(factory: Factory, config: Any, profile: Path | None, conn: Any)
             if profiler:
                 profiler.disable()
 
-    asyncio.run(main())
+    loops.run(main(), event_loop_from_env())  # as the worker's command runs
     if profiler and profile:
         profiler.dump_stats(profile)
         with profile.with_suffix(".txt").open("w") as out:

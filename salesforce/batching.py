@@ -12,14 +12,17 @@ query, delete, convert_lead, describe …) goes straight to the client.
 **The flush rule** (group commit, as databases batch log writes). A bucket sends everything it
 holds, in calls of up to ``max_batch`` records, when:
 
-1. a call arrives and the bucket has no call in flight — at the end of the current event-loop
-   turn, so a lone call waits for nothing but calls started together still share one call;
+1. a call arrives and the bucket has no call in flight — after ``gather_s`` (0 by default: at
+   the end of the current event-loop turn, so a lone call waits for nothing but calls started
+   together still share one call). A worker whose runs reach Salesforce one by one, as a
+   CPU-bound worker's do, gathers a few milliseconds' worth into one call instead of sending
+   each alone;
 2. ``max_batch`` records are waiting;
 3. one of the bucket's calls returns (the records that gathered meanwhile go next);
 4. ``max_linger_s`` has passed since the first waiting record arrived (a bound for when a call in
    flight is slow).
 
-So latency is added only under load, and at most ``max_linger_s``.
+So latency is added only under load, and at most ``max_linger_s`` (``gather_s`` when idle).
 
 **Finds.** Concurrent finds of one shape — same sObject, one ``=`` condition on the same
 field, same columns and limit — go out as one query, ``WHERE field IN (…) ORDER BY
@@ -150,19 +153,25 @@ class BatchingGateway:
     concurrent finds on one field into one query.
 
     ``max_linger_s`` bounds how long a record waits while its bucket has a call in flight;
-    ``max_batch`` (1 to 200) is the most records per call. Attributes the gateway does not define
+    ``gather_s`` how long it waits for company when none is; ``max_batch`` (1 to 200) is the most records per call. Attributes the gateway does not define
     (``describe``, ``limits``, ``api_usage`` …) are the client's.
     """
 
     def __init__(
-        self, client: CollectionsClient, *, max_linger_s: float = 0.010, max_batch: int = 200
+        self,
+        client: CollectionsClient,
+        *,
+        max_linger_s: float = 0.010,
+        max_batch: int = 200,
+        gather_s: float = 0.0,
     ) -> None:
         if not 1 <= max_batch <= COLLECTION_SIZE:
             raise ValueError(f"max_batch must be within 1..{COLLECTION_SIZE}")
-        if max_linger_s < 0:
-            raise ValueError("max_linger_s must not be negative")
+        if max_linger_s < 0 or gather_s < 0:
+            raise ValueError("max_linger_s and gather_s must not be negative")
         self._client = client
         self._max_linger_s = max_linger_s
+        self._gather_s = gather_s
         self._max_batch = max_batch
         self._buckets: dict[tuple[Any, ...], _Bucket] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -257,13 +266,14 @@ class BatchingGateway:
         entry = _Entry(item, conflict, asyncio.get_running_loop().create_future())
         self._requests[bucket.operation] += 1
         bucket.pending.append(entry)
-        if bucket.in_flight == 0 or len(bucket.pending) >= self._max_batch:
+        full = len(bucket.pending) >= self._max_batch
+        if full or (bucket.in_flight == 0 and not self._gather_s):
             if not bucket.flush_scheduled:
                 bucket.flush_scheduled = True
                 asyncio.get_running_loop().call_soon(self._flush, bucket)
         elif bucket.timer is None:
-            loop = asyncio.get_running_loop()
-            bucket.timer = loop.call_later(self._max_linger_s, self._flush, bucket)
+            linger = self._max_linger_s if bucket.in_flight else self._gather_s
+            bucket.timer = asyncio.get_running_loop().call_later(linger, self._flush, bucket)
         # A cancelled caller cancels its future: _take skips it, or _run discards its result.
         return await entry.future
 

@@ -10,11 +10,12 @@ import sys
 from collections.abc import Sequence
 from dataclasses import replace
 
+from agents import loops
 from agents.config_check import add_check_config, report_config
 from agents.ingest.server import IngestServer
 from agents.ingest.settings import IngestSettings, IngestSettingsError
 from agents.kafka_client import client_options
-from agents.settings import EnvironmentReads, KafkaSettings
+from agents.settings import EnvironmentReads, KafkaSettings, event_loop_from_env
 from zendesk.errors import ConfigurationError
 
 
@@ -38,6 +39,7 @@ def main(argv: Sequence[str]) -> int:
                 "set KAFKA_BOOTSTRAP_SERVERS (`actionflows run` starts a local broker and an ingest)"
             )
         settings = IngestSettings.from_env(bootstrap, env)
+        event_loop = event_loop_from_env(env)
         client_options(settings.security)  # the TLS files parse
     except (IngestSettingsError, ConfigurationError, ValueError, OSError) as error:
         print(f"actionflows ingest: {error}", file=sys.stderr)
@@ -52,7 +54,7 @@ def main(argv: Sequence[str]) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        asyncio.run(_serve(settings))
+        loops.run(_serve(settings), event_loop)
     except KeyboardInterrupt:
         pass
     except OSError as error:  # the port is taken, the address is not ours

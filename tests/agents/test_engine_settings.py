@@ -1,4 +1,4 @@
-"""The engine's settings from the environment: the window W and the no_match toggle."""
+"""The engine's settings from the environment: the window W, the no_match toggle, the Salesforce gather."""
 
 from __future__ import annotations
 
@@ -16,6 +16,9 @@ def test_defaults_and_values_from_the_environment() -> None:
         {"ACTIONFLOWS_MAX_IN_FLIGHT": "500", "ACTIONFLOWS_NO_MATCH_RESULTS": "False"}
     )
     assert (settings.max_in_flight, settings.no_match_results) == (500, False)
+    assert EngineSettings().salesforce_gather_s == 0.020
+    assert engine_from_env({"ACTIONFLOWS_SALESFORCE_GATHER": "5ms"}).salesforce_gather_s == 0.005
+    assert engine_from_env({"ACTIONFLOWS_SALESFORCE_GATHER": "0"}).salesforce_gather_s == 0.0
 
 
 @pytest.mark.parametrize(
@@ -24,6 +27,7 @@ def test_defaults_and_values_from_the_environment() -> None:
         ("ACTIONFLOWS_MAX_IN_FLIGHT", "0"),
         ("ACTIONFLOWS_MAX_IN_FLIGHT", "lots"),
         ("ACTIONFLOWS_NO_MATCH_RESULTS", "maybe"),
+        ("ACTIONFLOWS_SALESFORCE_GATHER", "soon"),
     ],
 )
 def test_a_bad_value_names_its_variable(name: str, value: str) -> None:

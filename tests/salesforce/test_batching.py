@@ -154,6 +154,44 @@ async def test_idle_call_goes_out_alone_without_linger() -> None:
     assert [len(c.records) for c in fake.calls] == [1]
 
 
+async def test_with_gather_an_idle_bucket_waits_for_company_across_loop_turns() -> None:
+    """gather_s: records that reach an idle bucket on different loop turns share one call; a
+    full batch goes without waiting it out."""
+    fake = FakeClient()
+    gateway = BatchingGateway(fake, max_batch=3, gather_s=LONG)
+    first = asyncio.create_task(gateway.create("Lead", lead("a")))
+    await settle()
+    second = asyncio.create_task(gateway.create("Lead", lead("b")))
+    await settle()
+    assert fake.calls == []  # both are gathering, on a timer no test waits out
+    async with asyncio.timeout(5):
+        await asyncio.gather(first, second, gateway.create("Lead", lead("c")))
+    assert [len(c.records) for c in fake.calls] == [3]
+
+
+async def test_without_gather_the_same_records_go_out_one_by_one() -> None:
+    """The negative control of the test above: with gather_s=0 the first record goes alone."""
+    fake = FakeClient()
+    gateway = BatchingGateway(fake, max_batch=3)
+    first = asyncio.create_task(gateway.create("Lead", lead("a")))
+    await settle()
+    second = asyncio.create_task(gateway.create("Lead", lead("b")))
+    await settle()
+    await asyncio.gather(first, second)
+    assert [len(c.records) for c in fake.calls] == [1, 1]
+
+
+async def test_a_lone_record_waits_no_longer_than_gather() -> None:
+    """A record nobody joins is sent when gather_s runs out (a bounded wait, not forever)."""
+    fake = FakeClient()
+    gateway = BatchingGateway(fake, gather_s=0.01)
+    async with asyncio.timeout(5):
+        await gateway.create("Lead", lead("Solo"))
+    assert [len(c.records) for c in fake.calls] == [1]
+    with pytest.raises(ValueError, match="gather_s"):
+        BatchingGateway(fake, gather_s=-1)
+
+
 async def test_calls_started_together_share_calls_of_200() -> None:
     """500 creates started in one loop turn go out as 200 + 200 + 100, each caller its own id."""
     fake = FakeClient()

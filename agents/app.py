@@ -24,10 +24,9 @@ def create_app(settings: WorkerSettings) -> faust.App:
         # the same settings when the service starts.)
         topic_disable_leader=True,
         # Outcomes leave in batches of up to 256 KB per partition, gathered for up to 5 ms
-        # (producer_linger below), and zstd-compressed (cramjam): from ~20 records a batch it
-        # costs less CPU than aiokafka's lz4 and halves the bytes again (docs/benchmarks.md,
-        # "Producer settings").
-        producer_compression_type="zstd",
+        # (producer_linger below), uncompressed unless ACTIONFLOWS_COMPRESSION says otherwise
+        # (docs/benchmarks.md, "Producer settings").
+        producer_compression_type=settings.compression,
         producer_max_batch_size=262_144,
         producer_acks=-1,
         # Kafka's and aiokafka's default (faust's own is 1,000,000): the broker's default

@@ -33,7 +33,7 @@ from aiokafka.errors import KafkaError
 
 from agents.delivery import backoff, produce_all, refused
 from agents.kafka_client import client_options
-from agents.settings import PLAINTEXT, KafkaSecurity
+from agents.settings import PLAINTEXT, Compression, KafkaSecurity
 from pipeline.ledger import StepRecord
 
 log = logging.getLogger(__name__)
@@ -87,6 +87,7 @@ class KafkaLedger:
         *,
         sync_timeout_s: float = 30.0,
         security: KafkaSecurity = PLAINTEXT,
+        compression: Compression = None,
     ) -> None:
         self.topic = topic
         self.sync_timeout_s = sync_timeout_s
@@ -94,8 +95,9 @@ class KafkaLedger:
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap_servers, **client_options(security),
             acks="all", enable_idempotence=True, linger_ms=1,
-            # Concurrent runs' puts share a batch; zstd as the worker's producer (agents/app.py).
-            compression_type="zstd", max_batch_size=262_144,
+            # Concurrent runs' puts share a batch; compressed as the worker's outcomes are
+            # (ACTIONFLOWS_COMPRESSION, agents/settings.py).
+            compression_type=compression, max_batch_size=262_144,
         )  # fmt: skip
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap_servers, **client_options(security), group_id=None,

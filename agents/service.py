@@ -141,7 +141,12 @@ class Service:
         if not specs:
             return InMemoryLedger()
         worker = self.config.worker
-        return KafkaLedger(worker.bootstrap_servers, specs[0].name, security=worker.security)
+        return KafkaLedger(
+            worker.bootstrap_servers,
+            specs[0].name,
+            security=worker.security,
+            compression=worker.compression,
+        )
 
     async def start(self) -> None:
         """Start everything, the health endpoints first: a port already taken fails before

@@ -9,6 +9,8 @@ Variables (all optional):
                               project connects: TLS and SASL (see :class:`KafkaSecurity`)
 ``ACTIONFLOWS_APP_ID``        the faust app id, which is also the consumer group (default: actionflows)
 ``ACTIONFLOWS_FLOWS_DIR``     the folder of flow files (default: flows)
+``ACTIONFLOWS_COMPRESSION``   ``none`` (default), ``gzip``, ``lz4`` or ``zstd``: how the
+                              worker compresses what it publishes (outcomes, ledger entries)
 ``ACTIONFLOWS_STATE_DIR``     the worker's local state, faust's data folder among it
                               (default: ``$XDG_STATE_HOME/actionflows``, i.e. ``~/.local/state/…``)
 ``ACTIONFLOWS_TOPIC_PREFIX``  the prefix of every topic name (default: actionflows)
@@ -84,6 +86,9 @@ def default_state_dir(environ: Mapping[str, str] | None = None) -> Path:
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+#: How the worker's producers compress record batches (None: not at all). aiokafka's codecs, by
+#: cramjam, which aiokafka's lz4 and zstd extras bring.
+Compression = Literal["gzip", "lz4", "zstd"] | None
 SECURITY_PROTOCOLS: tuple[SecurityProtocol, ...] = get_args(SecurityProtocol)
 SASL_MECHANISMS: tuple[SaslMechanism, ...] = get_args(SaslMechanism)
 
@@ -228,6 +233,9 @@ class WorkerSettings:
     # partitions move: faust's default is 60 s. Heartbeats run beside processing, so slow
     # Salesforce calls do not need a long session.
     session_timeout_s: float = 10.0
+    # Off by default: at the batch sizes a worker's outcomes leave in (a few records per
+    # partition), compressing cost more CPU than the network it saves (docs/benchmarks.md).
+    compression: Compression = None
     extra: Mapping[str, Any] = field(default_factory=dict)  # passed to faust.App as-is
 
     @classmethod
@@ -245,7 +253,18 @@ class WorkerSettings:
             app_id=env.get("ACTIONFLOWS_APP_ID") or "actionflows",
             flows_dir=Path(env.get("ACTIONFLOWS_FLOWS_DIR") or "flows"),
             state_dir=default_state_dir(env),
+            compression=compression_from_env(env),
         )
+
+
+def compression_from_env(environ: Mapping[str, str]) -> Compression:
+    """``ACTIONFLOWS_COMPRESSION``: none (the default), gzip, lz4 or zstd."""
+    value = (environ.get("ACTIONFLOWS_COMPRESSION") or "none").lower()
+    if value == "none":
+        return None
+    if value not in ("gzip", "lz4", "zstd"):
+        raise ValueError(f"ACTIONFLOWS_COMPRESSION must be none, gzip, lz4 or zstd, got {value!r}")
+    return value  # type: ignore[return-value]
 
 
 def topics_from_env(environ: Mapping[str, str] | None = None) -> CatalogueSettings:

@@ -22,6 +22,7 @@ PRODUCER_VARIANTS: Mapping[str, Mapping[str, Any]] = MappingProxyType(
             "producer_linger": 0.0,
             "producer_max_batch_size": 16_384,
         },
+        "zstd, 5 ms linger, 256 KB batches": {"producer_compression_type": "zstd"},
         "lz4, 5 ms linger, 256 KB batches": {"producer_compression_type": "lz4"},
     }
 )

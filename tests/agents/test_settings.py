@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from agents.app import create_app
 from agents.settings import (
     KafkaSettings,
     WorkerSettings,
@@ -77,6 +78,18 @@ def test_state_lives_outside_the_working_tree() -> None:
     assert default_state_dir({"XDG_STATE_HOME": "/x"}) == Path("/x/actionflows")
     worker = WorkerSettings.from_env("k:9092", {"ACTIONFLOWS_STATE_DIR": "/srv/af"})
     assert worker.state_dir == Path("/srv/af")
+
+
+def test_compression_is_off_unless_asked_for_and_reaches_both_producers(tmp_path: Path) -> None:
+    """ACTIONFLOWS_COMPRESSION: none by default; a codec named goes to faust's producer."""
+    assert WorkerSettings.from_env("k:9092", {}).compression is None
+    worker = WorkerSettings.from_env(
+        "k:9092", {"ACTIONFLOWS_COMPRESSION": "ZSTD", "ACTIONFLOWS_STATE_DIR": str(tmp_path)}
+    )
+    assert worker.compression == "zstd"
+    assert create_app(worker).conf.producer_compression_type == "zstd"
+    with pytest.raises(ValueError, match="ACTIONFLOWS_COMPRESSION must be"):
+        WorkerSettings.from_env("k:9092", {"ACTIONFLOWS_COMPRESSION": "brotli"})
 
 
 def test_local_cluster_size() -> None:

@@ -62,6 +62,7 @@ class ActionInput:
     appends: Mapping[str, Any] = field(default_factory=dict)
     options: Mapping[str, Any] = field(default_factory=dict)  # per-step: external_id_field,
     # on_no_match, on_many_matches, defaults for required fields, ...
+    step: str = ""  # the flow step this input is for (traces and logs name it)
 
 
 @dataclass(frozen=True, slots=True)

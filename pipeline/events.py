@@ -12,7 +12,7 @@ without recursing, so it is safe on any decoded JSON.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 #: How many levels of JSON objects and arrays an event may nest, the top-level object counting
@@ -102,8 +102,18 @@ class Event:
             "source": self.source,
             "time": self.time,
             "ticket": dict(self.ticket),
-            "requester": asdict(self.requester),
-            "organization": asdict(self.organization),
-            "interaction": asdict(self.interaction),
+            "requester": _plain(self.requester),
+            "organization": _plain(self.organization),
+            "interaction": _plain(self.interaction),
             "attributes": dict(self.attributes),
         }
+
+
+_FIELDS = {
+    kind: tuple(f.name for f in fields(kind)) for kind in (Person, Organization, Interaction)
+}
+
+
+def _plain(part: Person | Organization | Interaction) -> dict[str, str | None]:
+    """A part of the event as a dict (its fields are strings: nothing to copy deeply)."""
+    return {name: getattr(part, name) for name in _FIELDS[type(part)]}

@@ -8,9 +8,11 @@ this event, read from this logical topic, start?".
 
 from __future__ import annotations
 
+import fnmatch
+import functools
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 from typing import Any, Literal
 
 from pipeline.actions import ActionSpec
@@ -55,6 +57,13 @@ def is_idempotent(kind: str, writes: bool, external_id_field: str | None) -> boo
     return kind in ("salesforce.update_record", "salesforce.delete_record")
 
 
+@functools.cache
+def _types_pattern(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    """One regular expression for a trigger's shell-style type patterns (fnmatchcase's rules),
+    compiled once per trigger rather than matched pattern by pattern for every event."""
+    return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns))
+
+
 @dataclass(frozen=True, slots=True)
 class Trigger:
     topics: frozenset[str]  # empty: every topic
@@ -67,7 +76,7 @@ class Trigger:
         """Whether the event starts the flow; ``context`` is called only if ``when`` needs it."""
         if self.topics and topic is not None and topic not in self.topics:
             return False
-        if self.event_types and not any(fnmatchcase(event.type, p) for p in self.event_types):
+        if self.event_types and not _types_pattern(self.event_types).match(event.type):
             return False
         return self.when is None or self.when.evaluate(context())
 

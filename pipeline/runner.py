@@ -197,6 +197,7 @@ class _Run:
             idempotency_key=key,
             unique=step.unique_by is not None,
             appends=step.appends.render(self.context),
+            step=step.id,
         )
 
     def plan_write(self, step: CompiledStep) -> None:

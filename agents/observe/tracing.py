@@ -31,9 +31,7 @@ import contextlib
 import contextvars
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
-from types import MappingProxyType
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from opentelemetry import trace
@@ -48,7 +46,6 @@ from opentelemetry.trace.span import TraceFlags, TraceState
 from agents.observe.logs import log_context
 from agents.observer import NullObserver
 from pipeline.actions import ActionInput, ActionResult
-from pipeline.ledger import idempotency_key
 from pipeline.ports import FlowGateway
 from pipeline.result import RunStatus
 from pipeline.runner import Executor
@@ -146,8 +143,9 @@ class Tracing(NullObserver):
         self._received: _Bounded[_Coordinates, tuple[SpanContext, bytes | None]] = _Bounded()
         self._runs: _Bounded[tuple[_Coordinates, str], SpanContext] = _Bounded()
         self._finishing: _Bounded[tuple[str, str], trace.Span] = _Bounded()
-        self._steps: contextvars.ContextVar[_RunSteps] = contextvars.ContextVar(
-            "actionflows_steps", default=_NO_RUN
+        # How often each step of the run in progress was executed, by step id.
+        self._steps: contextvars.ContextVar[dict[str, int]] = contextvars.ContextVar(
+            "actionflows_steps"
         )
 
     # --- trace headers of published records -------------------------------------------------
@@ -210,8 +208,7 @@ class Tracing(NullObserver):
         )
         context = span.get_span_context()
         self._runs.remember((_coordinates(record), plan.name), context)
-        steps = {idempotency_key(event.id, plan.name, step.id): step.id for step in plan.steps}
-        token = self._steps.set(_RunSteps(steps, {}))
+        token = self._steps.set({})
         try:
             with (
                 trace.use_span(span, end_on_exit=False),
@@ -256,12 +253,16 @@ class Tracing(NullObserver):
         A step executed again in the same run (an in-process retry) calls ``on_retry``."""
 
         async def execute(action: ActionInput, gateway: FlowGateway) -> ActionResult:
-            key = action.idempotency_key or action.kind
-            run = self._steps.get()
-            step = run.steps.get(key, action.kind)
-            attempt = run.attempts[key] = run.attempts.get(key, 0) + 1
+            step = action.step or action.kind
+            attempts = self._steps.get({})
+            attempt = attempts[step] = attempts.get(step, 0) + 1
             if attempt > 1 and on_retry is not None:
                 on_retry(action)
+            if not trace.get_current_span().is_recording():
+                # The run is not sampled, so neither would its step be (a child of an unsampled
+                # span is not sampled): skip making a span nobody records.
+                with log_context(step=step):
+                    return await inner(action, gateway)
             with (
                 self.tracer.start_as_current_span(
                     f"step {step}",
@@ -283,6 +284,8 @@ class Tracing(NullObserver):
 
     def salesforce_call(self, call: CallInfo) -> None:
         """A client span for one HTTP exchange, a child of the span current in the caller."""
+        if not trace.get_current_span().is_recording():
+            return  # the caller's trace is not sampled: the call's span would not be either
         start_ns = int(call.started_at * 1e9)
         span = self.tracer.start_span(
             f"{call.method} {call.resource}",
@@ -301,17 +304,6 @@ class Tracing(NullObserver):
     def shutdown(self) -> None:
         """Export what is buffered and stop the processors."""
         self.provider.shutdown()
-
-
-@dataclass(frozen=True, slots=True)
-class _RunSteps:
-    """The steps of the run in progress, by idempotency key, and how often each was executed."""
-
-    steps: Mapping[str, str]
-    attempts: dict[str, int]
-
-
-_NO_RUN = _RunSteps(MappingProxyType({}), {})
 
 
 def _coordinates(record: Inbound) -> _Coordinates:

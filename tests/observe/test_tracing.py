@@ -201,3 +201,33 @@ async def test_logs_made_during_a_step_name_the_event_ticket_flow_step_and_trace
         {"event_id": "e1", "ticket": "T1", "flow": "create-lead", "trace_id": TRACE_ID,
          "step": "create_lead"},
     ]  # fmt: skip
+
+
+async def test_an_unsampled_trace_makes_no_step_or_call_spans_but_keeps_its_context(
+    tmp_path: Path,
+) -> None:
+    """A trace its producer did not sample: the run is not recorded, so its steps and calls
+    make no span at all; the outputs still carry the trace, and logs still name the step.
+    (The sampled test above is the control: the same flow records its step spans.)"""
+    from agents.observe.logs import current_context
+
+    o = observed_engine(tmp_path)
+    seen = []
+    create = o.gateway.create
+
+    async def reporting_create(sobject: str, fields: dict) -> str:  # type: ignore[type-arg]
+        seen.append(current_context().get("step"))
+        o.tracing.salesforce_call(CallInfo("POST", "composite/sobjects", 200, 1.8e9, 0.05))
+        return await create(sobject, fields)
+
+    o.gateway.create = reporting_create  # type: ignore[method-assign]
+    unsampled = TRACEPARENT[:-2] + b"00"
+    await o.handle(
+        [_with(inbound(ticket_created("e1", "T1", "a@example.com")), ("traceparent", unsampled))]
+    )
+    assert o.finished() == []
+    assert seen == ["create_lead"]
+    for out in o.publisher.records:
+        context = read_trace(out.headers)
+        assert context is not None
+        assert context.trace_id == TRACE_ID

@@ -109,8 +109,8 @@ class EngineSettings:
     # Records in flight per worker (W): taken and not yet finished, across every agent. Events
     # of one ticket run one after another; the rest run concurrently, up to W.
     max_in_flight: int = 2000
-    # How long a Salesforce write or find waits for others of its kind to share its call when
-    # no call of that kind is in flight (salesforce.batching). 0: it goes at once, alone.
+    # The least time between two Salesforce calls of one kind while none is in flight; what
+    # comes meanwhile shares the next call (salesforce.batching's gather_s). 0: no interval.
     salesforce_gather_s: float = 0.020
     max_event_bytes: int = DEFAULT_MAX_BYTES  # lowered at start to fit the topics' limits
     min_pause_s: float = 5.0  # the shortest pause (budget spent, connection refused)

@@ -21,9 +21,9 @@ Variables (all optional):
 ``ACTIONFLOWS_RETRY_DELAYS``  the retry tiers, e.g. ``30s,5m,1h`` (the default)
 ``ACTIONFLOWS_MAX_IN_FLIGHT`` records in flight per worker, W (default 2000): taken and not yet
                               finished, across the input and retry agents; the backpressure bound
-``ACTIONFLOWS_SALESFORCE_GATHER``  how long a Salesforce write or find waits for others to
-                              share its call when none of its kind is in flight (default
-                              ``20ms``; ``0``: none): fewer API calls for a few ms of latency
+``ACTIONFLOWS_SALESFORCE_GATHER``  the least time between two Salesforce calls of one kind
+                              (writes of one object, finds of one shape) when none is in flight;
+                              what comes meanwhile shares the next call (default ``20ms``; ``0``)
 ``ACTIONFLOWS_EVENT_LOOP``    ``uvloop`` (default) or ``asyncio``: the worker's and the ingest's
                               event loop (agents/loops.py)
 ``ACTIONFLOWS_NO_MATCH_RESULTS``  ``false`` publishes no run result for events no flow matches

@@ -30,7 +30,7 @@ from typing import Any
 
 from agents.engine import EngineSettings
 from agents.service import Service, ServiceConfig
-from agents.settings import WorkerSettings
+from agents.settings import WorkerSettings, engine_from_env
 from bench.children import ChildProcess, EmulatorHandle, child_process
 from bench.kafka import (
     PARTITIONS,
@@ -138,6 +138,7 @@ def _config(
         topics=CatalogueSettings(
             prefix=prefix, partitions=PARTITIONS, retry_delays_ms=(1000, 5000)
         ),
+        engine=engine_from_env(),  # as the worker's command reads it (ACTIONFLOWS_* settings)
     )
     return with_window(config, setting.window) if setting.window else config
 

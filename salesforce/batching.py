@@ -12,17 +12,18 @@ query, delete, convert_lead, describe …) goes straight to the client.
 **The flush rule** (group commit, as databases batch log writes). A bucket sends everything it
 holds, in calls of up to ``max_batch`` records, when:
 
-1. a call arrives and the bucket has no call in flight — after ``gather_s`` (0 by default: at
-   the end of the current event-loop turn, so a lone call waits for nothing but calls started
-   together still share one call). A worker whose runs reach Salesforce one by one, as a
-   CPU-bound worker's do, gathers a few milliseconds' worth into one call instead of sending
-   each alone;
+1. a call arrives and the bucket has no call in flight — at the end of the current event-loop
+   turn, so a lone call waits for nothing but calls started together still share one call;
+   except that with ``gather_s`` (0 by default) a bucket sends at most one call per
+   ``gather_s`` this way: a call that arrives sooner after the bucket's last one waits for the
+   rest of that interval. A quiet worker's calls go at once; a busy worker, whose runs reach
+   Salesforce one by one, sends what gathered in the interval as one call instead of each alone;
 2. ``max_batch`` records are waiting;
 3. one of the bucket's calls returns (the records that gathered meanwhile go next);
 4. ``max_linger_s`` has passed since the first waiting record arrived (a bound for when a call in
    flight is slow).
 
-So latency is added only under load, and at most ``max_linger_s`` (``gather_s`` when idle).
+So latency is added only under load, and at most ``max_linger_s`` (or ``gather_s``).
 
 **Finds.** Concurrent finds of one shape — same sObject, one ``=`` condition on the same
 field, same columns and limit — go out as one query, ``WHERE field IN (…) ORDER BY
@@ -146,6 +147,7 @@ class _Bucket:
     busy: set[str] = field(default_factory=set)  # keys in calls not yet returned
     timer: asyncio.TimerHandle | None = None
     flush_scheduled: bool = False
+    last_sent: float = float("-inf")  # the loop time its last call went out
 
 
 class BatchingGateway:
@@ -153,7 +155,7 @@ class BatchingGateway:
     concurrent finds on one field into one query.
 
     ``max_linger_s`` bounds how long a record waits while its bucket has a call in flight;
-    ``gather_s`` how long it waits for company when none is; ``max_batch`` (1 to 200) is the most records per call. Attributes the gateway does not define
+    ``gather_s`` the least time between an idle bucket's calls; ``max_batch`` (1 to 200) is the most records per call. Attributes the gateway does not define
     (``describe``, ``limits``, ``api_usage`` …) are the client's.
     """
 
@@ -266,14 +268,17 @@ class BatchingGateway:
         entry = _Entry(item, conflict, asyncio.get_running_loop().create_future())
         self._requests[bucket.operation] += 1
         bucket.pending.append(entry)
-        full = len(bucket.pending) >= self._max_batch
-        if full or (bucket.in_flight == 0 and not self._gather_s):
+        loop = asyncio.get_running_loop()
+        if bucket.in_flight:
+            linger = self._max_linger_s
+        else:  # idle: at once, unless its last call went out less than gather_s ago
+            linger = bucket.last_sent + self._gather_s - loop.time()
+        if linger <= 0 or len(bucket.pending) >= self._max_batch:
             if not bucket.flush_scheduled:
                 bucket.flush_scheduled = True
-                asyncio.get_running_loop().call_soon(self._flush, bucket)
+                loop.call_soon(self._flush, bucket)
         elif bucket.timer is None:
-            linger = self._max_linger_s if bucket.in_flight else self._gather_s
-            bucket.timer = asyncio.get_running_loop().call_later(linger, self._flush, bucket)
+            bucket.timer = loop.call_later(linger, self._flush, bucket)
         # A cancelled caller cancels its future: _take skips it, or _run discards its result.
         return await entry.future
 
@@ -283,6 +288,7 @@ class BatchingGateway:
             bucket.timer.cancel()
             bucket.timer = None
         while batch := self._take(bucket):
+            bucket.last_sent = asyncio.get_running_loop().time()
             bucket.in_flight += 1
             bucket.busy.update(e.key for e in batch if e.key is not None)
             self._calls[bucket.operation] += 1

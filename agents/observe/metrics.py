@@ -26,6 +26,7 @@ from prometheus_client import (
     Histogram,
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.registry import Collector
 
 from agents.observer import NullObserver
@@ -141,6 +142,9 @@ class Metrics(NullObserver):
             "Time waited for the ledger to catch up with its topic before a batch",
             buckets=SECONDS, registry=r,
         )  # fmt: skip
+        # Each label set's child, found once: labels() takes a lock and checks its values on
+        # every call, several times per event. (The values are bounded: _Bounded below.)
+        self._children: dict[tuple[MetricWrapperBase, tuple[str, ...]], Any] = {}
         self._types = _Bounded()
         self._reasons = _Bounded()
         self._resources = _Bounded()
@@ -149,30 +153,39 @@ class Metrics(NullObserver):
             "actionflows_pause_cause", default=None
         )
 
+    def _at(self, metric: MetricWrapperBase, *values: str) -> Any:
+        """``metric.labels(*values)``, remembered."""
+        child = self._children.get((metric, values))
+        if child is None:
+            child = self._children[metric, values] = metric.labels(*values)
+        return child
+
     def collect_from(self, collector: Collector) -> None:
         self.registry.register(collector)
 
     # --- EngineObserver -----------------------------------------------------------------------
 
     def record_in(self, record: Inbound) -> None:
-        self.records_in.labels(record.topic).inc()
+        self._at(self.records_in, record.topic).inc()
 
     def decoded(self, record: Inbound, event: Event) -> None:
-        self.events_in.labels(record.topic, self._types(event.type)).inc()
+        self._at(self.events_in, record.topic, self._types(event.type)).inc()
 
     def run_finished(self, plan: Plan, result: RunResult, elapsed_s: float) -> None:
-        self.runs.labels(plan.name, str(result.status)).inc()
-        self.run_seconds.labels(plan.name).observe(elapsed_s)
+        self._at(self.runs, plan.name, str(result.status)).inc()
+        self._at(self.run_seconds, plan.name).observe(elapsed_s)
         for step in result.steps:
-            self.steps.labels(step.action, step.object, str(step.status)).inc()
+            self._at(self.steps, step.action, step.object, str(step.status)).inc()
             if step.status in (StepStatus.SUCCEEDED, StepStatus.FAILED):
-                self.step_seconds.labels(step.action, step.object).observe(step.duration_ms / 1000)
+                self._at(self.step_seconds, step.action, step.object).observe(
+                    step.duration_ms / 1000
+                )
 
     def no_match(self, record: Inbound, event: Event) -> None:
-        self.no_matches.labels(record.topic, self._types(event.type)).inc()
+        self._at(self.no_matches, record.topic, self._types(event.type)).inc()
 
     def dead_letter(self, record: Inbound, reason: str) -> None:
-        self.dead_letters.labels(self._reasons(label(reason))).inc()
+        self._at(self.dead_letters, self._reasons(label(reason))).inc()
 
     def in_flight(self, count: int) -> None:
         self.in_flight_events.set(count)
@@ -203,12 +216,12 @@ class Metrics(NullObserver):
     def salesforce_call(self, call: CallInfo) -> None:
         resource = self._resources(call.resource)
         status = str(call.status) if call.status is not None else "none"
-        self.sf_calls.labels(resource, call.method, status).inc()
-        self.sf_seconds.labels(resource).observe(call.duration_s)
+        self._at(self.sf_calls, resource, call.method, status).inc()
+        self._at(self.sf_seconds, resource).observe(call.duration_s)
 
     def step_retried(self, action: str, object_name: str) -> None:
         """A step is executed again in process after a retriable failure: a new call."""
-        self.sf_retries.labels(action, object_name).inc()
+        self._at(self.sf_retries, action, object_name).inc()
 
 
 def pause_cause(reason: str) -> str:

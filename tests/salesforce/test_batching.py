@@ -154,40 +154,45 @@ async def test_idle_call_goes_out_alone_without_linger() -> None:
     assert [len(c.records) for c in fake.calls] == [1]
 
 
-async def test_with_gather_an_idle_bucket_waits_for_company_across_loop_turns() -> None:
-    """gather_s: records that reach an idle bucket on different loop turns share one call; a
-    full batch goes without waiting it out."""
+async def test_with_gather_an_idle_bucket_sends_at_most_one_call_per_interval() -> None:
+    """gather_s: the first record goes at once; records that reach the idle bucket on later
+    loop turns within gather_s of that call wait and share one call; a full batch goes without
+    waiting the interval out."""
     fake = FakeClient()
     gateway = BatchingGateway(fake, max_batch=3, gather_s=LONG)
-    first = asyncio.create_task(gateway.create("Lead", lead("a")))
-    await settle()
-    second = asyncio.create_task(gateway.create("Lead", lead("b")))
-    await settle()
-    assert fake.calls == []  # both are gathering, on a timer no test waits out
     async with asyncio.timeout(5):
-        await asyncio.gather(first, second, gateway.create("Lead", lead("c")))
-    assert [len(c.records) for c in fake.calls] == [3]
+        await gateway.create("Lead", lead("first"))  # a quiet bucket: no wait
+    later = [asyncio.create_task(gateway.create("Lead", lead("a")))]
+    await settle()
+    later.append(asyncio.create_task(gateway.create("Lead", lead("b"))))
+    await settle()
+    assert len(fake.calls) == 1  # a and b wait, on a timer no test waits out
+    async with asyncio.timeout(5):
+        await asyncio.gather(*later, gateway.create("Lead", lead("c")))
+    assert [len(c.records) for c in fake.calls] == [1, 3]
 
 
 async def test_without_gather_the_same_records_go_out_one_by_one() -> None:
-    """The negative control of the test above: with gather_s=0 the first record goes alone."""
+    """The negative control of the test above: with gather_s=0 each record goes alone."""
     fake = FakeClient()
     gateway = BatchingGateway(fake, max_batch=3)
-    first = asyncio.create_task(gateway.create("Lead", lead("a")))
+    await gateway.create("Lead", lead("first"))
+    later = [asyncio.create_task(gateway.create("Lead", lead("a")))]
     await settle()
-    second = asyncio.create_task(gateway.create("Lead", lead("b")))
+    later.append(asyncio.create_task(gateway.create("Lead", lead("b"))))
     await settle()
-    await asyncio.gather(first, second)
-    assert [len(c.records) for c in fake.calls] == [1, 1]
+    await asyncio.gather(*later)
+    assert [len(c.records) for c in fake.calls] == [1, 1, 1]
 
 
-async def test_a_lone_record_waits_no_longer_than_gather() -> None:
-    """A record nobody joins is sent when gather_s runs out (a bounded wait, not forever)."""
+async def test_a_record_waits_no_longer_than_the_rest_of_the_interval() -> None:
+    """A record nobody joins is sent when the interval runs out (a bounded wait)."""
     fake = FakeClient()
     gateway = BatchingGateway(fake, gather_s=0.01)
     async with asyncio.timeout(5):
-        await gateway.create("Lead", lead("Solo"))
-    assert [len(c.records) for c in fake.calls] == [1]
+        await gateway.create("Lead", lead("first"))
+        await gateway.create("Lead", lead("second"))
+    assert [len(c.records) for c in fake.calls] == [1, 1]
     with pytest.raises(ValueError, match="gather_s"):
         BatchingGateway(fake, gather_s=-1)
 

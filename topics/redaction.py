@@ -129,7 +129,22 @@ class Redactor:
                 text = value if isinstance(value, str) else str(value)
                 if len(text) >= MIN_KNOWN_VALUE and not isinstance(value, bool):
                     found.add(text)
-        return Redactor(self.keys, frozenset(found))
+        if len(found) == len(self.values):
+            return self  # nothing new (found holds self.values)
+        return self._knowing(frozenset(found))
+
+    def _knowing(self, values: frozenset[str]) -> Redactor:
+        """This redactor with ``values`` as its known values: its keys are lowered and their
+        pattern compiled already, so neither is done again (learning runs per record)."""
+        derived = object.__new__(Redactor)
+        for name, value in (
+            ("keys", self.keys),
+            ("values", values),
+            ("_pairs", self._pairs),
+            ("_known", tuple(sorted(values, key=len, reverse=True))),
+        ):
+            object.__setattr__(derived, name, value)
+        return derived
 
     def text(self, text: str) -> str:
         """Free text with credentials, masked JSON pairs, emails and known values masked."""

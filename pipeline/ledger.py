@@ -21,10 +21,11 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
+
+import orjson
 
 StepStatus = Literal["succeeded", "skipped", "failed"]
 
@@ -33,7 +34,9 @@ IDEMPOTENCY_KEY_PREFIX = "af1-"
 
 def _digest(*parts: str | int) -> str:
     # JSON of the list is an unambiguous encoding: ("a-b", "c") and ("a", "b-c") differ.
-    payload = json.dumps(list(parts), ensure_ascii=False, separators=(",", ":")).encode()
+    # orjson writes the bytes json.dumps(..., ensure_ascii=False, separators=(",", ":")) did,
+    # which the keys already stored were made from (tests/pipeline/test_keys_stable.py).
+    payload = orjson.dumps(parts)
     raw = hashlib.blake2b(payload, digest_size=16).digest()
     return base64.b32encode(raw).decode("ascii").rstrip("=").lower()
 

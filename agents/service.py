@@ -92,7 +92,13 @@ class Service:
         self.governor = BudgetGovernor(config.budget)
         self.client.on_usage(self.governor.observe)
         self.batching = (
-            BatchingGateway(self.client, gather_s=config.engine.salesforce_gather_s)
+            BatchingGateway(
+                self.client,
+                gather_s=config.engine.salesforce_gather_s,
+                # Behind a call in flight too, what waits goes when the call returns or after
+                # the same interval (10 ms at the least, as the gateway's default).
+                max_linger_s=max(config.engine.salesforce_gather_s, 0.010),
+            )
             if config.batching
             else None
         )

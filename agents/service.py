@@ -32,7 +32,7 @@ from pipeline.outcome import pause_cause, qualified_name
 from pipeline.plan import FlowSet
 from pipeline.ports import FlowGateway
 from pipeline.runner import Clock, Ports
-from salesforce.batching import BatchingGateway
+from salesforce.batching import MAX_LINGER_S, BatchingGateway
 from salesforce.budget import BudgetedGateway, BudgetGovernor, BudgetPolicy
 from salesforce.client import SalesforceClient
 from salesforce.consistency import ConsistentGateway
@@ -96,8 +96,8 @@ class Service:
                 self.client,
                 gather_s=config.engine.salesforce_gather_s,
                 # Behind a call in flight too, what waits goes when the call returns or after
-                # the same interval (10 ms at the least, as the gateway's default).
-                max_linger_s=max(config.engine.salesforce_gather_s, 0.010),
+                # the same interval (never less than the gateway's default).
+                max_linger_s=max(config.engine.salesforce_gather_s, MAX_LINGER_S),
             )
             if config.batching
             else None

@@ -88,7 +88,8 @@ SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 #: How the worker's producers compress record batches (None: not at all). aiokafka's codecs, by
 #: cramjam, which aiokafka's lz4 and zstd extras bring.
-Compression = Literal["gzip", "lz4", "zstd"] | None
+Codec = Literal["gzip", "lz4", "zstd"]
+Compression = Codec | None
 SECURITY_PROTOCOLS: tuple[SecurityProtocol, ...] = get_args(SecurityProtocol)
 SASL_MECHANISMS: tuple[SaslMechanism, ...] = get_args(SaslMechanism)
 
@@ -262,7 +263,7 @@ def compression_from_env(environ: Mapping[str, str]) -> Compression:
     value = (environ.get("ACTIONFLOWS_COMPRESSION") or "none").lower()
     if value == "none":
         return None
-    if value not in ("gzip", "lz4", "zstd"):
+    if value not in get_args(Codec):
         raise ValueError(f"ACTIONFLOWS_COMPRESSION must be none, gzip, lz4 or zstd, got {value!r}")
     return value  # type: ignore[return-value]
 

@@ -87,6 +87,7 @@ OPERATIONS = ("create", "update", "upsert", "find")
 SOQL_MAX_CHARS = 100_000  # "Maximum length of SOQL statements: by default, 100,000 characters"
 SOQL_MAX_STRING = 4_000  # "4,000 characters for each string within a WHERE clause"
 QUERY_PAGE = 2_000  # rows in one query response page (the default batch size)
+MAX_LINGER_S = 0.010  # the default bound on a wait behind a call in flight
 
 
 class CollectionsClient(SalesforceGateway, Protocol):
@@ -155,15 +156,16 @@ class BatchingGateway:
     concurrent finds on one field into one query.
 
     ``max_linger_s`` bounds how long a record waits while its bucket has a call in flight;
-    ``gather_s`` the least time between an idle bucket's calls; ``max_batch`` (1 to 200) is the most records per call. Attributes the gateway does not define
-    (``describe``, ``limits``, ``api_usage`` …) are the client's.
+    ``gather_s`` the least time between an idle bucket's calls; ``max_batch`` (1 to 200) is the
+    most records per call. Attributes the gateway does not define (``describe``, ``limits``,
+    ``api_usage`` …) are the client's.
     """
 
     def __init__(
         self,
         client: CollectionsClient,
         *,
-        max_linger_s: float = 0.010,
+        max_linger_s: float = MAX_LINGER_S,
         max_batch: int = 200,
         gather_s: float = 0.0,
     ) -> None:

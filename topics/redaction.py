@@ -119,7 +119,7 @@ class Redactor:
         lowered = frozenset(key.lower() for key in self.keys)
         object.__setattr__(self, "keys", lowered)
         object.__setattr__(self, "_pairs", _compiled_pairs(lowered))
-        object.__setattr__(self, "_known", tuple(sorted(self.values, key=len, reverse=True)))
+        object.__setattr__(self, "_known", _longest_first(self.values))
 
     def learning(self, *sources: object) -> Redactor:
         """This redactor, also masking every string or number found under a masked key."""
@@ -141,7 +141,7 @@ class Redactor:
             ("keys", self.keys),
             ("values", values),
             ("_pairs", self._pairs),
-            ("_known", tuple(sorted(values, key=len, reverse=True))),
+            ("_known", _longest_first(values)),
         ):
             object.__setattr__(derived, name, value)
         return derived
@@ -191,6 +191,11 @@ class Redactor:
             else:
                 parent[slot] = node
         return root[0]
+
+
+def _longest_first(values: frozenset[str]) -> tuple[str, ...]:
+    """Known values in the order they are masked: a value inside a longer one goes after it."""
+    return tuple(sorted(values, key=len, reverse=True))
 
 
 def _items(sources: Iterable[object]) -> Iterable[tuple[str, object]]:

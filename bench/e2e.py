@@ -24,11 +24,10 @@ import statistics
 import uuid
 import warnings
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from agents.engine import EngineSettings
 from agents.service import Service, ServiceConfig
 from agents.settings import WorkerSettings, engine_from_env
 from bench.children import ChildProcess, EmulatorHandle, child_process
@@ -50,24 +49,14 @@ FLOWS = Path(__file__).with_name("flows")
 
 
 def with_window(config: ServiceConfig, window: int) -> ServiceConfig:
-    """The worker with an in-flight window of ``window`` events.
-
-    The window is ``EngineSettings.max_in_flight`` (the continuous pipeline of issue 12.1,
-    ``ACTIONFLOWS_MAX_IN_FLIGHT``). Before that setting exists, the nearest thing is swept
-    instead: batches of ``window`` events with up to ``window`` tickets running at once.
-    """
-    if "max_in_flight" in {f.name for f in fields(EngineSettings)}:
-        return replace(config, engine=replace(config.engine, max_in_flight=window))
-    engine = replace(config.engine, max_concurrent_tickets=window)
-    return replace(config, engine=engine, batch_max=window)
+    """The worker with an in-flight window of ``window`` events (``EngineSettings.max_in_flight``,
+    ``ACTIONFLOWS_MAX_IN_FLIGHT``)."""
+    return replace(config, engine=replace(config.engine, max_in_flight=window))
 
 
 def window_of(config: ServiceConfig) -> int:
-    """The in-flight window a config runs with (see :func:`with_window`)."""
-    window = getattr(config.engine, "max_in_flight", None)
-    if isinstance(window, int):
-        return window
-    return min(config.engine.max_concurrent_tickets, config.batch_max)
+    """The in-flight window a config runs with."""
+    return config.engine.max_in_flight
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,9 +78,10 @@ class FlowRun:
     seconds: float  # first to last run result of the backlog
     cpu_us_per_event: float
     peak_rss_mb: float
-    api_calls_per_event: float
+    api_calls_per_event: float  # over the backlog: at the saturated rate events_per_s counts
     records_per_event: float  # records the worker wrote (outputs, results, ledger) per event
     latency: Latency | None
+    paced_api_calls_per_event: float | None = None  # over the feed at half rate, if paced
 
     @property
     def events_per_s(self) -> float:
@@ -168,6 +158,7 @@ async def run_flow(bootstrap: str, emulator: EmulatorHandle, setting: FlowSettin
     ):
         marks = await wait_for_count(progress, setting.events, timeout_s=timeout_s)
         cpu_us = _cpu_us_per_event(process, marks, setting.events)
+        backlog_calls = await emulator.api_calls() - calls_before
         if setting.paced:
             paced_rate = _rate(marks) / 2
             paced = max(setting.min_paced_events, math.ceil(paced_rate * setting.min_paced_seconds))
@@ -175,7 +166,7 @@ async def run_flow(bootstrap: str, emulator: EmulatorHandle, setting: FlowSettin
             await produce(bootstrap, tickets, feed, rate=paced_rate)
             total += paced
             await wait_for_count(progress, total, timeout_s=timeout_s + paced / paced_rate)
-        api_calls = await emulator.api_calls() - calls_before
+        paced_calls = await emulator.api_calls() - calls_before - backlog_calls
         peak_rss = process.peak_rss_bytes
     done = await timestamps_by_event(bootstrap, results)
     sent = await timestamps_by_event(bootstrap, tickets)
@@ -201,9 +192,10 @@ async def run_flow(bootstrap: str, emulator: EmulatorHandle, setting: FlowSettin
         seconds=max((backlog[-1] - backlog[0]) / 1000, 1e-3),
         cpu_us_per_event=cpu_us,
         peak_rss_mb=peak_rss / 2**20,
-        api_calls_per_event=api_calls / total,
+        api_calls_per_event=backlog_calls / setting.events,
         records_per_event=await topic_sizes(bootstrap, written) / total,
         latency=latency,
+        paced_api_calls_per_event=paced_calls / (total - setting.events) if setting.paced else None,
     )
 
 

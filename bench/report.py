@@ -79,7 +79,8 @@ def render(results: Results, *, note: str, command: str, plots: list[str]) -> st
         "### The flows",
         "",
         "| flow | emulator | W | events/s (runs) | share of fair ceiling | latency fed at half rate: "
-        "rate x events | p50 | p95 | p99 | API calls/event | worker CPU µs/event | peak RSS | "
+        "rate x events | p50 | p95 | p99 | API calls/event: backlog (half rate) | "
+        "worker CPU µs/event | peak RSS | "
         "records out/event |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -89,7 +90,8 @@ def render(results: Results, *, note: str, command: str, plots: list[str]) -> st
         lines.append(
             f"| {figure.flow} | {figure.latency_ms:g} ms | {figure.runs[0].window} | "
             f"**{_n(rate)}** ({_runs(figure, lambda r: r.events_per_s)}) | {_n(share * 100)}% | "
-            f"{_latency(figure)} | {figure.median(lambda r: r.api_calls_per_event):.3f} | "
+            f"{_latency(figure)} | {figure.median(lambda r: r.api_calls_per_event):.3f}"
+            f"{_paced_calls(figure)} | "
             f"{_n(figure.median(lambda r: r.cpu_us_per_event))} | "
             f"{_n(figure.median(lambda r: r.peak_rss_mb))} MB | "
             f"{figure.median(lambda r: r.records_per_event):.2f} |"
@@ -216,6 +218,13 @@ def _sweep(results: Results, kind: str, title: str) -> list[str]:
             f"{_n(figure.median(lambda r: r.cpu_us_per_event))} |"
         )
     return lines
+
+
+def _paced_calls(figure: Figure) -> str:
+    paced = [r.paced_api_calls_per_event for r in figure.runs]
+    if any(p is None for p in paced):
+        return ""
+    return f" ({statistics.median(p for p in paced if p is not None):.3f})"
 
 
 def targets(results: Results) -> list[str]:

@@ -19,7 +19,9 @@ holds, in calls of up to ``max_batch`` records, when:
    rest of that interval. A quiet worker's calls go at once; a busy worker, whose runs reach
    Salesforce one by one, sends what gathered in the interval as one call instead of each alone;
 2. ``max_batch`` records are waiting;
-3. one of the bucket's calls returns (the records that gathered meanwhile go next);
+3. one of the bucket's calls returns (the records that gathered meanwhile go next — with
+   ``gather_s``, once the interval since the bucket's last call has passed: a call that returns
+   quickly does not open a path for a small call of its own);
 4. ``max_linger_s`` has passed since the first waiting record arrived (a bound for when a call in
    flight is slow).
 
@@ -362,7 +364,19 @@ class BatchingGateway:
             bucket.in_flight -= 1
             bucket.busy.difference_update(e.key for e in batch if e.key is not None)
         if bucket.pending:
+            self._flush_when_due(bucket)
+
+    def _flush_when_due(self, bucket: _Bucket) -> None:
+        """Rule 3: send what waits, but no sooner than ``gather_s`` after the last call."""
+        loop = asyncio.get_running_loop()
+        wait = bucket.last_sent + self._gather_s - loop.time()
+        if wait <= 0 or self._closed or len(bucket.pending) >= self._max_batch:
             self._flush(bucket)
+        elif bucket.timer is None:
+            bucket.timer = loop.call_later(wait, self._flush, bucket)
+        elif bucket.timer.when() > loop.time() + wait:  # a linger set later than the interval
+            bucket.timer.cancel()
+            bucket.timer = loop.call_later(wait, self._flush, bucket)
 
     async def _write_many(self, bucket: _Bucket, batch: list[_Entry]) -> None:
         outcomes = await self._send(bucket, [e.item for e in batch])

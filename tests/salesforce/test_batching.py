@@ -226,6 +226,48 @@ async def test_under_load_records_gather_until_the_call_in_flight_returns() -> N
     await asyncio.gather(first, *rest)
 
 
+async def test_with_gather_records_behind_a_quick_call_wait_out_the_interval() -> None:
+    """gather_s: a call that returns before the interval is over does not send the records that
+    gathered behind it at once; they wait for the interval with those that come later (a full
+    batch goes at once). The test above is the control: without gather_s they go on return."""
+    fake = FakeClient(auto_release=False)
+    gateway = BatchingGateway(fake, max_batch=4, max_linger_s=LONG, gather_s=LONG)
+    first = asyncio.create_task(gateway.create("Lead", lead("first")))
+    in_flight = await next_call(fake)
+    behind = [asyncio.create_task(gateway.create("Lead", lead(f"L{i}"))) for i in range(3)]
+    await settle()
+    in_flight.released.set()
+    await first
+    await settle()
+    assert len(fake.calls) == 1  # they wait on a timer no test waits out
+    behind.append(asyncio.create_task(gateway.create("Lead", lead("L3"))))
+    second = await next_call(fake)
+    assert [r.fields["LastName"] for r in second.records] == ["L0", "L1", "L2", "L3"]
+    second.released.set()
+    await asyncio.gather(*behind)
+
+
+async def test_close_does_not_wait_out_the_interval_behind_a_call() -> None:
+    """A write held behind a call on its record (a conflict) goes when the call returns, and
+    after close() that is at once, not at the end of the interval."""
+    fake = FakeClient(auto_release=False)
+    gateway = BatchingGateway(fake, max_linger_s=LONG, gather_s=LONG)
+    first = asyncio.create_task(gateway.update("Lead", "00Q000000000001AAA", {"Status": "a"}))
+    in_flight = await next_call(fake)
+    held = asyncio.create_task(gateway.update("Lead", "00Q000000000001AAA", {"Status": "b"}))
+    await settle()
+    closing = asyncio.create_task(gateway.close())
+    await settle()
+    assert len(fake.calls) == 1  # the second write waits for the first: same record
+    in_flight.released.set()
+    async with asyncio.timeout(5):
+        second = await next_call(fake)
+    second.released.set()
+    async with asyncio.timeout(5):
+        await asyncio.gather(first, held, closing)
+    assert [c.records[0].fields["Status"] for c in fake.calls] == ["a", "b"]
+
+
 async def test_max_linger_bounds_the_wait_behind_a_slow_call() -> None:
     """Records waiting behind a call that does not return go out once max_linger_s passes."""
     fake = FakeClient(auto_release=False)

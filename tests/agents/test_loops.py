@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 
 import pytest
 import uvloop
@@ -28,3 +29,15 @@ def test_the_setting_names_its_variable() -> None:
     assert event_loop_from_env({"ACTIONFLOWS_EVENT_LOOP": "AsyncIO"}) == "asyncio"
     with pytest.raises(ValueError, match="ACTIONFLOWS_EVENT_LOOP"):
         event_loop_from_env({"ACTIONFLOWS_EVENT_LOOP": "trio"})
+
+
+async def _collector() -> tuple[tuple[int, int, int], int]:
+    return gc.get_threshold(), gc.get_freeze_count()
+
+
+def test_run_tunes_the_collector_while_main_runs_and_restores_it() -> None:
+    before = gc.get_threshold(), gc.get_freeze_count()
+    thresholds, frozen = loops.run(_collector())
+    assert thresholds == loops.GC_THRESHOLDS != before[0]
+    assert frozen > before[1]  # what existed before main is out of every collection
+    assert (gc.get_threshold(), gc.get_freeze_count()) == before

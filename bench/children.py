@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import cProfile
+import logging
 import multiprocessing
 import pstats
 import time
@@ -83,6 +84,10 @@ Factory = Callable[[Any], AbstractAsyncContextManager[Any]]
 
 
 def _serve_child(factory: Factory, config: Any, profile: Path | None, conn: Any) -> None:
+    # Warnings (a rebalance, a held event loop) reach the harness's stderr, timed and named.
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s (child): %(message)s"
+    )
     profiler = cProfile.Profile() if profile else None
 
     async def main() -> None:

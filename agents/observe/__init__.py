@@ -140,7 +140,7 @@ class Observability:
         self.metrics = Metrics()
         self.tracing = Tracing(provider(otlp=settings.otlp))
         self.observer = Observers(self.metrics, self.tracing)
-        self.heartbeat = Heartbeat()
+        self.heartbeat = Heartbeat(on_lag=self.metrics.loop_lag.observe)
         self.broker = BrokerProbe(bootstrap_servers, security=security)
         self.login = LoginState()
         self._ledger: object = None

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
@@ -29,6 +31,30 @@ from agents.observe.metrics import ConsumerOffsets
 from agents.settings import PLAINTEXT, KafkaSecurity
 from salesforce.calls import CallInfo
 from topics.redaction import scrub
+
+log = logging.getLogger(__name__)
+
+
+class _CollectorTime:
+    """The seconds the garbage collector has run since :meth:`install` (``gc.callbacks``)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._started = 0.0
+
+    def install(self) -> None:
+        if self._time not in gc.callbacks:
+            gc.callbacks.append(self._time)
+
+    def remove(self) -> None:
+        with contextlib.suppress(ValueError):
+            gc.callbacks.remove(self._time)
+
+    def _time(self, phase: str, info: Mapping[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._started
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,24 +103,37 @@ class Health:
         return Report(dict(zip(names, results, strict=True)))
 
 
+#: A beat this much later than due is logged: nothing else ran on the event loop meanwhile.
+HELD_WARNING_S = 0.5
+
+
 class Heartbeat:
     """A task that notes the time every ``interval_s``: if the event loop is blocked or the task
-    died, the note goes stale."""
+    died, the note goes stale.
+
+    Each beat also measures how late it came (the event loop's lag: how long ready work waited
+    for the loop), hands it to ``on_lag`` (a histogram), and logs a beat later than
+    :data:`HELD_WARNING_S` with the time the garbage collector took meanwhile, so that a stall
+    is placed: the collector, or code that held the loop."""
 
     def __init__(
         self,
         interval_s: float = 1.0,
         stale_after_s: float = 15.0,
         clock: Callable[[], float] = time.monotonic,
+        on_lag: Callable[[float], None] | None = None,
     ) -> None:
         self.interval_s = interval_s
         self.stale_after_s = stale_after_s
         self._clock = clock
+        self._on_lag = on_lag
         self.last = clock()
         self._task: asyncio.Task[None] | None = None
+        self._collecting = _CollectorTime()
 
     def start(self) -> None:
         self.last = self._clock()
+        self._collecting.install()
         self._task = asyncio.create_task(self._beat(), name="heartbeat")
 
     async def stop(self) -> None:
@@ -103,11 +142,25 @@ class Heartbeat:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        self._collecting.remove()
 
     async def _beat(self) -> None:
         while True:
             self.last = self._clock()
+            collected = self._collecting.seconds
             await asyncio.sleep(self.interval_s)  # the beat itself, not a synchronisation
+            self.lagged(self._clock() - self.last - self.interval_s, collected)
+
+    def lagged(self, lag_s: float, collected_before_s: float) -> None:
+        lag_s = max(lag_s, 0.0)
+        if self._on_lag is not None:
+            self._on_lag(lag_s)
+        if lag_s >= HELD_WARNING_S:
+            collecting = self._collecting.seconds - collected_before_s
+            log.warning(
+                "the event loop was held for %.2fs (%.2fs of it in garbage collection)",
+                lag_s, min(collecting, lag_s),
+            )  # fmt: skip
 
     def check(self) -> Check:
         if self._task is None or self._task.done():

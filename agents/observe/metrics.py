@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 MAX_LABEL_VALUES = 200
 # Salesforce calls take milliseconds to tens of seconds; steps add in-process retries.
 SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+LAG_SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 _CODE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 _CAUSE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*): ")
@@ -141,6 +142,11 @@ class Metrics(NullObserver):
             "actionflows_ledger_sync_seconds",
             "Time waited for the ledger to catch up with its topic before a batch",
             buckets=SECONDS, registry=r,
+        )  # fmt: skip
+        self.loop_lag = Histogram(
+            "actionflows_event_loop_lag_seconds",
+            "How late each 1 s heartbeat of the event loop ran: how long ready work waited",
+            buckets=LAG_SECONDS, registry=r,
         )  # fmt: skip
         # Each label set's child, found once: labels() takes a lock and checks its values on
         # every call, several times per event. (The values are bounded: _Bounded below.)

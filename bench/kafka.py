@@ -10,6 +10,7 @@ import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -119,11 +120,17 @@ async def wait_for_count(
 
 async def timestamps_by_event(bootstrap: str, topic: str) -> dict[str, int]:
     """Each record's event id (its ``id`` or ``event_id`` field) → its timestamp, in ms."""
-    stamps: dict[str, int] = {}
+    return {key: stamp for key, (stamp, _) in (await records_by_event(bootstrap, topic)).items()}
+
+
+async def records_by_event(bootstrap: str, topic: str) -> dict[str, tuple[int, dict[str, Any]]]:
+    """Each record's event id (its ``id`` or ``event_id`` field) → its timestamp in ms, and its
+    value."""
+    found: dict[str, tuple[int, dict[str, Any]]] = {}
     for record in await read_slice(bootstrap, topic):
         data = orjson.loads(record.value)
-        stamps[data.get("event_id") or data["id"]] = record.timestamp
-    return stamps
+        found[data.get("event_id") or data["id"]] = record.timestamp, data
+    return found
 
 
 async def edge_timestamps(bootstrap: str, topic: str) -> tuple[int, int]:

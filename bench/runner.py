@@ -231,4 +231,6 @@ def _describe(kind: str, run: FlowRun) -> str:
     if run.latency:
         lat = run.latency
         text += f"; at {lat.rate:,.0f}/s p50 {lat.p50_ms:.0f} p99 {lat.p99_ms:.0f} ms"
+        if lat.run_p99_ms is not None:
+            text += f" (runs alone: p99 {lat.run_p99_ms:.0f} ms)"
     return text

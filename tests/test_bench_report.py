@@ -3,6 +3,8 @@ targets' verdicts, the window knob, and the docs page's generated section."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from agents.engine import EngineSettings
@@ -122,3 +124,17 @@ def test_the_fair_ceiling_moves_as_many_records_as_the_flow() -> None:
     assert copies_for(3.0) == 3
     assert copies_for(4.99) == 5
     assert copies_for(0.2) == 1
+
+
+def test_the_flows_table_shows_the_runs_own_p99_and_the_half_rate_calls() -> None:
+    """Beside the latency's p99, the p99 of the runs alone (a stall outside the run shows as a
+    gap between the two); beside the backlog's calls per event, the half-rate feed's."""
+    made = results()
+    alone = replace(
+        made.figures[0].runs[0],
+        latency=Latency(2500, 20_000, 12.0, 20, 36, 40, run_p99_ms=25),
+        paced_api_calls_per_event=0.09,
+    )
+    made.figures = [Figure("main", "create-lead", 0, None, [alone])]
+    page = render(made, note="", command="make bench", plots=[])
+    assert "| 20 ms | 36 ms | 40 ms (25 ms) | 0.050 (0.090) |" in page

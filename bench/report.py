@@ -223,10 +223,8 @@ def _sweep(results: Results, kind: str, title: str) -> list[str]:
 
 
 def _paced_calls(figure: Figure) -> str:
-    paced = [r.paced_api_calls_per_event for r in figure.runs]
-    if any(p is None for p in paced):
-        return ""
-    return f" ({statistics.median(p for p in paced if p is not None):.3f})"
+    paced = figure.median(lambda r: r.paced_api_calls_per_event)
+    return "" if math.isnan(paced) else f" ({paced:.3f})"
 
 
 def targets(results: Results) -> list[str]:

@@ -281,8 +281,8 @@ class BatchingGateway:
             if not bucket.flush_scheduled:
                 bucket.flush_scheduled = True
                 loop.call_soon(self._flush, bucket)
-        elif bucket.timer is None:
-            bucket.timer = loop.call_later(linger, self._flush, bucket)
+        else:
+            self._arm(bucket, linger)
         # A cancelled caller cancels its future: _take skips it, or _run discards its result.
         return await entry.future
 
@@ -372,11 +372,18 @@ class BatchingGateway:
         wait = bucket.last_sent + self._gather_s - loop.time()
         if wait <= 0 or self._closed or len(bucket.pending) >= self._max_batch:
             self._flush(bucket)
-        elif bucket.timer is None:
-            bucket.timer = loop.call_later(wait, self._flush, bucket)
-        elif bucket.timer.when() > loop.time() + wait:  # a linger set later than the interval
+        else:
+            self._arm(bucket, wait)
+
+    def _arm(self, bucket: _Bucket, delay: float) -> None:
+        """A flush of ``bucket`` in ``delay`` seconds, unless one is due sooner (a linger set
+        behind a call in flight can be due later than the interval)."""
+        loop = asyncio.get_running_loop()
+        if bucket.timer is not None:
+            if bucket.timer.when() <= loop.time() + delay:
+                return
             bucket.timer.cancel()
-            bucket.timer = loop.call_later(wait, self._flush, bucket)
+        bucket.timer = loop.call_later(delay, self._flush, bucket)
 
     async def _write_many(self, bucket: _Bucket, batch: list[_Entry]) -> None:
         outcomes = await self._send(bucket, [e.item for e in batch])

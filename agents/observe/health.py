@@ -149,9 +149,9 @@ class Heartbeat:
             self.last = self._clock()
             collected = self._collecting.seconds
             await asyncio.sleep(self.interval_s)  # the beat itself, not a synchronisation
-            self.lagged(self._clock() - self.last - self.interval_s, collected)
+            self._lagged(self._clock() - self.last - self.interval_s, collected)
 
-    def lagged(self, lag_s: float, collected_before_s: float) -> None:
+    def _lagged(self, lag_s: float, collected_before_s: float) -> None:
         lag_s = max(lag_s, 0.0)
         if self._on_lag is not None:
             self._on_lag(lag_s)

@@ -181,9 +181,26 @@ class ChildProcess:
 async def child_process(
     factory: Factory, config: Any, *, profile: Path | None = None
 ) -> AsyncIterator[ChildProcess]:
-    child = ChildProcess(factory, config, profile)
-    try:
-        await child.start()
+    async with child_processes(factory, config, 1, profile=profile) as (child,):
         yield child
+
+
+@contextlib.asynccontextmanager
+async def child_processes(
+    factory: Factory, config: Any, count: int, *, profile: Path | None = None
+) -> AsyncIterator[tuple[ChildProcess, ...]]:
+    """``count`` children of one factory and config, started together (so workers of one
+    group join it at about the same time); with ``profile``, the first is profiled."""
+    children = tuple(
+        ChildProcess(factory, config, profile if i == 0 else None) for i in range(count)
+    )
+    try:
+        started = await asyncio.gather(
+            *(child.start() for child in children), return_exceptions=True
+        )
+        for outcome in started:
+            if isinstance(outcome, BaseException):
+                raise outcome  # every start has ended: the ones that started stop below
+        yield children
     finally:
-        await child.stop()
+        await asyncio.gather(*(child.stop() for child in children))

@@ -2,11 +2,13 @@
 
 Each run is fresh: new topics, a new consumer group, the emulator reset. The backlog is on the
 input topic before the worker starts, and the worker runs in its own process (the real
-:class:`~agents.service.Service`, as ``actionflows worker`` starts it), so that:
+:class:`~agents.service.Service`, as ``actionflows worker`` starts it). With several worker
+processes in one group, they start first and the backlog is written once the group is stable,
+so that no rebalance falls inside the measured span. So:
 
 - **events/s** is the backlog over the time between its first and its last run result (both
   producer timestamps, written by the worker), startup excluded;
-- **CPU µs per event** is the worker process's CPU time (psutil) over the middle 80% of the
+- **CPU µs per event** is the worker processes' CPU time (psutil) over the middle 80% of the
   backlog, divided by the events completed meanwhile: steady state, no startup, no tail;
 - **peak RSS** is the largest resident set sampled (10 Hz) during the run;
 - **API calls per event** is the emulator's count of API calls over the events;
@@ -23,14 +25,14 @@ import math
 import statistics
 import uuid
 import warnings
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from agents.service import Service, ServiceConfig
 from agents.settings import WorkerSettings, engine_from_env
-from bench.children import ChildProcess, EmulatorHandle, child_process
+from bench.children import ChildProcess, EmulatorHandle, child_processes
 from bench.kafka import (
     PARTITIONS,
     Mark,
@@ -42,6 +44,7 @@ from bench.kafka import (
     timestamps_by_event,
     topic_sizes,
     wait_for_count,
+    wait_for_group,
 )
 from sfemulator import emulator_connection
 from topics.catalogue import Catalogue, CatalogueSettings, TopicRole
@@ -87,6 +90,7 @@ class FlowRun:
     records_per_event: float  # records the worker wrote (outputs, results, ledger) per event
     latency: Latency | None
     paced_api_calls_per_event: float | None = None  # over the feed at half rate, if paced
+    processes: int = 1  # worker processes in the group; CPU and RSS are their sums
 
     @property
     def events_per_s(self) -> float:
@@ -104,6 +108,9 @@ class FlowSetting:
     min_paced_seconds: float = 0.0
     profile: Path | None = None  # write a cProfile of the worker here
     producer: Mapping[str, Any] = field(default_factory=dict)  # faust producer settings to change
+    # Worker processes in one group. With more than one, the workers start first and the
+    # backlog is written once the group is stable, so no rebalance falls in the measured span.
+    processes: int = 1
 
 
 @contextlib.asynccontextmanager
@@ -152,17 +159,23 @@ async def run_flow(bootstrap: str, emulator: EmulatorHandle, setting: FlowSettin
         catalogue.one(TopicRole.LEDGER).name,
     ]
     await create_topics(bootstrap, [tickets])
-    await produce(bootstrap, tickets, [event(i, tag) for i in range(setting.events)])
+    backlog_events = [event(i, tag) for i in range(setting.events)]
+    if setting.processes == 1:
+        await produce(bootstrap, tickets, backlog_events)
     calls_before = await emulator.api_calls()
     total = setting.events
     paced_rate = 0.0
     timeout_s = max(300.0, setting.events / 20)
+    spec = (config, setting.producer)
     async with (
-        child_process(worker, (config, setting.producer), profile=setting.profile) as process,
+        child_processes(worker, spec, setting.processes, profile=setting.profile) as workers,
         Progress(bootstrap, [results]) as progress,
     ):
+        if setting.processes > 1:
+            await wait_for_group(bootstrap, config.worker.app_id, setting.processes, timeout_s=120)
+            await produce(bootstrap, tickets, backlog_events)
         marks = await wait_for_count(progress, setting.events, timeout_s=timeout_s)
-        cpu_us = _cpu_us_per_event(process, marks, setting.events)
+        cpu_us = _cpu_us_per_event(workers, marks, setting.events)
         backlog_calls = await emulator.api_calls() - calls_before
         if setting.paced:
             paced_rate = _rate(marks) / 2
@@ -172,7 +185,7 @@ async def run_flow(bootstrap: str, emulator: EmulatorHandle, setting: FlowSettin
             total += paced
             await wait_for_count(progress, total, timeout_s=timeout_s + paced / paced_rate)
         paced_calls = await emulator.api_calls() - calls_before - backlog_calls
-        peak_rss = process.peak_rss_bytes
+        peak_rss = sum(process.peak_rss_bytes for process in workers)
     outcomes = await records_by_event(bootstrap, results)
     done = {key: stamp for key, (stamp, _) in outcomes.items()}
     sent = await timestamps_by_event(bootstrap, tickets)
@@ -203,6 +216,7 @@ async def run_flow(bootstrap: str, emulator: EmulatorHandle, setting: FlowSettin
         records_per_event=await topic_sizes(bootstrap, written) / total,
         latency=latency,
         paced_api_calls_per_event=paced_calls / (total - setting.events) if setting.paced else None,
+        processes=setting.processes,
     )
 
 
@@ -213,13 +227,14 @@ def _rate(marks: list[Mark]) -> float:
     return (last.count - first.count) / max(last.at - first.at, 1e-3)
 
 
-def _cpu_us_per_event(worker: ChildProcess, marks: list[Mark], events: int) -> float:
-    """The worker's CPU per event over the middle 80% of the backlog (steady state)."""
+def _cpu_us_per_event(workers: Sequence[ChildProcess], marks: list[Mark], events: int) -> float:
+    """The workers' CPU per event over the middle 80% of the backlog (steady state)."""
     low, high = _time_at(marks, events * 0.1), _time_at(marks, events * 0.9)
     done = _count_at(marks, high) - _count_at(marks, low)
     if high <= low or done <= 0:
         return math.nan
-    return (worker.cpu_at(high) - worker.cpu_at(low)) / done * 1e6
+    cpu_s = sum(worker.cpu_at(high) - worker.cpu_at(low) for worker in workers)
+    return cpu_s / done * 1e6
 
 
 def _time_at(marks: list[Mark], count: float) -> float:

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError
 
 from agents.ops.slices import read_slice, topic_partitions
 
@@ -115,6 +116,33 @@ async def wait_for_count(
             return marks
         if time.monotonic() > deadline:
             raise TimeoutError(f"{count}/{target} records after {timeout_s:.0f}s")
+        await asyncio.sleep(every_s)  # polling period, not synchronisation
+
+
+async def group_members(bootstrap: str, group: str) -> int:
+    """How many members a consumer group has while it is stable (0 otherwise, or unknown)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        (response,) = await admin.describe_consumer_groups([group])
+    except KafkaError:
+        return 0  # no coordinator yet: the group is still forming
+    finally:
+        await admin.close()
+    (described,) = response.to_object()["groups"]
+    return len(described["members"]) if described["state"] == "Stable" else 0
+
+
+async def wait_for_group(
+    bootstrap: str, group: str, members: int, *, timeout_s: float, every_s: float = 0.2
+) -> None:
+    """Poll until ``group`` is stable with ``members`` members."""
+    deadline = time.monotonic() + timeout_s
+    while (found := await group_members(bootstrap, group)) != members:
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"group {group}: {found}/{members} stable members after {timeout_s:.0f}s"
+            )
         await asyncio.sleep(every_s)  # polling period, not synchronisation
 
 

@@ -43,6 +43,8 @@ class Plan:
     naive_seconds: float  # the naive baseline stops after this long
     raw_records: int
     flows: tuple[str, ...] = FLOWS
+    # Worker processes in one group, besides one, at the lowest latency (scaling out).
+    processes: tuple[int, ...] = (2,)
     producer_variants: Mapping[str, Mapping[str, Any]] = field(
         default_factory=lambda: {name: dict(v) for name, v in PRODUCER_VARIANTS.items()}
     )

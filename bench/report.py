@@ -98,6 +98,7 @@ def render(results: Results, *, note: str, command: str, plots: list[str]) -> st
             f"{_n(figure.median(lambda r: r.peak_rss_mb))} MB | "
             f"{figure.median(lambda r: r.records_per_event):.2f} |"
         )
+    lines += _processes(results)
     lines += _producers(results)
     lines += _sweep(results, "window", "In-flight window W")
     lines += _sweep(results, "latency", "Emulator latency")
@@ -146,6 +147,37 @@ def render(results: Results, *, note: str, command: str, plots: list[str]) -> st
         lines += ["", "### Plots", ""]
         lines += [f"![{name}]({name})" for name in plots]
     return "\n".join(lines) + "\n"
+
+
+def _processes(results: Results) -> list[str]:
+    """Several worker processes in one group against one, same flow and latency."""
+    figures = [f for f in results.figures if f.kind == "processes"]
+    if not figures:
+        return []
+    lines = [
+        "",
+        "### Worker processes",
+        "",
+        "Several workers in one consumer group, started before the backlog is written (so no "
+        "rebalance falls in the measured span), against one worker. CPU and peak RSS are the "
+        "processes' sums.",
+        "",
+        "| flow | emulator | processes | events/s (runs) | one process | API calls/event | "
+        "worker CPU µs/event | peak RSS |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for figure in figures:
+        one = results.figure("main", figure.flow, figure.latency_ms)
+        single = one.median(lambda r: r.events_per_s) if one else math.nan
+        lines.append(
+            f"| {figure.flow} | {figure.latency_ms:g} ms | {figure.runs[0].processes} | "
+            f"**{_n(figure.median(lambda r: r.events_per_s))}** "
+            f"({_runs(figure, lambda r: r.events_per_s)}) | {_n(single)} | "
+            f"{figure.median(lambda r: r.api_calls_per_event):.3f} | "
+            f"{_n(figure.median(lambda r: r.cpu_us_per_event))} | "
+            f"{_n(figure.median(lambda r: r.peak_rss_mb))} MB |"
+        )
+    return lines
 
 
 def _producers(results: Results) -> list[str]:

@@ -34,7 +34,8 @@ MAX_EVENTS = 400_000  # a backlog is never grown past this, whatever the rate
 class Figure:
     """One measured setting: its runs, and the median of any figure over them."""
 
-    kind: str  # "main" (with latency at half load), "window", "latency", "rss", "producer"
+    # "main" (with latency at half load), "window", "latency", "rss", "producer", "processes"
+    kind: str
     flow: str
     latency_ms: float
     window: int | None  # as configured; None: the worker's default
@@ -87,7 +88,7 @@ class Runner:
             started=f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC",
             producer=_worker_producer(),
         )
-        self._sizes: dict[tuple[str, float, int | None, bool], int] = {}
+        self._sizes: dict[tuple[str, float, int | None, bool, int], int] = {}
 
     async def run(self) -> Results:
         started = time.monotonic()
@@ -111,6 +112,11 @@ class Runner:
         for flow in plan.flows:
             if latency in plan.latencies:
                 await self._figure(emulator, "main", flow, latency, None, paced=True)
+            if latency == min(plan.latencies):
+                for processes in plan.processes:
+                    await self._figure(
+                        emulator, "processes", flow, latency, None, processes=processes
+                    )
             elif latency in plan.latency_sweep:
                 await self._figure(emulator, "latency", flow, latency, None)
             if latency == plan.window_latency:
@@ -153,11 +159,12 @@ class Runner:
         *,
         paced: bool = False,
         producer: tuple[str, Mapping[str, Any]] = ("", {}),
+        processes: int = 1,
     ) -> None:
         plan = self.plan
         variant, settings = producer
         figure = Figure(kind, flow, latency, window, variant=variant)
-        key = (flow, latency, window, paced)
+        key = (flow, latency, window, paced, processes)
         events = self._sizes.get(key, plan.min_events)
         profile = None
         if self.profile_dir and kind == "main" and latency == 0:
@@ -173,6 +180,7 @@ class Runner:
                 min_paced_seconds=plan.min_seconds,
                 profile=profile,
                 producer=settings,
+                processes=processes,
             )
             run = await run_flow(self.bootstrap, emulator, setting)
             log(_describe(f"{kind} {variant}".strip(), run))
@@ -224,7 +232,8 @@ def _worker_producer() -> str:
 
 def _describe(kind: str, run: FlowRun) -> str:
     text = (
-        f"{kind} {run.flow} {run.latency_ms:g} ms W={run.window}: {run.events:,} events, "
+        f"{kind} {run.flow} {run.latency_ms:g} ms W={run.window} x{run.processes}: "
+        f"{run.events:,} events, "
         f"{run.events_per_s:,.0f} events/s, {run.cpu_us_per_event:,.0f} µs CPU/event, "
         f"{run.api_calls_per_event:.3f} calls/event, {run.peak_rss_mb:,.0f} MB"
     )

@@ -12,7 +12,8 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from aiokafka.errors import KafkaError
+
+from bench.kafka import group_members  # noqa: F401  (one helper for tests and the bench)
 
 
 async def create_topics(
@@ -59,20 +60,6 @@ async def topic_config(bootstrap: str, topic: str) -> dict[str, str]:
         await admin.close()
     (resource,) = response.to_object()["resources"]
     return {e["config_names"]: e["config_value"] for e in resource["config_entries"]}
-
-
-async def group_members(bootstrap: str, group: str) -> int:
-    """How many members a consumer group has while it is stable (0 otherwise, or unknown)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        (response,) = await admin.describe_consumer_groups([group])
-    except KafkaError:
-        return 0  # no coordinator yet: the group is still forming
-    finally:
-        await admin.close()
-    (described,) = response.to_object()["groups"]
-    return len(described["members"]) if described["state"] == "Stable" else 0
 
 
 async def produce(

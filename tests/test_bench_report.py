@@ -105,7 +105,16 @@ def test_cpu_per_event_is_the_steady_state_slope() -> None:
     # 5 s of startup CPU, then 1 ms of CPU per event while 1,000 events/s complete
     child.samples = [Sample(0.0, 5.0, 0)] + [Sample(t, 5.0 + (t - 1.0), 0) for t in (1.0, 11.0)]
     marks = [Mark(0.0, 0), Mark(1.0, 0), Mark(11.0, 10_000)]
-    assert _cpu_us_per_event(child, marks, 10_000) == pytest.approx(1000.0)
+    assert _cpu_us_per_event([child], marks, 10_000) == pytest.approx(1000.0)
+
+
+def test_cpu_per_event_of_several_workers_is_their_sum() -> None:
+    """Two workers in one group: the CPU of both counts against the events they finished."""
+    children = [ChildProcess(factory=None, config=None) for _ in range(2)]  # type: ignore[arg-type]
+    for child in children:  # 0.5 ms of CPU per event each while 1,000 events/s complete
+        child.samples = [Sample(t, (t - 1.0) / 2, 0) for t in (1.0, 11.0)]
+    marks = [Mark(1.0, 0), Mark(11.0, 10_000)]
+    assert _cpu_us_per_event(children, marks, 10_000) == pytest.approx(1000.0)
 
 
 def test_the_window_knob_reaches_the_worker() -> None:
@@ -124,6 +133,15 @@ def test_the_fair_ceiling_moves_as_many_records_as_the_flow() -> None:
     assert copies_for(3.0) == 3
     assert copies_for(4.99) == 5
     assert copies_for(0.2) == 1
+
+
+def test_the_processes_table_sets_several_workers_beside_one() -> None:
+    made = results()
+    two = replace(made.figures[0].runs[0], seconds=20_000 / 7_000, processes=2)
+    made.figures.append(Figure("processes", "create-lead", 0, None, [two]))
+    page = render(made, note="", command="make bench", plots=[])
+    assert "### Worker processes" in page
+    assert "| create-lead | 0 ms | 2 | **7,000** (7,000) | 5,100 |" in page
 
 
 def test_the_flows_table_shows_the_runs_own_p99_and_the_half_rate_calls() -> None:

@@ -21,8 +21,6 @@ from pathlib import Path
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import GroupCoordinatorNotAvailableError
 
 from agents.ledger import KafkaLedger
 from agents.ops.dlq import RedriveTopics, redrive, scan
@@ -34,7 +32,7 @@ from salesforce.consistency import ConsistentGateway
 from salesforce.errors import DuplicateError
 from sfemulator import Emulator, EmulatorConfig, emulator_connection
 from tests.integration.test_replay import end_offsets
-from tests.kafkatools import produce, read
+from tests.kafkatools import group_members, produce, read
 from topics import headers as h
 from topics.catalogue import Catalogue, CatalogueSettings, TopicRole
 from topics.records import DeadLetterRecord
@@ -86,20 +84,6 @@ async def org() -> AsyncIterator[Emulator]:
                                    "Description": "VIP"})  # fmt: skip
         emu.advance_clock(5)  # seeded a few seconds ago
         yield emu
-
-
-async def group_members(kafka: str, group: str) -> int:
-    """Members of a stable group; 0 while it forms (or its coordinator is not up yet)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
-    await admin.start()
-    try:
-        [response] = await admin.describe_consumer_groups([group])
-    except GroupCoordinatorNotAvailableError:
-        return 0
-    finally:
-        await admin.close()
-    _, _, state, _, _, members = response.groups[0][:6]
-    return len(members) if state == "Stable" else 0
 
 
 class Workers:

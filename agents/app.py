@@ -2,15 +2,40 @@
 
 from __future__ import annotations
 
+import aiokafka
 import faust
+from faust.transport.drivers import aiokafka as faust_aiokafka
 
-from agents.kafka_client import faust_options
+from agents.kafka_client import FETCH_MAX_WAIT_MS, faust_options
 from agents.settings import WorkerSettings
+
+
+class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    """faust's consumer thread, whose consumer waits FETCH_MAX_WAIT_MS for a fetch, not 1.5 s
+    (agents/kafka_client.py says why)."""
+
+    def _create_worker_consumer(
+        self, transport: faust_aiokafka.Transport
+    ) -> aiokafka.AIOKafkaConsumer:
+        consumer = super()._create_worker_consumer(transport)
+        # faust passes a literal and has no setting for it; AIOKafkaConsumer.start hands this
+        # to its Fetcher (tests/integration/test_fetch_wait.py checks that it arrives).
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS
+        return consumer
+
+
+class _Consumer(faust_aiokafka.Consumer):
+    def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
+        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+
+class _Transport(faust_aiokafka.Transport):
+    Consumer = _Consumer
 
 
 def create_app(settings: WorkerSettings) -> faust.App:
     settings.state_dir.mkdir(parents=True, exist_ok=True)  # faust makes only the last level
-    return faust.App(
+    app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.bootstrap_servers}",
         store="memory://",
@@ -48,3 +73,5 @@ def create_app(settings: WorkerSettings) -> faust.App:
         **faust_options(settings.security),  # TLS and SASL (KAFKA_SECURITY_PROTOCOL …)
         **settings.extra,
     )
+    app.transport = _Transport(app.conf.broker_consumer, app)  # the shorter fetch wait
+    return app

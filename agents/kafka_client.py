@@ -25,6 +25,16 @@ from faust.types.auth import CredentialsT
 
 from agents.settings import KafkaSecurity
 
+# How long the broker may hold a fetch that finds no new records, for every consumer that tails a
+# topic (the worker's faust consumer, the ledger's reader). aiokafka keeps one fetch in flight
+# per broker, and each fetch leaves out the partitions whose records are still buffered, unread.
+# So when the busy partitions are buffered and a fetch goes out for the idle ones only (the retry
+# tiers, a quiet input topic, the ledger between puts), the busy ones are fetched again only once
+# the broker answers it: after this wait. With faust's own 1.5 s, that was the stall of 1.5 s in
+# the benchmarks (docs/benchmarks.md, "The stall of 1.5 s"). An idle consumer pays for a short
+# wait with a fetch per broker every FETCH_MAX_WAIT_MS.
+FETCH_MAX_WAIT_MS = 100
+
 
 def ssl_context(security: KafkaSecurity) -> ssl.SSLContext:
     """A client TLS context: the configured CAs (or the system's), the client certificate if

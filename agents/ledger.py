@@ -32,7 +32,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from agents.delivery import backoff, produce_all, refused
-from agents.kafka_client import client_options
+from agents.kafka_client import FETCH_MAX_WAIT_MS, client_options
 from agents.settings import PLAINTEXT, Compression, KafkaSecurity
 from pipeline.ledger import StepRecord
 
@@ -101,7 +101,8 @@ class KafkaLedger:
         )  # fmt: skip
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap_servers, **client_options(security), group_id=None,
-            enable_auto_commit=False, auto_offset_reset="earliest", fetch_max_wait_ms=100,
+            enable_auto_commit=False, auto_offset_reset="earliest",
+            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
         )  # fmt: skip
         # Asks for end offsets only: the tail's long-polling fetch would delay its requests.
         self._offsets = AIOKafkaConsumer(

@@ -10,7 +10,8 @@ so that no rebalance falls inside the measured span. So:
   producer timestamps, written by the worker), startup excluded;
 - **CPU µs per event** is the worker processes' CPU time (psutil) over the middle 80% of the
   backlog, divided by the events completed meanwhile: steady state, no startup, no tail;
-- **peak RSS** is the largest resident set sampled (10 Hz) during the run;
+- **peak RSS** is the largest resident set sampled (10 Hz) during the run, summed over the
+  worker processes;
 - **API calls per event** is the emulator's count of API calls over the events;
 - **latency** (optional): after the backlog, events are fed at half the rate just measured, for
   at least as many events and seconds as the backlog needs; latency is the run result's
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import agents.app
 from agents.service import Service, ServiceConfig
 from agents.settings import WorkerSettings, engine_from_env
 from bench.children import ChildProcess, EmulatorHandle, child_processes
@@ -108,15 +110,23 @@ class FlowSetting:
     min_paced_seconds: float = 0.0
     profile: Path | None = None  # write a cProfile of the worker here
     producer: Mapping[str, Any] = field(default_factory=dict)  # faust producer settings to change
+    fetch_wait_ms: int | None = (
+        None  # the worker's fetch wait, if not agents.app's (bench/stall.py)
+    )
     # Worker processes in one group. With more than one, the workers start first and the
     # backlog is written once the group is stable, so no rebalance falls in the measured span.
     processes: int = 1
 
 
 @contextlib.asynccontextmanager
-async def worker(spec: tuple[ServiceConfig, Mapping[str, Any]]) -> AsyncIterator[Service]:
-    """The worker (in its child process), its faust producer settings changed as asked."""
-    config, producer = spec
+async def worker(
+    spec: tuple[ServiceConfig, Mapping[str, Any], int | None],
+) -> AsyncIterator[Service]:
+    """The worker (in its child process), its faust producer settings and its consumer's fetch
+    wait changed as asked."""
+    config, producer, fetch_wait_ms = spec
+    if fetch_wait_ms is not None:
+        agents.app.FETCH_MAX_WAIT_MS = fetch_wait_ms  # this child's own copy of the module
     service = Service(config)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # faust warns that a setting changes after creation
@@ -166,7 +176,7 @@ async def run_flow(bootstrap: str, emulator: EmulatorHandle, setting: FlowSettin
     total = setting.events
     paced_rate = 0.0
     timeout_s = max(300.0, setting.events / 20)
-    spec = (config, setting.producer)
+    spec = (config, setting.producer, setting.fetch_wait_ms)
     async with (
         child_processes(worker, spec, setting.processes, profile=setting.profile) as workers,
         Progress(bootstrap, [results]) as progress,

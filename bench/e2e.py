@@ -110,9 +110,8 @@ class FlowSetting:
     min_paced_seconds: float = 0.0
     profile: Path | None = None  # write a cProfile of the worker here
     producer: Mapping[str, Any] = field(default_factory=dict)  # faust producer settings to change
-    fetch_wait_ms: int | None = (
-        None  # the worker's fetch wait, if not agents.app's (bench/stall.py)
-    )
+    # The worker's fetch wait in ms, if not agents.app's (bench/stall.py compares the two).
+    fetch_wait_ms: int | None = None
     # Worker processes in one group. With more than one, the workers start first and the
     # backlog is written once the group is stable, so no rebalance falls in the measured span.
     processes: int = 1

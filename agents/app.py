@@ -6,6 +6,7 @@ import aiokafka
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
+from agents import loops
 from agents.kafka_client import FETCH_MAX_WAIT_MS, faust_options
 from agents.settings import WorkerSettings
 
@@ -26,7 +27,13 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 
 class _Consumer(faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
-        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+        # mode gives the thread asyncio's own loop whatever the worker runs on; on uvloop the
+        # thread's fetches, heartbeats and commits run on uvloop too (agents/loops.py says why).
+        thread = _ConsumerThread(
+            self, loop=self.loop, thread_loop=loops.new_loop_like(self.loop), beacon=self.beacon
+        )
+        thread._close_thread_loop_on_stop = True  # mode closes only the loops it made
+        return thread
 
 
 class _Transport(faust_aiokafka.Transport):

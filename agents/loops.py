@@ -46,5 +46,10 @@ def run(main: Coroutine[Any, Any, T], loop: EventLoopName = "uvloop") -> T:
         gc.unfreeze()
 
 
+def new_loop_like(loop: asyncio.AbstractEventLoop) -> asyncio.AbstractEventLoop:
+    """A new event loop of the same kind as ``loop`` (for a thread of a process on ``loop``)."""
+    return uvloop.new_event_loop() if isinstance(loop, uvloop.Loop) else asyncio.new_event_loop()
+
+
 def _factory(loop: EventLoopName) -> Callable[[], asyncio.AbstractEventLoop] | None:
     return None if loop == "asyncio" else uvloop.new_event_loop

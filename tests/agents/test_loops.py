@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import gc
+from pathlib import Path
 
 import pytest
 import uvloop
 
 from agents import loops
+from agents.app import create_app
 from agents.cli import _lingering
-from agents.settings import event_loop_from_env
+from agents.loops import EventLoopName
+from agents.settings import WorkerSettings, event_loop_from_env
 
 
 async def _loop_type() -> type[asyncio.AbstractEventLoop]:
@@ -41,3 +44,21 @@ def test_run_tunes_the_collector_while_main_runs_and_restores_it() -> None:
     assert thresholds == loops.GC_THRESHOLDS != before[0]
     assert frozen > before[1]  # what existed before main is out of every collection
     assert (gc.get_threshold(), gc.get_freeze_count()) == before
+
+
+async def _consumer_thread_loop(tmp_path: Path) -> tuple[type, type, bool]:
+    app = create_app(WorkerSettings("127.0.0.1:9", state_dir=tmp_path))  # never connects
+    thread = app.consumer._thread  # faust makes it with the consumer, started later
+    try:
+        return type(thread.parent_loop), type(thread.thread_loop), thread._close_thread_loop_on_stop
+    finally:
+        thread.thread_loop.close()
+
+
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+def test_faust_consumer_thread_runs_on_the_workers_kind_of_loop(
+    loop: EventLoopName, tmp_path: Path
+) -> None:
+    parent, child, closes = loops.run(_consumer_thread_loop(tmp_path), loop)
+    assert child is parent, f"the consumer thread runs on {child.__name__}, the worker on {parent}"
+    assert closes, "the thread's loop is ours, so mode must be told to close it on stop"

@@ -28,21 +28,27 @@ def nesting_depth(value: object, *, stop_above: int | None = None) -> int:
     as soon as that depth is exceeded (and returns ``stop_above + 1``), so a huge document
     costs no more than needed to prove it is too deep.
     """
+    if not isinstance(value, dict | list | tuple):
+        return 0
     deepest = 0
-    stack: list[tuple[object, int]] = [(value, 1)]
+    # Only containers are stacked: most of an event's values are scalars, seen once each.
+    stack: list[tuple[Iterable[object], int]] = [(_children(value), 1)]
     while stack:
-        node, depth = stack.pop()
-        if isinstance(node, dict):
-            children: Iterable[object] = node.values()
-        elif isinstance(node, list | tuple):
-            children = node
-        else:
-            continue
-        deepest = max(deepest, depth)
-        if stop_above is not None and deepest > stop_above:
-            return stop_above + 1
-        stack.extend((child, depth + 1) for child in children)
+        children, depth = stack.pop()
+        if depth > deepest:
+            deepest = depth
+            if stop_above is not None and deepest > stop_above:
+                return stop_above + 1
+        stack.extend(
+            (_children(child), depth + 1)
+            for child in children
+            if isinstance(child, dict | list | tuple)
+        )
     return deepest
+
+
+def _children(node: dict[Any, object] | list[object] | tuple[object, ...]) -> Iterable[object]:
+    return node.values() if isinstance(node, dict) else node
 
 
 @dataclass(frozen=True, slots=True)

@@ -173,7 +173,9 @@ class Redactor:
         stack: list[tuple[Any, Any, Any]] = [(value, root, 0)]
         while stack:
             node, parent, slot = stack.pop()
-            if isinstance(node, Mapping):
+            if type(node) in _SCALARS:  # most values; isinstance against an ABC is slow
+                parent[slot] = self.text(node) if type(node) is str else node
+            elif isinstance(node, Mapping):
                 copy: dict[Any, Any] = {}
                 parent[slot] = copy
                 for key, item in node.items():
@@ -193,6 +195,10 @@ class Redactor:
         return root[0]
 
 
+#: Exact types that hold no mapping or sequence (a str subclass still goes the long way).
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _longest_first(values: frozenset[str]) -> tuple[str, ...]:
     """Known values in the order they are masked: a value inside a longer one goes after it."""
     return tuple(sorted(values, key=len, reverse=True))
@@ -203,6 +209,8 @@ def _items(sources: Iterable[object]) -> Iterable[tuple[str, object]]:
     stack = list(sources)
     while stack:
         node = stack.pop()
+        if type(node) in _SCALARS:
+            continue  # most values; checked first, as isinstance against an ABC is slow
         if isinstance(node, Mapping):
             for key, value in node.items():
                 if isinstance(key, str):

@@ -71,6 +71,7 @@ class Outcomes:
     ) -> None:
         self.catalogue = catalogue
         self.redact_keys = redact_keys
+        self._redactor = Redactor(redact_keys)  # keys lowered and compiled once, not per run
         self.trace = trace
         self._tiers = {spec.name: index for index, spec in enumerate(catalogue.retry_tiers)}
         self._step_outputs = catalogue.one(TopicRole.STEP_OUTPUTS).name
@@ -90,7 +91,7 @@ class Outcomes:
     ) -> list[Outbound]:
         """A step output per step, the run result, and a retry or a dead letter if it failed."""
         now = datetime.fromtimestamp(now_s, UTC)
-        redactor = Redactor(self.redact_keys).learning(event.as_context())
+        redactor = self._redactor.learning(event.as_context())
         key = event.ticket_id.encode()
         trace = self.trace(record, plan.name)
         out = []

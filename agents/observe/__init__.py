@@ -40,7 +40,7 @@ from agents.observe.metrics import (
     ledger_collector,
 )
 from agents.observe.tracing import Tracing, provider
-from agents.observer import EngineObserver
+from agents.observer import EngineObserver, NullObserver
 from agents.outcomes import Outcomes
 from agents.settings import PLAINTEXT, KafkaSecurity, ObserveSettings
 from pipeline.ledger import Ledger, StepRecord
@@ -65,6 +65,8 @@ class Observers:
 
     def __init__(self, *observers: EngineObserver) -> None:
         self.observers = observers
+        # Only observers that wrap a run do anything in ``run`` (it is entered once per run).
+        self._wrapping = tuple(o for o in observers if type(o).run is not NullObserver.run)
 
     def record_in(self, record: Inbound) -> None:
         for observer in self.observers:
@@ -74,10 +76,17 @@ class Observers:
         for observer in self.observers:
             observer.decoded(record, event)
 
+    def run(
+        self, record: Inbound, event: Event, plan: Plan
+    ) -> contextlib.AbstractContextManager[None]:
+        if len(self._wrapping) == 1:
+            return self._wrapping[0].run(record, event, plan)
+        return self._nested(record, event, plan)
+
     @contextlib.contextmanager
-    def run(self, record: Inbound, event: Event, plan: Plan) -> Iterator[None]:
+    def _nested(self, record: Inbound, event: Event, plan: Plan) -> Iterator[None]:
         with contextlib.ExitStack() as stack:
-            for observer in self.observers:
+            for observer in self._wrapping:
                 stack.enter_context(observer.run(record, event, plan))
             yield
 

@@ -148,7 +148,10 @@ class _Bucket:
     pending: deque[_Entry] = field(default_factory=deque)
     in_flight: int = 0
     busy: set[str] = field(default_factory=set)  # keys in calls not yet returned
-    timer: asyncio.TimerHandle | None = None
+    # A flush armed for later, and the loop time it is due. The time is kept here: uvloop
+    # returns a plain Handle, without ``when()``, for a delay under half a millisecond.
+    timer: asyncio.Handle | None = None
+    timer_due: float = float("inf")
     flush_scheduled: bool = False
     last_sent: float = float("-inf")  # the loop time its last call went out
 
@@ -379,11 +382,13 @@ class BatchingGateway:
         """A flush of ``bucket`` in ``delay`` seconds, unless one is due sooner (a linger set
         behind a call in flight can be due later than the interval)."""
         loop = asyncio.get_running_loop()
+        due = loop.time() + delay
         if bucket.timer is not None:
-            if bucket.timer.when() <= loop.time() + delay:
+            if bucket.timer_due <= due:
                 return
             bucket.timer.cancel()
         bucket.timer = loop.call_later(delay, self._flush, bucket)
+        bucket.timer_due = due
 
     async def _write_many(self, bucket: _Bucket, batch: list[_Entry]) -> None:
         outcomes = await self._send(bucket, [e.item for e in batch])

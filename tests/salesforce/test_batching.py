@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+import uvloop
 
 from pipeline.ports import (
     ConversionResult,
@@ -567,3 +568,31 @@ async def test_stats_count_requests_calls_and_records_per_operation() -> None:
     assert stats.calls == {"create": 2, "update": 1, "upsert": 0, "find": 0}
     assert stats.records == {"create": 250, "update": 1, "upsert": 0, "find": 0}
     assert stats.calls_per_request == pytest.approx(3 / 251)
+
+
+class _StillUvloop(uvloop.Loop):
+    """uvloop whose ``time()`` stands still, so the gateway's interval arithmetic is exact
+    (uvloop's own timers keep running on its internal clock)."""
+
+    def time(self) -> float:
+        return 1_000.0
+
+
+async def _two_records_behind_a_sub_millisecond_interval() -> list[int]:
+    fake = FakeClient()
+    gateway = BatchingGateway(fake, gather_s=0.0003, max_linger_s=LONG)
+    async with asyncio.timeout(5):
+        await gateway.create("Lead", lead("first"))  # the bucket's last call: 0.3 ms to go
+        # Both arm a flush 0.3 ms away, in one loop turn: uvloop hands the first a plain
+        # Handle (a delay under 0.5 ms runs on the next turn), and the second must not fail.
+        await asyncio.gather(gateway.create("Lead", lead("a")), gateway.create("Lead", lead("b")))
+    return [len(c.records) for c in fake.calls]
+
+
+def test_a_flush_armed_twice_under_a_millisecond_on_uvloop() -> None:
+    """Observed in `make bench` (2026-12-01): ``'uvloop.loop.Handle' object has no attribute
+    'when'``, raised in the gateway's task for a returned call. Raised in a caller instead (as
+    here, without the fix), it fails a step whose record is still sent with the next call."""
+    with asyncio.Runner(loop_factory=_StillUvloop) as runner:
+        calls = runner.run(_two_records_behind_a_sub_millisecond_interval())
+    assert calls == [1, 2]

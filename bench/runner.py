@@ -138,11 +138,8 @@ class Runner:
                     )
                     log(f"naive {flow} {latency:g} ms: {run.events_per_s:,.0f} events/s")
                     self.results.naive.append(run)
-            if latency == 0 and flow == plan.flows[0]:
-                for name, settings in plan.producer_variants.items():
-                    await self._figure(
-                        emulator, "producer", flow, latency, None, producer=(name, settings)
-                    )
+            if latency == 0 and flow == plan.flows[0] and plan.producer_variants:
+                await self._producers(emulator, flow, latency)
             if latency == 0 and plan.rss_events:
                 setting = FlowSetting(flow, latency, plan.rss_events)
                 run = await run_flow(self.bootstrap, emulator, setting)
@@ -158,18 +155,48 @@ class Runner:
         window: int | None,
         *,
         paced: bool = False,
-        producer: tuple[str, Mapping[str, Any]] = ("", {}),
         processes: int = 1,
     ) -> None:
+        figure = Figure(kind, flow, latency, window)
+        while len(figure.runs) < self.plan.runs:
+            await self._run_into(emulator, figure, paced=paced, processes=processes)
+        self.results.figures.append(figure)
+
+    async def _producers(self, emulator: EmulatorHandle, flow: str, latency: float) -> None:
+        """The worker's own producer settings against each variant, in rounds of one run each.
+
+        The order turns by one every round, so no setting always runs first or last: a slow
+        spell of the machine falls on all of them alike, not on the ones that run after the
+        main figures (which is what made faust's defaults look faster when they ran apart).
+        """
+        settings: dict[str, Mapping[str, Any]] = {"": {}, **self.plan.producer_variants}
+        figures = {name: Figure("producer", flow, latency, None, variant=name) for name in settings}
+        names = list(settings)
+        for round_ in range(self.plan.runs):
+            turn = round_ % len(names)
+            for name in names[turn:] + names[:turn]:
+                await self._run_into(emulator, figures[name], producer=settings[name])
+        self.results.figures.extend(figures.values())
+
+    async def _run_into(
+        self,
+        emulator: EmulatorHandle,
+        figure: Figure,
+        *,
+        paced: bool = False,
+        producer: Mapping[str, Any] | None = None,
+        processes: int = 1,
+    ) -> None:
+        """One kept run of ``figure``'s setting, added to it; a run shorter than the plan's
+        minimum is thrown away and the backlog grown for it and for the runs after it."""
         plan = self.plan
-        variant, settings = producer
-        figure = Figure(kind, flow, latency, window, variant=variant)
+        flow, latency, window = figure.flow, figure.latency_ms, figure.window
         key = (flow, latency, window, paced, processes)
         events = self._sizes.get(key, plan.min_events)
         profile = None
-        if self.profile_dir and kind == "main" and latency == 0:
+        if self.profile_dir and figure.kind == "main" and latency == 0:
             profile = self.profile_dir / f"profile-{flow}.pstats"
-        while len(figure.runs) < plan.runs:
+        while True:
             setting = FlowSetting(
                 flow,
                 latency,
@@ -179,18 +206,18 @@ class Runner:
                 min_paced_events=plan.min_events,
                 min_paced_seconds=plan.min_seconds,
                 profile=profile,
-                producer=settings,
+                producer=producer or {},
                 processes=processes,
             )
             run = await run_flow(self.bootstrap, emulator, setting)
-            log(_describe(f"{kind} {variant}".strip(), run))
+            log(_describe(f"{figure.kind} {figure.variant}".strip(), run))
             if run.seconds < plan.min_seconds and events < MAX_EVENTS:
                 events = min(MAX_EVENTS, math.ceil(run.events_per_s * plan.min_seconds * 1.3))
                 self._sizes[key] = events
                 log(f"  {run.seconds:.1f} s is too short: {events:,} events from now on")
                 continue
             figure.runs.append(run)
-        self.results.figures.append(figure)
+            return
 
     async def _fair(self, flow: str) -> None:
         plan = self.plan

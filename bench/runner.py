@@ -1,8 +1,9 @@
 """Runs a :class:`~bench.plan.Plan` on one broker and collects every run's figures.
 
 Order: the raw ceiling; then, for each emulator latency (one emulator process each), the flows'
-main figures, the window sweep, the latency sweep, the naive baseline and the peak-memory runs;
-then the fair ceiling of each flow, which needs the records per event the flow's runs measured.
+main figures, the window sweep, the latency sweep, the naive baseline, the producer settings (in
+turning rounds, the worker's own among them) and the peak-memory runs; then the fair ceiling of
+each flow, which needs the records per event the flow's runs measured.
 """
 
 from __future__ import annotations

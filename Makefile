@@ -79,6 +79,11 @@ bench: jars
 bench-quick: jars
 	$(PY) -m bench --quick $(BENCH_ARGS)
 
+# Two revisions in interleaved pairs of runs, e.g. make bench-compare COMPARE_ARGS='HEAD~3 --pairs 5'
+.PHONY: bench-compare
+bench-compare: jars
+	$(PY) -m bench.compare $(COMPARE_ARGS)
+
 # A seeded chaos run against real processes (broker, emulator, worker); see docs/reliability.md.
 # Not part of `make test`. CHAOS_ARGS, e.g. "--events 3000 --worker-kills 8 --seed 1".
 chaos: jars

@@ -161,6 +161,11 @@ def one_run(
     )
 
 
+def _name(revision: str, commit: str) -> str:
+    """``HEAD~3 (1a2b3c4)``; a revision that is the commit's own id is not said twice."""
+    return revision if commit.startswith(revision) else f"{revision} ({commit[:7]})"
+
+
 @contextlib.contextmanager
 def _bootstrap() -> Iterator[str]:
     """``KAFKA_BOOTSTRAP_SERVERS`` when set, else a local broker for the comparison."""
@@ -191,8 +196,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error("--pairs must be at least 1, --events at least 100, the rest not negative")
     base_commit = resolve(args.base)
     head_commit = resolve(args.head) if args.head else None
-    base_name = f"{args.base} ({base_commit[:7]})"
-    head_name = f"{args.head} ({head_commit[:7]})" if head_commit else WORKING_TREE
+    base_name = _name(args.base, base_commit)
+    head_name = _name(args.head, head_commit) if head_commit else WORKING_TREE
 
     pairs: list[Pair] = []
     with tree(base_commit) as base, tree(head_commit) as head, _bootstrap() as bootstrap:

@@ -70,7 +70,6 @@ class Outcomes:
         trace: TraceHeaders = incoming_trace,
     ) -> None:
         self.catalogue = catalogue
-        self.redact_keys = redact_keys
         self._redactor = Redactor(redact_keys)  # keys lowered and compiled once, not per run
         self.trace = trace
         self._tiers = {spec.name: index for index, spec in enumerate(catalogue.retry_tiers)}

@@ -61,7 +61,6 @@ class Run:
 class Pair:
     base: Run
     head: Run
-    base_first: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +212,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                     args.window,
                     args.events,
                 )
-            pair = Pair(runs[base], runs[head], base_first)
+            pair = Pair(runs[base], runs[head])
             pairs.append(pair)
             print(
                 f"pair {number} ({'base' if base_first else 'head'} first): {base_name} "

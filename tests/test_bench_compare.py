@@ -8,8 +8,8 @@ import pytest
 from bench.compare import Pair, Run, resolve, summarise, tree, verdict
 
 
-def pair(base: tuple[float, float], head: tuple[float, float], base_first: bool = True) -> Pair:
-    return Pair(Run(base[0], base[1], 0.04), Run(head[0], head[1], 0.04), base_first)
+def pair(base: tuple[float, float], head: tuple[float, float]) -> Pair:
+    return Pair(Run(base[0], base[1], 0.04), Run(head[0], head[1], 0.04))
 
 
 def test_the_summary_takes_the_median_of_each_pairs_own_ratio() -> None:
@@ -17,7 +17,7 @@ def test_the_summary_takes_the_median_of_each_pairs_own_ratio() -> None:
     pair's ratio: the ratios are 1.25, 1.1 and 1.2, so their median is 1.2."""
     pairs = [
         pair((1000, 900), (1250, 720)),
-        pair((500, 1800), (550, 1700), base_first=False),
+        pair((500, 1800), (550, 1700)),
         pair((1000, 1000), (1200, 950)),
     ]
     summary = summarise(pairs)
